@@ -1,0 +1,35 @@
+//! The store and transport a process runs on, chosen by configuration (DESIGN §2).
+
+use crate::config::{Config, StoreUrl};
+use crate::repo::{ExecutionRepo, WorkflowRepo};
+use crate::sqlite::SqliteStore;
+use crate::transport::store_queue::StoreQueue;
+use crate::transport::Transport;
+use crate::wakeups::Wakeups;
+use std::sync::Arc;
+
+/// Everything a service needs to reach the outside. Cheap to clone; in the all-in-one process
+/// the three services share one.
+#[derive(Clone)]
+pub struct Backends {
+    pub workflows: Arc<dyn WorkflowRepo>,
+    pub executions: Arc<dyn ExecutionRepo>,
+    pub transport: Arc<dyn Transport>,
+    pub wakeups: Wakeups,
+}
+
+impl Backends {
+    pub async fn connect(config: &Config) -> anyhow::Result<Self> {
+        let (workflows, executions): (Arc<dyn WorkflowRepo>, Arc<dyn ExecutionRepo>) = match &config.store {
+            StoreUrl::Sqlite(path) => {
+                let store = SqliteStore::open(path)?;
+                (Arc::new(store.clone()), Arc::new(store))
+            }
+        };
+        let transport: Arc<dyn Transport> = match &config.kafka {
+            None => Arc::new(StoreQueue::new(executions.clone(), config.poll_interval)),
+            Some(_) => anyhow::bail!("KAFKA_BROKERS: the Kafka transport is not part of this build"),
+        };
+        Ok(Self { workflows, executions, transport, wakeups: Wakeups::default() })
+    }
+}

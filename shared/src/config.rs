@@ -1,0 +1,262 @@
+//! Typed configuration from environment variables, each also settable as a command-line flag
+//! (`--http-addr 0.0.0.0:8080` sets `HTTP_ADDR`). A bad value stops start-up with one line that
+//! names the variable.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Every setting: variable, default, what it does. `--help` prints this table.
+pub const SETTINGS: &[(&str, &str, &str)] = &[
+    ("DATABASE_URL", "sqlite://./data/wfa.db", "the store: sqlite://PATH"),
+    ("KAFKA_BROKERS", "", "bootstrap servers; set to use Kafka as the transport instead of the store"),
+    ("KAFKA_TOPIC", "wfa.execution-requests", "topic of execution requests (created if missing)"),
+    ("KAFKA_PARTITIONS", "6", "partitions when the topic is created"),
+    ("KAFKA_GROUP_ID", "wfa-runner", "consumer group of the runners"),
+    ("KAFKA_SESSION_TIMEOUT", "10s", "consumer group session timeout"),
+    ("HTTP_ADDR", "127.0.0.1:8080", "address of the REST API"),
+    ("WFA_API_TOKEN", "", "bearer token the API requires; without one the API binds to loopback only"),
+    ("WFA_AUTH_DISABLED", "false", "allow a non-loopback HTTP_ADDR without a token"),
+    ("LOG_FORMAT", "pretty", "json or pretty (RUST_LOG sets the levels)"),
+    ("RUNNER_CONCURRENCY", "256", "executions one runner runs at once"),
+    ("LEASE_DURATION", "30s", "how long a runner's claim lasts unless renewed"),
+    ("POLL_INTERVAL", "250ms", "how often to look for work written by other processes"),
+    ("REQUEUE_AFTER", "10s", "republish a queued execution no runner took after this long"),
+    ("SHUTDOWN_GRACE", "10s", "how long in-flight work may finish on shutdown before it is released"),
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    Sqlite(PathBuf),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    pub brokers: String,
+    pub topic: String,
+    pub partitions: i32,
+    pub group_id: String,
+    pub session_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub store: StoreUrl,
+    /// `None`: the store is the queue.
+    pub kafka: Option<KafkaConfig>,
+    pub http_addr: SocketAddr,
+    pub api_token: Option<String>,
+    pub auth_disabled: bool,
+    pub log_format: LogFormat,
+    pub runner_concurrency: usize,
+    pub lease_duration: Duration,
+    pub poll_interval: Duration,
+    pub requeue_after: Duration,
+    pub shutdown_grace: Duration,
+    /// Names this process in leases, so a runner recognises its own claims.
+    pub instance_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration error: {var}: {message}")]
+pub struct ConfigError {
+    pub var: String,
+    pub message: String,
+}
+
+impl Config {
+    /// Reads the process environment and command line.
+    pub fn load() -> Result<Self, ConfigError> {
+        let mut values: HashMap<String, String> = std::env::vars().collect();
+        values.extend(parse_flags(std::env::args().skip(1))?);
+        Self::from_values(&values)
+    }
+
+    /// Builds a configuration from variable names to values; absent ones take their default.
+    pub fn from_values(values: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let v = Values(values);
+        let config = Config {
+            store: parse_store(&v.get("DATABASE_URL"))?,
+            kafka: match v.get("KAFKA_BROKERS").trim() {
+                "" => None,
+                brokers => Some(KafkaConfig {
+                    brokers: brokers.to_string(),
+                    topic: v.non_empty("KAFKA_TOPIC")?,
+                    partitions: v.parse_with("KAFKA_PARTITIONS", |s| {
+                        s.parse::<i32>().ok().filter(|n| (1..=10_000).contains(n))
+                    }, "a partition count between 1 and 10000")?,
+                    group_id: v.non_empty("KAFKA_GROUP_ID")?,
+                    session_timeout: v.duration("KAFKA_SESSION_TIMEOUT")?,
+                }),
+            },
+            http_addr: v.parse_with("HTTP_ADDR", |s| s.parse().ok(), "a socket address such as 127.0.0.1:8080")?,
+            api_token: Some(v.get("WFA_API_TOKEN")).filter(|t| !t.is_empty()),
+            auth_disabled: v.parse_with("WFA_AUTH_DISABLED", parse_bool, "true or false")?,
+            log_format: v.parse_with("LOG_FORMAT", |s| match s {
+                "json" => Some(LogFormat::Json),
+                "pretty" => Some(LogFormat::Pretty),
+                _ => None,
+            }, "json or pretty")?,
+            runner_concurrency: v.parse_with("RUNNER_CONCURRENCY", |s| {
+                s.parse::<usize>().ok().filter(|n| (1..=100_000).contains(n))
+            }, "a number between 1 and 100000")?,
+            lease_duration: v.duration("LEASE_DURATION")?,
+            poll_interval: v.duration("POLL_INTERVAL")?,
+            requeue_after: v.duration("REQUEUE_AFTER")?,
+            shutdown_grace: v.duration("SHUTDOWN_GRACE")?,
+            instance_id: format!("{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]),
+        };
+        if config.lease_duration < Duration::from_millis(300) {
+            return Err(err("LEASE_DURATION", "must be at least 300ms"));
+        }
+        Ok(config)
+    }
+
+    /// The refusal DESIGN §6 asks for: an API reachable from other hosts must carry a token.
+    pub fn check_auth_exposure(&self) -> Result<(), ConfigError> {
+        if self.api_token.is_none() && !self.http_addr.ip().is_loopback() && !self.auth_disabled {
+            return Err(err(
+                "HTTP_ADDR",
+                &format!(
+                    "{} is reachable from other hosts but WFA_API_TOKEN is not set; set a token, \
+                     bind to 127.0.0.1, or set WFA_AUTH_DISABLED=true",
+                    self.http_addr
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The text of `--help`.
+    pub fn help(program: &str) -> String {
+        let mut text = format!("Usage: {program} [--setting value ...]\n\nSettings (environment variable, or the flag in lower case with dashes):\n");
+        for (var, default, about) in SETTINGS {
+            let default = if default.is_empty() { "unset".to_string() } else { format!("default {default}") };
+            text.push_str(&format!("  {var:<22} {about} ({default})\n"));
+        }
+        text
+    }
+}
+
+fn err(var: &str, message: &str) -> ConfigError {
+    ConfigError { var: var.to_string(), message: message.to_string() }
+}
+
+fn parse_bool(s: &str) -> Option<bool> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Some(true),
+        "false" | "0" | "no" => Some(false),
+        _ => None,
+    }
+}
+
+fn parse_store(url: &str) -> Result<StoreUrl, ConfigError> {
+    match url.split_once("://") {
+        Some(("sqlite", path)) if !path.is_empty() => Ok(StoreUrl::Sqlite(PathBuf::from(path))),
+        _ => Err(err(
+            "DATABASE_URL",
+            &format!("`{url}` is not a store this build supports; use sqlite://PATH"),
+        )),
+    }
+}
+
+/// `--http-addr x` and `--http-addr=x` become `HTTP_ADDR=x`.
+fn parse_flags(args: impl Iterator<Item = String>) -> Result<HashMap<String, String>, ConfigError> {
+    let mut values = HashMap::new();
+    let mut args = args.peekable();
+    while let Some(arg) = args.next() {
+        let Some(flag) = arg.strip_prefix("--") else {
+            return Err(err(&arg, "unexpected argument; settings are given as --name value"));
+        };
+        let (name, inline) = match flag.split_once('=') {
+            Some((n, v)) => (n.to_string(), Some(v.to_string())),
+            None => (flag.to_string(), None),
+        };
+        let var = name.to_ascii_uppercase().replace('-', "_");
+        if !SETTINGS.iter().any(|(known, _, _)| *known == var) {
+            return Err(err(&format!("--{name}"), "unknown flag; see --help"));
+        }
+        let value = match inline.or_else(|| args.next()) {
+            Some(v) => v,
+            None => return Err(err(&format!("--{name}"), "needs a value")),
+        };
+        values.insert(var, value);
+    }
+    Ok(values)
+}
+
+struct Values<'a>(&'a HashMap<String, String>);
+
+impl Values<'_> {
+    fn get(&self, var: &str) -> String {
+        match self.0.get(var) {
+            Some(v) => v.clone(),
+            None => SETTINGS.iter().find(|(k, _, _)| *k == var).map(|(_, d, _)| d.to_string()).unwrap_or_default(),
+        }
+    }
+
+    fn parse_with<T>(&self, var: &str, parse: impl Fn(&str) -> Option<T>, expected: &str) -> Result<T, ConfigError> {
+        let raw = self.get(var);
+        parse(raw.trim()).ok_or_else(|| err(var, &format!("`{raw}` is not valid; expected {expected}")))
+    }
+
+    fn duration(&self, var: &str) -> Result<Duration, ConfigError> {
+        self.parse_with(
+            var,
+            |s| humantime::parse_duration(s).ok().filter(|d| !d.is_zero()),
+            "a positive duration such as 500ms, 10s or 5m",
+        )
+    }
+
+    fn non_empty(&self, var: &str) -> Result<String, ConfigError> {
+        self.parse_with(var, |s| Some(s.to_string()).filter(|s| !s.is_empty()), "a non-empty value")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_values(&pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_store_on_loopback() {
+        let c = load(&[]).unwrap();
+        assert_eq!(c.store, StoreUrl::Sqlite(PathBuf::from("./data/wfa.db")));
+        assert!(c.kafka.is_none());
+        assert!(c.http_addr.ip().is_loopback());
+        c.check_auth_exposure().unwrap();
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        let e = load(&[("LEASE_DURATION", "soon")]).unwrap_err();
+        assert_eq!(e.var, "LEASE_DURATION");
+        assert!(e.to_string().starts_with("configuration error: LEASE_DURATION: `soon`"), "{e}");
+    }
+
+    #[test]
+    fn exposed_without_token_is_refused_unless_disabled() {
+        let exposed = load(&[("HTTP_ADDR", "0.0.0.0:8080")]).unwrap();
+        assert_eq!(exposed.check_auth_exposure().unwrap_err().var, "HTTP_ADDR");
+        let disabled = load(&[("HTTP_ADDR", "0.0.0.0:8080"), ("WFA_AUTH_DISABLED", "true")]).unwrap();
+        disabled.check_auth_exposure().unwrap();
+    }
+
+    #[test]
+    fn flags_map_to_variables() {
+        let flags = parse_flags(["--http-addr", "127.0.0.1:9", "--log-format=json"].map(String::from).into_iter()).unwrap();
+        assert_eq!(flags["HTTP_ADDR"], "127.0.0.1:9");
+        assert_eq!(flags["LOG_FORMAT"], "json");
+        assert!(parse_flags(["--nope", "1"].map(String::from).into_iter()).is_err());
+    }
+}

@@ -1,0 +1,58 @@
+//! Durations as users write them (`10s`, `5m`, `1h30m`), kept verbatim for display.
+
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HumanDuration {
+    text: String,
+    value: Duration,
+}
+
+impl HumanDuration {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let value = humantime::parse_duration(text.trim()).map_err(|_| {
+            format!("`{text}` is not a duration; write a number and a unit, e.g. 500ms, 10s, 5m, 1h30m")
+        })?;
+        Ok(Self { text: text.trim().to_string(), value })
+    }
+
+    pub fn value(&self) -> Duration {
+        self.value
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl Serialize for HumanDuration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        HumanDuration::parse(&text).map_err(de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_compound_durations_and_keeps_the_text() {
+        let d = HumanDuration::parse("1h30m").unwrap();
+        assert_eq!(d.value(), Duration::from_secs(5400));
+        assert_eq!(serde_json::to_string(&d).unwrap(), "\"1h30m\"");
+    }
+
+    #[test]
+    fn rejects_unknown_units() {
+        let err = HumanDuration::parse("10x").unwrap_err();
+        assert!(err.contains("`10x` is not a duration"), "{err}");
+    }
+}

@@ -1,0 +1,173 @@
+//! Executions: one run of a workflow, across its attempts.
+
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Reason {
+    Periodic,
+    Manual,
+    Retry,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutionStatus {
+    Queued,
+    Running,
+    /// Failed an attempt; `nextAttemptAt` says when the scheduler re-queues it.
+    Retrying,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl ExecutionStatus {
+    pub const ALL: [ExecutionStatus; 6] = [
+        Self::Queued,
+        Self::Running,
+        Self::Retrying,
+        Self::Succeeded,
+        Self::Failed,
+        Self::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Retrying => "retrying",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == s)
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ActionStatus {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+/// The outcome of one action of an execution, as of its latest attempt.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionResult {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub status: ActionStatus,
+    /// How many times this action was started.
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl ActionResult {
+    pub fn pending(kind: &str) -> Self {
+        Self {
+            kind: kind.to_string(),
+            status: ActionStatus::Pending,
+            attempts: 0,
+            started_at: None,
+            finished_at: None,
+            duration_ms: None,
+            output: None,
+            error: None,
+        }
+    }
+}
+
+/// Who holds an execution (and so its workflow) and until when.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Lease {
+    pub owner: String,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Execution {
+    pub execution_id: Uuid,
+    pub workflow_id: String,
+    /// The workflow version the latest attempt ran (the version at trigger time until then).
+    pub workflow_version: u64,
+    pub reason: Reason,
+    pub scheduled_for: Timestamp,
+    pub status: ExecutionStatus,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    pub max_attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<Timestamp>,
+    /// Where the next attempt resumes: actions before it have succeeded.
+    pub next_action_index: usize,
+    pub actions: Vec<ActionResult>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<Lease>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Timestamp>,
+}
+
+impl Execution {
+    /// A new `queued` execution for a workflow, recorded before it is published (the outbox).
+    pub fn queued(
+        execution_id: Uuid,
+        workflow: &super::Workflow,
+        reason: Reason,
+        scheduled_for: Timestamp,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            execution_id,
+            workflow_id: workflow.id().to_string(),
+            workflow_version: workflow.version,
+            reason,
+            scheduled_for,
+            status: ExecutionStatus::Queued,
+            attempt: 1,
+            max_attempts: workflow.spec.retry.max_attempts,
+            next_attempt_at: None,
+            next_action_index: 0,
+            actions: workflow.spec.actions.iter().map(|a| ActionResult::pending(a.kind())).collect(),
+            lease: None,
+            error: None,
+            created_at: now,
+            updated_at: now,
+            started_at: None,
+            finished_at: None,
+        }
+    }
+
+    pub fn lease_owner(&self) -> Option<&str> {
+        self.lease.as_ref().map(|l| l.owner.as_str())
+    }
+}

@@ -1,0 +1,19 @@
+//! The domain model of DESIGN §3: workflows, executions, and the pure rules around them.
+
+pub mod backoff;
+pub mod duration;
+pub mod execution;
+pub mod ids;
+pub mod request;
+pub mod slots;
+pub mod validation;
+pub mod workflow;
+
+pub use duration::HumanDuration;
+pub use execution::{ActionResult, ActionStatus, Execution, ExecutionStatus, Lease, Reason};
+pub use request::ExecutionRequest;
+pub use validation::{decode_workflow_spec, SpecError};
+pub use workflow::{
+    Action, CatchUp, ExpectStatus, HttpAction, LogAction, LogLevel, RetryPolicy, Trigger,
+    TriggerStatus, Workflow, WorkflowSpec,
+};

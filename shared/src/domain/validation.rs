@@ -1,0 +1,255 @@
+//! Decoding and validating a workflow definition. Shape errors (bad JSON, unknown or missing
+//! fields, unknown types) and value errors (a field that parsed but breaks a rule) are told apart
+//! because the API answers them with 400 and 422; both name the field.
+
+use super::workflow::{Action, HttpAction, RetryPolicy, Trigger, WorkflowSpec};
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SpecError {
+    /// The body is not JSON at all.
+    #[error("the body is not valid JSON: {0}")]
+    Malformed(String),
+    /// JSON, but not the shape of a workflow.
+    #[error("{field}: {message}")]
+    Shape { field: String, message: String },
+    /// The shape is right; a value breaks a rule.
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+}
+
+impl SpecError {
+    fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        SpecError::Invalid { field: field.into(), message: message.into() }
+    }
+
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            SpecError::Malformed(_) => None,
+            SpecError::Shape { field, .. } | SpecError::Invalid { field, .. } => Some(field),
+        }
+    }
+}
+
+/// Decodes and validates a workflow definition from a request body.
+pub fn decode_workflow_spec(body: &[u8]) -> Result<WorkflowSpec, SpecError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    let spec: WorkflowSpec = serde_path_to_error::deserialize(de).map_err(|err| {
+        let field = err.path().to_string();
+        let inner = err.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => SpecError::Shape {
+                field: if field == "." { "body".to_string() } else { field },
+                message: strip_position(&inner.to_string()),
+            },
+            _ => SpecError::Malformed(inner.to_string()),
+        }
+    })?;
+    validate(&spec)?;
+    Ok(spec)
+}
+
+/// serde_json appends " at line 1 column 42"; the field path already says where.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+const MAX_ACTIONS: usize = 100;
+const MIN_INTERVAL: Duration = Duration::from_secs(1);
+const MAX_TIMEOUT: Duration = Duration::from_secs(600);
+
+pub fn validate(spec: &WorkflowSpec) -> Result<(), SpecError> {
+    validate_workflow_id(&spec.workflow_id)?;
+    validate_trigger(&spec.trigger)?;
+    if spec.actions.is_empty() {
+        return Err(SpecError::invalid("actions", "a workflow needs at least one action"));
+    }
+    if spec.actions.len() > MAX_ACTIONS {
+        return Err(SpecError::invalid(
+            "actions",
+            format!("a workflow may hold at most {MAX_ACTIONS} actions"),
+        ));
+    }
+    for (i, action) in spec.actions.iter().enumerate() {
+        match action {
+            Action::Log(_) => {}
+            Action::HttpRequest(http) => validate_http(&format!("actions[{i}]"), http)?,
+        }
+    }
+    validate_retry(&spec.retry)
+}
+
+pub fn validate_workflow_id(id: &str) -> Result<(), SpecError> {
+    let ok_chars = id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if id.is_empty() || id.len() > 128 || !ok_chars {
+        return Err(SpecError::invalid(
+            "workflowId",
+            format!("`{id}` is not a valid workflow id: use 1 to 128 of A-Z a-z 0-9 . _ -"),
+        ));
+    }
+    Ok(())
+}
+
+fn validate_trigger(trigger: &Trigger) -> Result<(), SpecError> {
+    if let Trigger::Periodic { interval, .. } = trigger {
+        let Some(interval) = interval else {
+            return Err(SpecError::invalid(
+                "trigger.interval",
+                "a periodic trigger needs an interval, e.g. \"10s\"",
+            ));
+        };
+        if interval.value() < MIN_INTERVAL {
+            return Err(SpecError::invalid(
+                "trigger.interval",
+                format!("`{}` is below the minimum interval of 1s", interval.as_str()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
+fn validate_http(path: &str, http: &HttpAction) -> Result<(), SpecError> {
+    let url_field = format!("{path}.url");
+    let url = url::Url::parse(&http.url)
+        .map_err(|e| SpecError::invalid(&url_field, format!("`{}` is not a URL: {e}", http.url)))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(SpecError::invalid(
+            &url_field,
+            format!("`{}` must use the http or https scheme", http.url),
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(SpecError::invalid(&url_field, format!("`{}` has no host", http.url)));
+    }
+    if !METHODS.contains(&http.method.to_ascii_uppercase().as_str()) {
+        return Err(SpecError::invalid(
+            format!("{path}.method"),
+            format!("`{}` is not one of {}", http.method, METHODS.join(", ")),
+        ));
+    }
+    for (name, value) in &http.headers {
+        let name_ok = !name.is_empty()
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if !name_ok {
+            return Err(SpecError::invalid(
+                format!("{path}.headers"),
+                format!("`{name}` is not a valid header name"),
+            ));
+        }
+        if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+            return Err(SpecError::invalid(
+                format!("{path}.headers.{name}"),
+                "header values may not contain line breaks",
+            ));
+        }
+    }
+    let timeout = http.timeout.value();
+    if timeout.is_zero() || timeout > MAX_TIMEOUT {
+        return Err(SpecError::invalid(
+            format!("{path}.timeout"),
+            format!("`{}` must be between 1ms and 10m", http.timeout.as_str()),
+        ));
+    }
+    if let Some(expect) = &http.expect_status {
+        if expect.codes().is_empty() || expect.codes().iter().any(|c| !(100..=599).contains(c)) {
+            return Err(SpecError::invalid(
+                format!("{path}.expectStatus"),
+                "expected statuses must be HTTP status codes between 100 and 599",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_retry(retry: &RetryPolicy) -> Result<(), SpecError> {
+    if !(1..=100).contains(&retry.max_attempts) {
+        return Err(SpecError::invalid("retry.maxAttempts", "must be between 1 and 100"));
+    }
+    if retry.initial_delay.value() < Duration::from_millis(1) {
+        return Err(SpecError::invalid("retry.initialDelay", "must be at least 1ms"));
+    }
+    if retry.max_delay.value() < retry.initial_delay.value() {
+        return Err(SpecError::invalid("retry.maxDelay", "must not be below retry.initialDelay"));
+    }
+    if !(1.0..=100.0).contains(&retry.multiplier) {
+        return Err(SpecError::invalid("retry.multiplier", "must be between 1.0 and 100.0"));
+    }
+    if !(0.0..=1.0).contains(&retry.jitter) {
+        return Err(SpecError::invalid("retry.jitter", "must be between 0.0 and 1.0"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEED: &str = r#"{"workflowId":"recurrent-workflow","trigger":{"type":"periodic","interval":"10s"},"actions":[{"type":"http-request","url":"https://example.com","method":"GET"}]}"#;
+
+    fn decode(json: &str) -> Result<WorkflowSpec, SpecError> {
+        decode_workflow_spec(json.as_bytes())
+    }
+
+    #[test]
+    fn accepts_the_seed_payload() {
+        let spec = decode(SEED).unwrap();
+        assert_eq!(spec.workflow_id, "recurrent-workflow");
+        assert_eq!(spec.trigger.interval(), Some(Duration::from_secs(10)));
+        assert_eq!(spec.retry, RetryPolicy::default());
+    }
+
+    #[test]
+    fn names_an_unknown_field_inside_an_action() {
+        let err = decode(&SEED.replace("\"method\"", "\"metod\"")).unwrap_err();
+        assert!(matches!(&err, SpecError::Shape { field, message }
+            if field == "actions[0]" && message.contains("unknown field `metod`")), "{err:?}");
+    }
+
+    #[test]
+    fn names_an_unknown_action_type() {
+        let err = decode(&SEED.replace("http-request", "shell")).unwrap_err();
+        assert!(matches!(&err, SpecError::Shape { message, .. }
+            if message.contains("unknown variant `shell`")), "{err:?}");
+    }
+
+    #[test]
+    fn rejects_unknown_trigger_fields() {
+        let err = decode(&SEED.replace("\"interval\"", "\"every\"")).unwrap_err();
+        assert!(err.to_string().contains("unknown field `every`"), "{err}");
+    }
+
+    #[test]
+    fn tells_malformed_json_from_bad_shape() {
+        assert!(matches!(decode("{\"workflowId\":"), Err(SpecError::Malformed(_))));
+        assert!(matches!(decode("{}"), Err(SpecError::Shape { .. })));
+    }
+
+    #[test]
+    fn value_rules_name_their_field() {
+        let cases = [
+            (SEED.replace("recurrent-workflow", "bad id!"), "workflowId"),
+            (SEED.replace("\"10s\"", "\"0s\""), "trigger.interval"),
+            (SEED.replace(",\"interval\":\"10s\"", ""), "trigger.interval"),
+            (SEED.replace("https://example.com", "ftp://example.com"), "actions[0].url"),
+            (SEED.replace("\"GET\"", "\"FETCH\""), "actions[0].method"),
+        ];
+        for (json, field) in cases {
+            let err = decode(&json).unwrap_err();
+            assert!(matches!(&err, SpecError::Invalid { .. }), "{json}: {err:?}");
+            assert_eq!(err.field(), Some(field), "{json}");
+        }
+    }
+
+    #[test]
+    fn interval_with_unknown_unit_is_a_shape_error_naming_the_value() {
+        // Internally tagged enums buffer their content, so the path stops at `trigger`.
+        let err = decode(&SEED.replace("\"10s\"", "\"10x\"")).unwrap_err();
+        assert_eq!(err.field(), Some("trigger"), "{err:?}");
+        assert!(err.to_string().contains("`10x` is not a duration"), "{err}");
+    }
+}

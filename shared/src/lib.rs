@@ -1,0 +1,15 @@
+//! Everything the three services share: the domain model and its validation, the repository and
+//! transport traits with their implementations, configuration and telemetry set-up.
+
+pub mod backends;
+pub mod config;
+pub mod domain;
+pub mod repo;
+pub mod sqlite;
+pub mod telemetry;
+pub mod time;
+pub mod transport;
+pub mod wakeups;
+
+pub use backends::Backends;
+pub use config::Config;

@@ -1,0 +1,132 @@
+//! The repository traits (DESIGN §2). Operations are whole domain steps, each atomic in the
+//! store, so that every backend keeps the same guarantees (one live execution per workflow,
+//! a lease checked on every write, a unique execution id).
+
+use crate::domain::{Execution, ExecutionStatus, Lease, TriggerStatus, Workflow};
+use crate::time::Timestamp;
+use async_trait::async_trait;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RepoError {
+    #[error("workflow `{0}` already exists")]
+    AlreadyExists(String),
+    #[error("not found")]
+    NotFound,
+    #[error("the workflow changed meanwhile: its version is now {current}")]
+    VersionConflict { current: u64 },
+    #[error("the cursor is not one this server issued")]
+    InvalidCursor,
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+}
+
+pub type RepoResult<T> = Result<T, RepoError>;
+
+/// One page of a listing; `next_cursor` is opaque to clients.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct WorkflowQuery {
+    pub trigger_type: Option<String>,
+    pub status: Option<TriggerStatus>,
+    /// Workflows whose id sorts after this cursor.
+    pub cursor: Option<String>,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ExecutionQuery {
+    pub status: Option<ExecutionStatus>,
+    /// Newest first; executions older than this cursor.
+    pub cursor: Option<String>,
+    pub limit: usize,
+}
+
+#[async_trait]
+pub trait WorkflowRepo: Send + Sync {
+    async fn create(&self, workflow: &Workflow) -> RepoResult<()>;
+    async fn get(&self, workflow_id: &str) -> RepoResult<Option<Workflow>>;
+    async fn list(&self, query: &WorkflowQuery) -> RepoResult<Page<Workflow>>;
+    /// Replaces definition, version, `nextRunAt` and `updatedAt` if the stored version is still
+    /// `expected_version`; trigger state is left as the runner set it.
+    async fn update(&self, workflow: &Workflow, expected_version: u64) -> RepoResult<()>;
+    /// Deletes the workflow and cancels its executions that are not running. Executions stay
+    /// readable. Returns false when there was no such workflow.
+    async fn delete(&self, workflow_id: &str, now: Timestamp) -> RepoResult<bool>;
+    /// Periodic workflows whose next slot is at or before `now`, earliest first.
+    async fn due_periodic(&self, now: Timestamp, limit: usize) -> RepoResult<Vec<Workflow>>;
+    /// The earliest next slot of any periodic workflow.
+    async fn next_periodic_due(&self) -> RepoResult<Option<Timestamp>>;
+    async fn ping(&self) -> RepoResult<()>;
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TriggerOutcome {
+    /// Recorded as `queued`; the workflow is now busy.
+    Accepted(Execution),
+    /// An execution with this id exists already (an `Idempotency-Key` repeated).
+    Existing(Execution),
+    /// The workflow is not idle.
+    Busy { status: TriggerStatus, current: Option<Uuid> },
+    WorkflowNotFound,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SlotOutcome {
+    Fired(Execution),
+    /// The slot came while the workflow was busy or pending: skipped, `nextRunAt` advanced.
+    SkippedBusy,
+    /// Nothing to fire (catch-up policy); `nextRunAt` advanced.
+    Advanced,
+    /// Another scheduler handled this slot first, or the workflow changed or went away.
+    Stale,
+}
+
+#[async_trait]
+pub trait ExecutionRepo: Send + Sync {
+    /// Records a new `queued` execution and moves its workflow from idle to busy, atomically.
+    async fn accept_trigger(&self, execution: &Execution) -> RepoResult<TriggerOutcome>;
+    /// Handles one periodic slot if the workflow's `nextRunAt` is still `due`: records
+    /// `execution` (when given and the workflow is idle) and moves `nextRunAt` to `next_run_at`.
+    async fn fire_slot(
+        &self,
+        workflow_id: &str,
+        due: Timestamp,
+        next_run_at: Timestamp,
+        execution: Option<&Execution>,
+    ) -> RepoResult<SlotOutcome>;
+    async fn get(&self, execution_id: Uuid) -> RepoResult<Option<Execution>>;
+    async fn list_for_workflow(
+        &self,
+        workflow_id: &str,
+        query: &ExecutionQuery,
+    ) -> RepoResult<Page<Execution>>;
+    /// Takes a `queued` execution: `running`, leased to `lease.owner`. `None` if it is not
+    /// queued (already taken, finished or cancelled).
+    async fn claim(&self, execution_id: Uuid, lease: &Lease, now: Timestamp) -> RepoResult<Option<Execution>>;
+    /// Saves per-action progress while the caller still holds the lease. False if it lost it.
+    async fn save_progress(&self, execution: &Execution) -> RepoResult<bool>;
+    async fn renew_lease(&self, execution_id: Uuid, lease: &Lease) -> RepoResult<bool>;
+    /// Records the end of an attempt (`retrying`, or terminal) while `owner` holds the lease, and
+    /// sets the workflow pending or idle to match. False if the lease was lost.
+    async fn finish(&self, execution: &Execution, owner: &str) -> RepoResult<bool>;
+    /// Gives a running execution back to the queue (shutdown before it finished).
+    async fn release(&self, execution_id: Uuid, owner: &str, now: Timestamp) -> RepoResult<bool>;
+    /// Oldest `queued` executions first: the queue of the store-as-queue transport.
+    async fn queued(&self, limit: usize) -> RepoResult<Vec<Execution>>;
+    /// Moves `retrying` executions whose `nextAttemptAt` has come back to `queued` as their next
+    /// attempt, setting their workflows busy.
+    async fn requeue_due_retries(&self, now: Timestamp, limit: usize) -> RepoResult<Vec<Execution>>;
+    /// Moves `running` executions whose lease expired (their runner died) back to `queued`.
+    async fn rescue_expired_leases(&self, now: Timestamp, limit: usize) -> RepoResult<Vec<Execution>>;
+    /// `queued` executions untouched since `older_than`, marked touched at `now` so each is
+    /// republished once per threshold (the outbox repair).
+    async fn stale_queued(&self, older_than: Timestamp, now: Timestamp, limit: usize) -> RepoResult<Vec<Execution>>;
+    /// The earliest `nextAttemptAt` of any retrying execution.
+    async fn next_retry_due(&self) -> RepoResult<Option<Timestamp>>;
+}

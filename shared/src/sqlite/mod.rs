@@ -1,0 +1,101 @@
+//! The embedded store: one SQLite file in WAL mode. Writes go through one connection (SQLite
+//! has one writer anyway) and reads through a few more; calls run on tokio's blocking pool.
+//! Other processes may open the same file: immediate transactions and a busy timeout make them
+//! take turns.
+
+mod executions;
+mod rows;
+mod schema;
+mod workflows;
+
+use crate::repo::{RepoError, RepoResult};
+use rusqlite::{Connection, OpenFlags};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const READERS: usize = 4;
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and its schema.
+    pub fn open(path: &Path) -> RepoResult<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                RepoError::Unavailable(format!("cannot create directory {}: {e}", dir.display()))
+            })?;
+        }
+        let writer = connect(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)?;
+        schema::migrate(&writer)?;
+        let readers = (0..READERS)
+            .map(|_| connect(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map(Mutex::new))
+            .collect::<RepoResult<Vec<_>>>()?;
+        Ok(Self {
+            inner: Arc::new(Inner { writer: Mutex::new(writer), readers, next_reader: AtomicUsize::new(0) }),
+        })
+    }
+
+    async fn write<T, F>(&self, f: F) -> RepoResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> RepoResult<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        run_blocking(move || {
+            let mut conn = inner.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&mut conn)
+        })
+        .await
+    }
+
+    async fn read<T, F>(&self, f: F) -> RepoResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> RepoResult<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        run_blocking(move || {
+            let i = inner.next_reader.fetch_add(1, Ordering::Relaxed) % inner.readers.len();
+            let conn = inner.readers[i].lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&conn)
+        })
+        .await
+    }
+}
+
+async fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> RepoResult<T> + Send + 'static) -> RepoResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| RepoError::Unavailable(format!("store task failed: {e}")))?
+}
+
+fn connect(path: &Path, flags: OpenFlags) -> RepoResult<Connection> {
+    let conn = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(|e| RepoError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(conn)
+}
+
+impl From<rusqlite::Error> for RepoError {
+    fn from(e: rusqlite::Error) -> Self {
+        RepoError::Unavailable(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for RepoError {
+    fn from(e: serde_json::Error) -> Self {
+        RepoError::Unavailable(format!("a stored document does not decode: {e}"))
+    }
+}

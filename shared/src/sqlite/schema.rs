@@ -1,0 +1,43 @@
+//! The schema. Documents are JSON text; the columns beside them are what queries filter on.
+
+use crate::repo::RepoResult;
+use rusqlite::Connection;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS workflows (
+    workflow_id          TEXT PRIMARY KEY,
+    spec                 TEXT NOT NULL,
+    trigger_type         TEXT NOT NULL,
+    version              INTEGER NOT NULL,
+    status               TEXT NOT NULL,
+    paused               INTEGER NOT NULL DEFAULT 0,
+    next_run_at          INTEGER,
+    current_execution_id TEXT,
+    created_at           INTEGER NOT NULL,
+    updated_at           INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS workflows_next_run ON workflows(next_run_at) WHERE next_run_at IS NOT NULL;
+
+CREATE TABLE IF NOT EXISTS executions (
+    execution_id     TEXT PRIMARY KEY,
+    workflow_id      TEXT NOT NULL,
+    status           TEXT NOT NULL,
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL,
+    next_attempt_at  INTEGER,
+    lease_owner      TEXT,
+    lease_expires_at INTEGER,
+    doc              TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS executions_by_workflow ON executions(workflow_id, created_at DESC, execution_id DESC);
+CREATE INDEX IF NOT EXISTS executions_queued ON executions(updated_at) WHERE status = 'queued';
+CREATE INDEX IF NOT EXISTS executions_retrying ON executions(next_attempt_at) WHERE status = 'retrying';
+CREATE INDEX IF NOT EXISTS executions_running ON executions(lease_expires_at) WHERE status = 'running';
+";
+
+pub fn migrate(conn: &Connection) -> RepoResult<()> {
+    // WAL lets readers (this process's and others') go on while one writer commits.
+    conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))?;
+    conn.execute_batch(SCHEMA)?;
+    Ok(())
+}

@@ -1,0 +1,163 @@
+use super::rows::{select_workflow, WorkflowRow, WORKFLOW_COLUMNS};
+use super::SqliteStore;
+use crate::domain::Workflow;
+use crate::repo::{Page, RepoError, RepoResult, WorkflowQuery, WorkflowRepo};
+use crate::time::{to_millis, Timestamp};
+use async_trait::async_trait;
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, OptionalExtension, TransactionBehavior};
+
+#[async_trait]
+impl WorkflowRepo for SqliteStore {
+    async fn create(&self, workflow: &Workflow) -> RepoResult<()> {
+        let w = workflow.clone();
+        let spec = serde_json::to_string(&w.spec)?;
+        self.write(move |conn| {
+            let inserted = conn.execute(
+                "INSERT INTO workflows (workflow_id, spec, trigger_type, version, status, paused,
+                     next_run_at, current_execution_id, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, ?8, ?9)
+                 ON CONFLICT (workflow_id) DO NOTHING",
+                params![
+                    w.id(),
+                    spec,
+                    w.spec.trigger.kind(),
+                    w.version as i64,
+                    w.status.as_str(),
+                    w.paused,
+                    w.next_run_at.map(to_millis),
+                    to_millis(w.created_at),
+                    to_millis(w.updated_at),
+                ],
+            )?;
+            match inserted {
+                0 => Err(RepoError::AlreadyExists(w.id().to_string())),
+                _ => Ok(()),
+            }
+        })
+        .await
+    }
+
+    async fn get(&self, workflow_id: &str) -> RepoResult<Option<Workflow>> {
+        let id = workflow_id.to_string();
+        self.read(move |conn| select_workflow(conn, &id)).await
+    }
+
+    async fn list(&self, query: &WorkflowQuery) -> RepoResult<Page<Workflow>> {
+        let query = query.clone();
+        self.read(move |conn| {
+            let mut clauses = Vec::new();
+            let mut args: Vec<Value> = Vec::new();
+            if let Some(cursor) = &query.cursor {
+                args.push(Value::Text(cursor.clone()));
+                clauses.push(format!("workflow_id > ?{}", args.len()));
+            }
+            if let Some(kind) = &query.trigger_type {
+                args.push(Value::Text(kind.clone()));
+                clauses.push(format!("trigger_type = ?{}", args.len()));
+            }
+            if let Some(status) = query.status {
+                args.push(Value::Text(status.as_str().to_string()));
+                clauses.push(format!("status = ?{}", args.len()));
+            }
+            let filter = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
+            let sql = format!(
+                "SELECT {WORKFLOW_COLUMNS} FROM workflows {filter} ORDER BY workflow_id LIMIT {}",
+                query.limit + 1
+            );
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt
+                .query_map(params_from_iter(args), WorkflowRow::from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut items = rows.into_iter().map(WorkflowRow::decode).collect::<RepoResult<Vec<_>>>()?;
+            let next_cursor = if items.len() > query.limit {
+                items.truncate(query.limit);
+                items.last().map(|w| w.id().to_string())
+            } else {
+                None
+            };
+            Ok(Page { items, next_cursor })
+        })
+        .await
+    }
+
+    async fn update(&self, workflow: &Workflow, expected_version: u64) -> RepoResult<()> {
+        let w = workflow.clone();
+        let spec = serde_json::to_string(&w.spec)?;
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let current: Option<i64> = tx
+                .query_row("SELECT version FROM workflows WHERE workflow_id = ?1", [w.id()], |r| r.get(0))
+                .optional()?;
+            match current {
+                None => return Err(RepoError::NotFound),
+                Some(v) if v as u64 != expected_version => {
+                    return Err(RepoError::VersionConflict { current: v as u64 })
+                }
+                Some(_) => {}
+            }
+            tx.execute(
+                "UPDATE workflows SET spec = ?2, trigger_type = ?3, version = ?4, next_run_at = ?5,
+                     updated_at = ?6
+                 WHERE workflow_id = ?1",
+                params![
+                    w.id(),
+                    spec,
+                    w.spec.trigger.kind(),
+                    w.version as i64,
+                    w.next_run_at.map(to_millis),
+                    to_millis(w.updated_at),
+                ],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete(&self, workflow_id: &str, now: Timestamp) -> RepoResult<bool> {
+        let id = workflow_id.to_string();
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let deleted = tx.execute("DELETE FROM workflows WHERE workflow_id = ?1", [&id])?;
+            if deleted > 0 {
+                super::executions::cancel_waiting(&tx, &id, now)?;
+            }
+            tx.commit()?;
+            Ok(deleted > 0)
+        })
+        .await
+    }
+
+    async fn due_periodic(&self, now: Timestamp, limit: usize) -> RepoResult<Vec<Workflow>> {
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {WORKFLOW_COLUMNS} FROM workflows
+                 WHERE next_run_at IS NOT NULL AND next_run_at <= ?1 AND paused = 0
+                 ORDER BY next_run_at LIMIT ?2"
+            );
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt
+                .query_map(params![to_millis(now), limit as i64], WorkflowRow::from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter().map(WorkflowRow::decode).collect()
+        })
+        .await
+    }
+
+    async fn next_periodic_due(&self) -> RepoResult<Option<Timestamp>> {
+        self.read(|conn| {
+            let ms: Option<i64> = conn.query_row(
+                "SELECT MIN(next_run_at) FROM workflows WHERE next_run_at IS NOT NULL AND paused = 0",
+                [],
+                |r| r.get(0),
+            )?;
+            Ok(ms.map(crate::time::from_millis))
+        })
+        .await
+    }
+
+    async fn ping(&self) -> RepoResult<()> {
+        self.read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?)).await
+    }
+}

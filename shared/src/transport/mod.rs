@@ -1,0 +1,41 @@
+//! The transport seam (DESIGN §2): how execution requests travel from the API and the scheduler
+//! to runners. Requests are always recorded in the store first (the outbox), so a publish that
+//! fails loses nothing: the scheduler republishes stale `queued` executions.
+
+pub mod store_queue;
+
+use crate::domain::ExecutionRequest;
+use async_trait::async_trait;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TransportError(pub String);
+
+/// What a runner does with one request. Returning means the request is fully handled (run,
+/// or found already done or taken), so the transport may acknowledge it.
+#[async_trait]
+pub trait RequestHandler: Send + Sync {
+    async fn handle(&self, request: ExecutionRequest);
+}
+
+#[async_trait]
+pub trait Transport: Send + Sync {
+    /// Hands a request to the runners. An error is not fatal: the outbox repairs it.
+    async fn publish(&self, request: &ExecutionRequest) -> Result<(), TransportError>;
+
+    /// Delivers requests to `handler`, at most `concurrency` at a time, until `shutdown`;
+    /// then waits for the handlers in flight and acknowledges what they finished.
+    async fn consume(
+        &self,
+        handler: Arc<dyn RequestHandler>,
+        concurrency: usize,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()>;
+
+    /// Whether the transport can take requests now (for `/readyz`).
+    async fn ready(&self) -> Result<(), TransportError>;
+
+    fn name(&self) -> &'static str;
+}
