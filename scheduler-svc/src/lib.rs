@@ -1,1 +1,67 @@
+//! The scheduler: turns due periodic slots and due retries into execution requests, and repairs
+//! what others left behind (stale `queued` executions, expired leases). It sleeps until the
+//! earliest due instant, woken early by this process's API and runner, and polls for changes
+//! made by other processes.
 
+mod periodic;
+mod repair;
+
+use shared::time::{self, Timestamp};
+use shared::{Backends, Config};
+use std::future::Future;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Work handled per store round trip; a longer backlog takes several rounds.
+const BATCH: usize = 500;
+
+pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let backends = Backends::connect(&config).await?;
+    let token = CancellationToken::new();
+    let stop = token.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stop.cancel();
+    });
+    run_with(backends, &config, token).await
+}
+
+pub async fn run_with(backends: Backends, config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    tracing::info!(transport = backends.transport.name(), "scheduler started");
+    let repair_every = config.poll_interval.max(Duration::from_secs(1));
+    let mut next_repair = time::now();
+    while !shutdown.is_cancelled() {
+        let now = time::now();
+        periodic::fire_due(&backends, now).await;
+        repair::requeue_due_retries(&backends, now).await;
+        if now >= next_repair {
+            repair::rescue_expired_leases(&backends, now).await;
+            repair::republish_stale(&backends, now, config.requeue_after).await;
+            next_repair = time::add(now, repair_every);
+        }
+        let wake = next_wake(&backends, config.poll_interval, next_repair).await;
+        tokio::select! {
+            _ = tokio::time::sleep(time::until(wake, time::now())) => {}
+            _ = backends.wakeups.schedule.notified() => {}
+            _ = shutdown.cancelled() => {}
+        }
+    }
+    tracing::info!("scheduler stopped");
+    Ok(())
+}
+
+/// The earliest of: the next periodic slot, the next retry, the next repair, the next poll.
+async fn next_wake(backends: &Backends, poll: Duration, next_repair: Timestamp) -> Timestamp {
+    let mut wake = time::add(time::now(), poll).min(next_repair);
+    match backends.workflows.next_periodic_due().await {
+        Ok(Some(due)) => wake = wake.min(due),
+        Ok(None) => {}
+        Err(err) => tracing::warn!(%err, "cannot read the next periodic slot"),
+    }
+    match backends.executions.next_retry_due().await {
+        Ok(Some(due)) => wake = wake.min(due),
+        Ok(None) => {}
+        Err(err) => tracing::warn!(%err, "cannot read the next retry"),
+    }
+    wake
+}

@@ -5,6 +5,7 @@ pub mod backends;
 pub mod config;
 pub mod domain;
 pub mod repo;
+pub mod service_main;
 pub mod sqlite;
 pub mod telemetry;
 pub mod time;

@@ -1,1 +1,36 @@
+//! The REST API (DESIGN §5): workflow CRUD, manual triggers, executions history, health.
 
+mod auth;
+mod error;
+mod routes;
+mod state;
+
+pub use error::ApiError;
+pub use state::AppState;
+
+use shared::{Backends, Config};
+use std::future::Future;
+use tokio::net::TcpListener;
+
+/// Runs the API on its own backends until `shutdown` completes.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    config.check_auth_exposure()?;
+    let backends = Backends::connect(&config).await?;
+    let listener = TcpListener::bind(config.http_addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("HTTP_ADDR: cannot listen on {}: {e}", config.http_addr))?;
+    serve(listener, backends, &config, shutdown).await
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then finishes requests in progress.
+pub async fn serve(
+    listener: TcpListener,
+    backends: Backends,
+    config: &Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let state = AppState::new(backends, config);
+    tracing::info!(addr = %listener.local_addr()?, "workflows API listening");
+    axum::serve(listener, routes::router(state)).with_graceful_shutdown(shutdown).await?;
+    Ok(())
+}

@@ -1,0 +1,162 @@
+//! Command-line options. Hand-parsed: a handful of flags do not justify another dependency.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::Serialize;
+
+pub const USAGE: &str = "\
+usage: cargo run --release -p bench -- [options]
+
+  --transport embedded|kafka  execution transport of the product (default embedded)
+  --kafka-brokers ADDR        use this broker instead of starting tansu (kafka only)
+  --quick                     reduced run, under a minute, every row still printed
+  --out PATH                  JSON results (default bench/results.json)
+  --wfa PATH                  product binary to run; skips `cargo build --release --bin wfa`
+  --concurrency N             concurrent clients for create/accept/e2e/limit (default 64)
+  --threads N                 worker threads of the bench's own runtime (default 2)
+  --e2e N                     end-to-end executions (default 10000, quick 2000)
+  --periodic N                periodic workflows for the lateness row (default 10000, quick 1000)
+  --lateness-secs S           lateness observation window incl. the 5 s creation phase
+                              (default 65, quick 15)
+";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Embedded,
+    Kafka,
+}
+
+/// How much work each scenario does; `--quick` shrinks it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scale {
+    /// Manual workflows created (the `create` row); `accept` and `e2e` reuse them.
+    pub workflows: usize,
+    pub e2e_executions: usize,
+    pub latency_samples: usize,
+    pub periodic_workflows: usize,
+    #[serde(serialize_with = "secs")]
+    pub lateness_window: Duration,
+    /// Wait after the window so late hits for slots inside it still count.
+    #[serde(serialize_with = "secs")]
+    pub lateness_grace: Duration,
+    #[serde(serialize_with = "secs")]
+    pub limit_duration: Duration,
+    pub limit_sequential: usize,
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+#[derive(Debug, Clone)]
+pub struct Args {
+    pub transport: Transport,
+    pub kafka_brokers: Option<String>,
+    pub quick: bool,
+    pub out: PathBuf,
+    pub wfa: Option<PathBuf>,
+    pub concurrency: usize,
+    pub threads: usize,
+    pub scale: Scale,
+}
+
+/// The bench crate's directory, so defaults do not depend on the caller's cwd.
+pub fn bench_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn parse() -> Result<Args> {
+    let mut it = std::env::args().skip(1);
+    let mut transport = Transport::Embedded;
+    let mut kafka_brokers = None;
+    let mut quick = false;
+    let mut out = bench_dir().join("results.json");
+    let mut wfa = None;
+    let mut concurrency = 64;
+    let mut threads = 2;
+    let (mut e2e, mut periodic, mut window) = (None, None, None);
+
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| anyhow!("{flag} needs a value\n\n{USAGE}"));
+        match flag.as_str() {
+            "--transport" => {
+                transport = match value()?.as_str() {
+                    "embedded" => Transport::Embedded,
+                    "kafka" => Transport::Kafka,
+                    other => bail!("--transport must be embedded or kafka, not {other:?}"),
+                }
+            }
+            "--kafka-brokers" => kafka_brokers = Some(value()?),
+            "--quick" => quick = true,
+            "--out" => out = PathBuf::from(value()?),
+            "--wfa" => wfa = Some(PathBuf::from(value()?)),
+            "--concurrency" => concurrency = number(&flag, &value()?)?,
+            "--threads" => threads = number(&flag, &value()?)?,
+            "--e2e" => e2e = Some(number(&flag, &value()?)?),
+            "--periodic" => periodic = Some(number(&flag, &value()?)?),
+            "--lateness-secs" => window = Some(number(&flag, &value()?)?),
+            "-h" | "--help" => {
+                print!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => bail!("unknown option {other:?}\n\n{USAGE}"),
+        }
+    }
+    if kafka_brokers.is_some() && transport != Transport::Kafka {
+        bail!("--kafka-brokers only makes sense with --transport kafka");
+    }
+    if concurrency == 0 || threads == 0 {
+        bail!("--concurrency and --threads must be at least 1");
+    }
+
+    let mut scale = if quick {
+        Scale {
+            workflows: 1_000,
+            e2e_executions: 2_000,
+            latency_samples: 50,
+            periodic_workflows: 1_000,
+            lateness_window: Duration::from_secs(15),
+            lateness_grace: Duration::from_secs(3),
+            limit_duration: Duration::from_secs(2),
+            limit_sequential: 200,
+        }
+    } else {
+        Scale {
+            workflows: 5_000,
+            e2e_executions: 10_000,
+            latency_samples: 200,
+            periodic_workflows: 10_000,
+            lateness_window: Duration::from_secs(65),
+            lateness_grace: Duration::from_secs(5),
+            limit_duration: Duration::from_secs(5),
+            limit_sequential: 1_000,
+        }
+    };
+    if let Some(n) = e2e {
+        scale.e2e_executions = n;
+    }
+    if let Some(n) = periodic {
+        scale.periodic_workflows = n;
+    }
+    if let Some(s) = window {
+        scale.lateness_window = Duration::from_secs(s as u64);
+    }
+    Ok(Args {
+        transport,
+        kafka_brokers,
+        quick,
+        out,
+        wfa,
+        concurrency,
+        threads,
+        scale,
+    })
+}
+
+fn number(flag: &str, v: &str) -> Result<usize> {
+    v.parse()
+        .with_context(|| format!("{flag} wants a whole number, got {v:?}"))
+}

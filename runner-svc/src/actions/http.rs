@@ -1,0 +1,110 @@
+//! The `http-request` action.
+
+use super::{ActionContext, ActionFailure, ActionResult};
+use reqwest::header::{HeaderMap, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, RETRY_AFTER};
+use serde_json::{json, Map, Value};
+use shared::domain::{ExpectStatus, HttpAction};
+use std::time::Duration;
+
+/// Response bodies are recorded up to this size (DESIGN §3).
+const MAX_RECORDED_BODY: usize = 64 * 1024;
+/// Response headers worth recording; others may carry session tokens.
+const RECORDED_HEADERS: [reqwest::header::HeaderName; 4] = [CONTENT_TYPE, CONTENT_LENGTH, LOCATION, RETRY_AFTER];
+
+pub fn http_client() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::limited(5))
+        .pool_idle_timeout(Duration::from_secs(30))
+        .user_agent(concat!("wfa-runner/", env!("CARGO_PKG_VERSION")))
+        .build()?)
+}
+
+pub async fn run(action: &HttpAction, ctx: &ActionContext<'_>) -> ActionResult {
+    let method = reqwest::Method::from_bytes(action.method.to_ascii_uppercase().as_bytes())
+        .map_err(|_| permanent(format!("`{}` is not an HTTP method", action.method)))?;
+    let mut request = ctx.http.request(method, &action.url).timeout(action.timeout.value());
+    for (name, value) in &action.headers {
+        request = request.header(name, value);
+    }
+    request = match &action.body {
+        None => request,
+        Some(Value::String(text)) => request.body(text.clone()),
+        Some(json_body) => request.json(json_body),
+    };
+    let mut response = request.send().await.map_err(|e| transport_failure(e, action))?;
+    let status = response.status().as_u16();
+    let headers = recorded_headers(response.headers());
+    let retry_after = response
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let (body, truncated) = read_body(&mut response).await;
+    let output = json!({ "status": status, "headers": headers, "body": body, "bodyTruncated": truncated });
+    if ExpectStatus::accepts(action.expect_status.as_ref(), status) {
+        return Ok(output);
+    }
+    let expected = match &action.expect_status {
+        Some(e) => e.codes().iter().map(u16::to_string).collect::<Vec<_>>().join(" or "),
+        None => "2xx".to_string(),
+    };
+    Err(ActionFailure {
+        error: format!("expected status {expected}, got {status}"),
+        retryable: status >= 500 || status == 408 || status == 429,
+        retry_after: retry_after.filter(|_| status == 429 || status == 503),
+    })
+}
+
+fn permanent(error: String) -> ActionFailure {
+    ActionFailure { error, retryable: false, retry_after: None }
+}
+
+/// Network-level failures are retryable. The URL is left out: it may carry a token.
+fn transport_failure(err: reqwest::Error, action: &HttpAction) -> ActionFailure {
+    let err = err.without_url();
+    let error = if err.is_timeout() {
+        format!("no response within the {} timeout", action.timeout.as_str())
+    } else if err.is_connect() {
+        format!("cannot connect: {}", root_cause(&err))
+    } else if err.is_builder() {
+        return permanent(format!("the request cannot be built: {}", root_cause(&err)));
+    } else {
+        format!("request failed: {}", root_cause(&err))
+    };
+    ActionFailure { error, retryable: true, retry_after: None }
+}
+
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = err;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+fn recorded_headers(headers: &HeaderMap) -> Value {
+    let mut map = Map::new();
+    for name in &RECORDED_HEADERS {
+        if let Some(value) = headers.get(name).and_then(|v| v.to_str().ok()) {
+            map.insert(name.as_str().to_string(), Value::String(value.to_string()));
+        }
+    }
+    Value::Object(map)
+}
+
+/// Reads at most [`MAX_RECORDED_BODY`] bytes; the rest is not downloaded.
+async fn read_body(response: &mut reqwest::Response) -> (String, bool) {
+    let mut body = Vec::new();
+    let mut truncated = false;
+    while let Ok(Some(chunk)) = response.chunk().await {
+        let room = MAX_RECORDED_BODY - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            truncated = true;
+            break;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    (String::from_utf8_lossy(&body).into_owned(), truncated)
+}

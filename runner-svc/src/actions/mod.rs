@@ -1,0 +1,35 @@
+//! The action types. Each returns an output to record, or a failure that says whether a retry
+//! can help.
+
+mod http;
+mod log;
+
+pub use http::http_client;
+
+use shared::domain::Action;
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionFailure {
+    /// Safe to record and show: never contains credentials.
+    pub error: String,
+    pub retryable: bool,
+    /// A server's `Retry-After`, which overrides the backoff (bounded by the policy).
+    pub retry_after: Option<Duration>,
+}
+
+pub type ActionResult = Result<serde_json::Value, ActionFailure>;
+
+/// Who is running an action, for logs.
+pub struct ActionContext<'a> {
+    pub http: &'a reqwest::Client,
+    pub workflow_id: &'a str,
+    pub execution_id: uuid::Uuid,
+}
+
+pub async fn run(action: &Action, ctx: &ActionContext<'_>) -> ActionResult {
+    match action {
+        Action::Log(action) => log::run(action, ctx),
+        Action::HttpRequest(action) => http::run(action, ctx).await,
+    }
+}

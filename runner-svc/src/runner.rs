@@ -1,0 +1,110 @@
+//! Handling one execution request end to end.
+
+use crate::attempt::{self, AttemptOutcome};
+use crate::lease::{lease_for, Renewal};
+use async_trait::async_trait;
+use shared::domain::{Execution, ExecutionRequest, ExecutionStatus, Workflow};
+use shared::time;
+use shared::transport::RequestHandler;
+use shared::{Backends, Config};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+pub struct Runner {
+    backends: Backends,
+    http: reqwest::Client,
+    /// This process's name in leases.
+    owner: String,
+    lease_duration: Duration,
+    /// Cancelled when the shutdown grace is over: running attempts stop and are released.
+    release: CancellationToken,
+}
+
+impl Runner {
+    pub fn new(backends: Backends, config: &Config) -> anyhow::Result<Self> {
+        Ok(Self {
+            backends,
+            http: crate::actions::http_client()?,
+            owner: config.instance_id.clone(),
+            lease_duration: config.lease_duration,
+            release: CancellationToken::new(),
+        })
+    }
+
+    pub fn release_token(&self) -> CancellationToken {
+        self.release.clone()
+    }
+
+    async fn run_claimed(&self, mut execution: Execution) {
+        let id = execution.execution_id;
+        let executions = self.backends.executions.clone();
+        let workflow = match self.backends.workflows.get(&execution.workflow_id).await {
+            Ok(Some(workflow)) => workflow,
+            Ok(None) => return self.cancel_orphan(execution).await,
+            Err(err) => {
+                tracing::warn!(%err, execution_id = %id, "cannot load the workflow; releasing the execution");
+                let _ = executions.release(id, &self.owner, time::now()).await;
+                return;
+            }
+        };
+        if workflow.version != execution.workflow_version || execution.actions.len() != workflow.spec.actions.len() {
+            attempt::restart_on(&mut execution, &workflow);
+        }
+        execution.max_attempts = workflow.spec.retry.max_attempts;
+        let lost = CancellationToken::new();
+        let _renewal = Renewal::start(executions.clone(), id, self.owner.clone(), self.lease_duration, lost.clone());
+        let outcome = tokio::select! {
+            outcome = attempt::run(&mut execution, &workflow, &self.http, executions.as_ref()) => outcome,
+            _ = lost.cancelled() => AttemptOutcome::LeaseLost,
+            _ = self.release.cancelled() => {
+                tracing::warn!(execution_id = %id, "shutdown grace over; releasing the execution to another runner");
+                let _ = executions.release(id, &self.owner, time::now()).await;
+                return;
+            }
+        };
+        self.record(execution, &workflow, outcome).await;
+    }
+
+    async fn record(&self, mut execution: Execution, workflow: &Workflow, outcome: AttemptOutcome) {
+        if matches!(outcome, AttemptOutcome::LeaseLost) {
+            return;
+        }
+        attempt::conclude(&mut execution, workflow, &outcome, time::now());
+        match self.backends.executions.finish(&execution, &self.owner).await {
+            Ok(true) => {
+                tracing::debug!(execution_id = %execution.execution_id, status = execution.status.as_str(), "attempt recorded");
+                if execution.status == ExecutionStatus::Retrying {
+                    self.backends.wakeups.schedule.notify_one();
+                }
+            }
+            Ok(false) => tracing::warn!(execution_id = %execution.execution_id, "lease lost before the outcome was recorded"),
+            // The lease expires and the scheduler re-queues the attempt: at-least-once.
+            Err(err) => tracing::error!(%err, execution_id = %execution.execution_id, "cannot record the outcome"),
+        }
+    }
+
+    /// The workflow was deleted after this execution was queued.
+    async fn cancel_orphan(&self, mut execution: Execution) {
+        let now = time::now();
+        execution.status = ExecutionStatus::Cancelled;
+        execution.error = Some("the workflow was deleted".to_string());
+        execution.finished_at = Some(now);
+        execution.updated_at = now;
+        if let Err(err) = self.backends.executions.finish(&execution, &self.owner).await {
+            tracing::warn!(%err, execution_id = %execution.execution_id, "cannot record the cancellation");
+        }
+    }
+}
+
+#[async_trait]
+impl RequestHandler for Runner {
+    async fn handle(&self, request: ExecutionRequest) {
+        let lease = lease_for(&self.owner, self.lease_duration);
+        match self.backends.executions.claim(request.execution_id, &lease, time::now()).await {
+            Ok(Some(execution)) => self.run_claimed(execution).await,
+            // Done, cancelled or held by another runner: a duplicate delivery, nothing to do.
+            Ok(None) => tracing::debug!(execution_id = %request.execution_id, "not claimable; skipped"),
+            Err(err) => tracing::warn!(%err, execution_id = %request.execution_id, "cannot claim; the repair loop will retry"),
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! Every failure a request can meet, and the JSON answer it gets:
+//! `{"error": "<code>", "message": "<sentence>", "details"?: {...}}`.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+use shared::domain::{SpecError, TriggerStatus};
+use shared::repo::RepoError;
+
+#[derive(Debug)]
+pub enum ApiError {
+    /// The body is not JSON.
+    MalformedJson(String),
+    /// JSON of the wrong shape: unknown or missing field, wrong type.
+    InvalidBody { field: String, message: String },
+    /// Right shape, a value breaks a rule.
+    Validation { field: String, message: String },
+    InvalidQuery(String),
+    NotFound(String),
+    AlreadyExists(String),
+    VersionConflict { current: u64 },
+    Busy { workflow_id: String, status: TriggerStatus, current: Option<uuid::Uuid> },
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    Unauthorized,
+    /// The store or the transport cannot be reached; the details go to the log, not the client.
+    Unavailable(String),
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str, String, Option<Value>) {
+        use ApiError::*;
+        match self {
+            MalformedJson(m) => (StatusCode::BAD_REQUEST, "malformed_json", format!("The body is not valid JSON: {m}."), None),
+            InvalidBody { field, message } => (
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                format!("Field `{field}`: {message}."),
+                Some(json!({ "field": field })),
+            ),
+            Validation { field, message } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                format!("Field `{field}`: {message}."),
+                Some(json!({ "field": field })),
+            ),
+            InvalidQuery(m) => (StatusCode::BAD_REQUEST, "invalid_query", m.clone(), None),
+            NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.clone(), None),
+            AlreadyExists(id) => (
+                StatusCode::CONFLICT,
+                "already_exists",
+                format!("A workflow with workflowId `{id}` already exists."),
+                Some(json!({ "field": "workflowId" })),
+            ),
+            VersionConflict { current } => (
+                StatusCode::CONFLICT,
+                "version_conflict",
+                format!("The workflow changed: it is at version {current}; fetch it again and retry."),
+                Some(json!({ "currentVersion": current })),
+            ),
+            Busy { workflow_id, status, current } => (
+                StatusCode::CONFLICT,
+                "workflow_busy",
+                match current {
+                    Some(id) => format!(
+                        "Workflow `{workflow_id}` is {} with execution {id}; trigger it again once that execution ends.",
+                        status.as_str()
+                    ),
+                    None => format!("Workflow `{workflow_id}` is {}; try again shortly.", status.as_str()),
+                },
+                Some(json!({ "status": status, "currentExecutionId": current })),
+            ),
+            PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "The body is larger than the 1 MiB limit.".to_string(),
+                None,
+            ),
+            UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Send the body as JSON (Content-Type: application/json).".to_string(),
+                None,
+            ),
+            Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Send the API token as `Authorization: Bearer <token>`.".to_string(),
+                None,
+            ),
+            Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "The store is unavailable right now; retry shortly.".to_string(),
+                None,
+            ),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message, details) = self.parts();
+        if let ApiError::Unavailable(cause) = &self {
+            tracing::error!(%cause, "request failed: backend unavailable");
+        }
+        let mut body = json!({ "error": code, "message": message });
+        if let Some(details) = details {
+            body["details"] = details;
+        }
+        let mut response = (status, axum::Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+impl From<SpecError> for ApiError {
+    fn from(e: SpecError) -> Self {
+        match e {
+            SpecError::Malformed(m) => ApiError::MalformedJson(m),
+            SpecError::Shape { field, message } => ApiError::InvalidBody { field, message },
+            SpecError::Invalid { field, message } => ApiError::Validation { field, message },
+        }
+    }
+}
+
+impl From<RepoError> for ApiError {
+    fn from(e: RepoError) -> Self {
+        match e {
+            RepoError::AlreadyExists(id) => ApiError::AlreadyExists(id),
+            RepoError::NotFound => ApiError::NotFound("Not found.".to_string()),
+            RepoError::VersionConflict { current } => ApiError::VersionConflict { current },
+            RepoError::InvalidCursor => ApiError::InvalidQuery("Query `cursor` is not one this server issued.".to_string()),
+            RepoError::Unavailable(cause) => ApiError::Unavailable(cause),
+        }
+    }
+}
+
+impl From<axum::extract::rejection::BytesRejection> for ApiError {
+    fn from(r: axum::extract::rejection::BytesRejection) -> Self {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::MalformedJson(r.body_text())
+        }
+    }
+}
+
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    fn from(r: axum::extract::rejection::QueryRejection) -> Self {
+        ApiError::InvalidQuery(format!("{}.", r.body_text().trim_end_matches('.')))
+    }
+}

@@ -1,0 +1,63 @@
+//! Manual triggers: record the execution (the outbox), then publish it.
+
+use super::workflows::find_workflow;
+use crate::{ApiError, AppState};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+use shared::domain::ids::idempotent_execution_id;
+use shared::domain::{Execution, ExecutionRequest, Reason};
+use shared::repo::TriggerOutcome;
+use shared::time;
+
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else { return Ok(None) };
+    match value.to_str() {
+        Ok(key) if !key.is_empty() && key.len() <= 255 => Ok(Some(key.to_string())),
+        _ => Err(ApiError::Validation {
+            field: "Idempotency-Key".to_string(),
+            message: "must be 1 to 255 visible ASCII characters".to_string(),
+        }),
+    }
+}
+
+fn accepted(execution: &Execution) -> Response {
+    let body = json!({ "executionId": execution.execution_id, "status": execution.status });
+    let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
+    let location = format!("/executions/{}", execution.execution_id);
+    response.headers_mut().insert(header::LOCATION, HeaderValue::from_str(&location).expect("uuid"));
+    response
+}
+
+pub async fn trigger(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let workflow = find_workflow(&state, &id).await?;
+    let execution_id = match &key {
+        Some(key) => idempotent_execution_id(&id, key),
+        None => uuid::Uuid::new_v4(),
+    };
+    let now = time::now();
+    let execution = Execution::queued(execution_id, &workflow, Reason::Manual, now, now);
+    match state.backends.executions.accept_trigger(&execution).await? {
+        TriggerOutcome::Accepted(execution) => {
+            if let Err(err) = state.backends.transport.publish(&ExecutionRequest::for_execution(&execution)).await {
+                // Recorded as queued already: the scheduler republishes it.
+                tracing::warn!(%err, execution_id = %execution.execution_id, "publish failed; the outbox will retry");
+            }
+            Ok(accepted(&execution))
+        }
+        TriggerOutcome::Existing(execution) if execution.workflow_id == id => Ok(accepted(&execution)),
+        TriggerOutcome::Existing(_) | TriggerOutcome::WorkflowNotFound => {
+            Err(ApiError::NotFound(format!("There is no workflow `{id}`.")))
+        }
+        TriggerOutcome::Busy { status, current } => Err(ApiError::Busy { workflow_id: id, status, current }),
+    }
+}

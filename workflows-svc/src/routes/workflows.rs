@@ -1,0 +1,169 @@
+//! Workflow CRUD.
+
+use super::body::json_bytes;
+use crate::{ApiError, AppState};
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+use shared::domain::{decode_workflow_spec, TriggerStatus, Workflow, WorkflowSpec};
+use shared::repo::WorkflowQuery;
+use shared::time::{self, Timestamp};
+
+/// A workflow with its version as the ETag, so `If-Match` can guard the next update.
+fn workflow_response(status: StatusCode, workflow: &Workflow) -> Response {
+    let mut response = (status, Json(workflow)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::ETAG, HeaderValue::from_str(&format!("\"{}\"", workflow.version)).expect("digits"));
+    if status == StatusCode::CREATED {
+        let location = format!("/workflows/{}", workflow.id());
+        headers.insert(header::LOCATION, HeaderValue::from_str(&location).expect("validated id"));
+    }
+    response
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let mut spec = decode_workflow_spec(&json_bytes(&headers, body)?)?;
+    spec.version = None;
+    let now = time::now();
+    let workflow = Workflow {
+        next_run_at: spec.trigger.interval().map(|interval| time::add(now, interval)),
+        spec,
+        status: TriggerStatus::Idle,
+        current_execution_id: None,
+        paused: false,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    state.backends.workflows.create(&workflow).await?;
+    if workflow.next_run_at.is_some() {
+        state.backends.wakeups.schedule.notify_one();
+    }
+    Ok(workflow_response(StatusCode::CREATED, &workflow))
+}
+
+pub async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let workflow = find_workflow(&state, &id).await?;
+    Ok(workflow_response(StatusCode::OK, &workflow))
+}
+
+pub async fn find_workflow(state: &AppState, id: &str) -> Result<Workflow, ApiError> {
+    state
+        .backends
+        .workflows
+        .get(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("There is no workflow `{id}`.")))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ListParams {
+    limit: Option<usize>,
+    cursor: Option<String>,
+    trigger_type: Option<String>,
+    status: Option<String>,
+}
+
+pub const DEFAULT_PAGE: usize = 50;
+pub const MAX_PAGE: usize = 500;
+
+pub fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
+    match limit.unwrap_or(DEFAULT_PAGE) {
+        n @ 1..=MAX_PAGE => Ok(n),
+        n => Err(ApiError::InvalidQuery(format!("Query `limit` is {n}; use 1 to {MAX_PAGE}."))),
+    }
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    params: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Query(params) = params?;
+    let trigger_type = match params.trigger_type.as_deref() {
+        None => None,
+        Some(kind @ ("periodic" | "manual")) => Some(kind.to_string()),
+        Some(other) => {
+            return Err(ApiError::InvalidQuery(format!(
+                "Query `triggerType` is `{other}`; use periodic or manual."
+            )))
+        }
+    };
+    let status = match params.status.as_deref() {
+        None => None,
+        Some(s) => Some(TriggerStatus::parse(s).ok_or_else(|| {
+            ApiError::InvalidQuery(format!("Query `status` is `{s}`; use idle, busy or pending."))
+        })?),
+    };
+    let query = WorkflowQuery { trigger_type, status, cursor: params.cursor, limit: page_limit(params.limit)? };
+    let page = state.backends.workflows.list(&query).await?;
+    Ok(Json(json!({ "items": page.items, "nextCursor": page.next_cursor })))
+}
+
+/// The version a client says it is updating: `If-Match: "3"` or `"version": 3` in the body.
+fn expected_version(headers: &HeaderMap, spec: &WorkflowSpec) -> Result<Option<u64>, ApiError> {
+    let Some(value) = headers.get(header::IF_MATCH) else { return Ok(spec.version) };
+    let text = value.to_str().unwrap_or_default().trim().trim_start_matches("W/").trim_matches('"');
+    text.parse().map(Some).map_err(|_| ApiError::Validation {
+        field: "If-Match".to_string(),
+        message: format!("`{text}` is not a workflow version; send the ETag of the last GET"),
+    })
+}
+
+/// An unchanged interval keeps the schedule's anchor; a new one starts counting now.
+fn next_run_after_update(old: &Workflow, spec: &WorkflowSpec, now: Timestamp) -> Option<Timestamp> {
+    let interval = spec.trigger.interval()?;
+    match old.next_run_at {
+        Some(next) if old.spec.trigger.interval() == Some(interval) => Some(next),
+        _ => Some(time::add(now, interval)),
+    }
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let mut spec = decode_workflow_spec(&json_bytes(&headers, body)?)?;
+    if spec.workflow_id != id {
+        return Err(ApiError::Validation {
+            field: "workflowId".to_string(),
+            message: format!("`{}` differs from `{id}` in the path; a workflow cannot be renamed", spec.workflow_id),
+        });
+    }
+    let expected = expected_version(&headers, &spec)?;
+    spec.version = None;
+    let old = find_workflow(&state, &id).await?;
+    if expected.is_some_and(|v| v != old.version) {
+        return Err(ApiError::VersionConflict { current: old.version });
+    }
+    let now = time::now();
+    let workflow = Workflow {
+        next_run_at: next_run_after_update(&old, &spec, now),
+        spec,
+        version: old.version + 1,
+        updated_at: now,
+        ..old.clone()
+    };
+    state.backends.workflows.update(&workflow, old.version).await?;
+    state.backends.wakeups.schedule.notify_one();
+    Ok(workflow_response(StatusCode::OK, &workflow))
+}
+
+pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    if state.backends.workflows.delete(&id, time::now()).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound(format!("There is no workflow `{id}`.")))
+    }
+}

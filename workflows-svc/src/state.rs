@@ -1,0 +1,16 @@
+use shared::{Backends, Config};
+use std::sync::Arc;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub backends: Backends,
+    /// The bearer token clients must present; `None` when auth is off (loopback, or disabled).
+    pub api_token: Option<Arc<str>>,
+}
+
+impl AppState {
+    pub fn new(backends: Backends, config: &Config) -> Self {
+        Self { backends, api_token: config.api_token.as_deref().map(Arc::from) }
+    }
+}
