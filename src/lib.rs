@@ -53,7 +53,9 @@ pub async fn run_all(
         let (name, outcome) = ended?;
         match outcome {
             Ok(Ok(())) => {}
-            Ok(Err(err)) if result.is_ok() => result = Err(anyhow::anyhow!("{name} failed: {err:#}")),
+            Ok(Err(err)) if result.is_ok() => {
+                result = Err(anyhow::anyhow!("{name} failed: {err:#}"))
+            }
             Err(err) if result.is_ok() => result = Err(anyhow::anyhow!("{name} panicked: {err}")),
             _ => {}
         }

@@ -58,7 +58,9 @@ pub async fn run(
             match executions.save_progress(execution).await {
                 Ok(true) => {}
                 Ok(false) => return AttemptOutcome::LeaseLost,
-                Err(err) => tracing::warn!(%err, execution_id = %execution.execution_id, "cannot save progress; continuing"),
+                Err(err) => {
+                    tracing::warn!(%err, execution_id = %execution.execution_id, "cannot save progress; continuing")
+                }
             }
         }
     }
@@ -67,7 +69,12 @@ pub async fn run(
 
 /// Sets the execution's status after an attempt: succeeded, retrying with the backoff of
 /// DESIGN §3 (or the server's `Retry-After`), or failed when retries are spent or useless.
-pub fn conclude(execution: &mut Execution, workflow: &Workflow, outcome: &AttemptOutcome, now: Timestamp) {
+pub fn conclude(
+    execution: &mut Execution,
+    workflow: &Workflow,
+    outcome: &AttemptOutcome,
+    now: Timestamp,
+) {
     execution.updated_at = now;
     match outcome {
         AttemptOutcome::Succeeded => {
@@ -75,7 +82,9 @@ pub fn conclude(execution: &mut Execution, workflow: &Workflow, outcome: &Attemp
             execution.error = None;
             execution.finished_at = Some(now);
         }
-        AttemptOutcome::Failed(failure) if failure.retryable && execution.attempt < execution.max_attempts => {
+        AttemptOutcome::Failed(failure)
+            if failure.retryable && execution.attempt < execution.max_attempts =>
+        {
             let policy = &workflow.spec.retry;
             let delay = match failure.retry_after {
                 Some(asked) => retry_after_delay(policy, asked),
@@ -83,13 +92,23 @@ pub fn conclude(execution: &mut Execution, workflow: &Workflow, outcome: &Attemp
             };
             execution.status = ExecutionStatus::Retrying;
             execution.next_attempt_at = Some(time::add(now, delay));
-            execution.error = Some(format!("attempt {} failed: {}", execution.attempt, failure.error));
+            execution.error = Some(format!(
+                "attempt {} failed: {}",
+                execution.attempt, failure.error
+            ));
         }
         AttemptOutcome::Failed(failure) => {
             execution.status = ExecutionStatus::Failed;
             execution.finished_at = Some(now);
-            let why = if failure.retryable { "retries exhausted" } else { "not retryable" };
-            execution.error = Some(format!("attempt {} failed ({why}): {}", execution.attempt, failure.error));
+            let why = if failure.retryable {
+                "retries exhausted"
+            } else {
+                "not retryable"
+            };
+            execution.error = Some(format!(
+                "attempt {} failed ({why}): {}",
+                execution.attempt, failure.error
+            ));
         }
         AttemptOutcome::LeaseLost => {}
     }
@@ -99,5 +118,10 @@ pub fn conclude(execution: &mut Execution, workflow: &Workflow, outcome: &Attemp
 pub fn restart_on(execution: &mut Execution, workflow: &Workflow) {
     execution.workflow_version = workflow.version;
     execution.next_action_index = 0;
-    execution.actions = workflow.spec.actions.iter().map(|a| ActionResult::pending(a.kind())).collect();
+    execution.actions = workflow
+        .spec
+        .actions
+        .iter()
+        .map(|a| ActionResult::pending(a.kind()))
+        .collect();
 }

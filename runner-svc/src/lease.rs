@@ -9,7 +9,10 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 pub fn lease_for(owner: &str, duration: Duration) -> Lease {
-    Lease { owner: owner.to_string(), expires_at: time::add(time::now(), duration) }
+    Lease {
+        owner: owner.to_string(),
+        expires_at: time::add(time::now(), duration),
+    }
 }
 
 /// Renews the lease every third of its duration until dropped. Cancels `lost` if the store says
@@ -31,14 +34,19 @@ impl Renewal {
             tick.tick().await;
             loop {
                 tick.tick().await;
-                match executions.renew_lease(execution_id, &lease_for(&owner, duration)).await {
+                match executions
+                    .renew_lease(execution_id, &lease_for(&owner, duration))
+                    .await
+                {
                     Ok(true) => {}
                     Ok(false) => {
                         tracing::warn!(%execution_id, "lease lost to another runner; abandoning this attempt");
                         lost.cancel();
                         return;
                     }
-                    Err(err) => tracing::warn!(%err, %execution_id, "cannot renew lease; will try again"),
+                    Err(err) => {
+                        tracing::warn!(%err, %execution_id, "cannot renew lease; will try again")
+                    }
                 }
             }
         });

@@ -14,7 +14,10 @@ use std::future::Future;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
-pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let backends = Backends::connect(&config).await?;
     let token = CancellationToken::new();
     let stop = token.clone();
@@ -27,7 +30,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
 
 /// Consumes until `shutdown`; in-flight executions then get `SHUTDOWN_GRACE` to finish before
 /// they are released back to the queue for another runner.
-pub async fn run_with(backends: Backends, config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run_with(
+    backends: Backends,
+    config: &Config,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let runner = Arc::new(Runner::new(backends.clone(), config)?);
     let grace = config.shutdown_grace;
     let release = runner.release_token();
@@ -38,7 +45,10 @@ pub async fn run_with(backends: Backends, config: &Config, shutdown: Cancellatio
         release.cancel();
     });
     tracing::info!(transport = backends.transport.name(), owner = %config.instance_id, "runner started");
-    backends.transport.consume(runner, config.runner_concurrency, shutdown).await?;
+    backends
+        .transport
+        .consume(runner, config.runner_concurrency, shutdown)
+        .await?;
     tracing::info!("runner stopped");
     Ok(())
 }

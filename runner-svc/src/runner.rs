@@ -47,12 +47,20 @@ impl Runner {
                 return;
             }
         };
-        if workflow.version != execution.workflow_version || execution.actions.len() != workflow.spec.actions.len() {
+        if workflow.version != execution.workflow_version
+            || execution.actions.len() != workflow.spec.actions.len()
+        {
             attempt::restart_on(&mut execution, &workflow);
         }
         execution.max_attempts = workflow.spec.retry.max_attempts;
         let lost = CancellationToken::new();
-        let _renewal = Renewal::start(executions.clone(), id, self.owner.clone(), self.lease_duration, lost.clone());
+        let _renewal = Renewal::start(
+            executions.clone(),
+            id,
+            self.owner.clone(),
+            self.lease_duration,
+            lost.clone(),
+        );
         let outcome = tokio::select! {
             outcome = attempt::run(&mut execution, &workflow, &self.http, executions.as_ref()) => outcome,
             _ = lost.cancelled() => AttemptOutcome::LeaseLost,
@@ -70,16 +78,25 @@ impl Runner {
             return;
         }
         attempt::conclude(&mut execution, workflow, &outcome, time::now());
-        match self.backends.executions.finish(&execution, &self.owner).await {
+        match self
+            .backends
+            .executions
+            .finish(&execution, &self.owner)
+            .await
+        {
             Ok(true) => {
                 tracing::debug!(execution_id = %execution.execution_id, status = execution.status.as_str(), "attempt recorded");
                 if execution.status == ExecutionStatus::Retrying {
                     self.backends.wakeups.schedule.notify_one();
                 }
             }
-            Ok(false) => tracing::warn!(execution_id = %execution.execution_id, "lease lost before the outcome was recorded"),
+            Ok(false) => {
+                tracing::warn!(execution_id = %execution.execution_id, "lease lost before the outcome was recorded")
+            }
             // The lease expires and the scheduler re-queues the attempt: at-least-once.
-            Err(err) => tracing::error!(%err, execution_id = %execution.execution_id, "cannot record the outcome"),
+            Err(err) => {
+                tracing::error!(%err, execution_id = %execution.execution_id, "cannot record the outcome")
+            }
         }
     }
 
@@ -90,7 +107,12 @@ impl Runner {
         execution.error = Some("the workflow was deleted".to_string());
         execution.finished_at = Some(now);
         execution.updated_at = now;
-        if let Err(err) = self.backends.executions.finish(&execution, &self.owner).await {
+        if let Err(err) = self
+            .backends
+            .executions
+            .finish(&execution, &self.owner)
+            .await
+        {
             tracing::warn!(%err, execution_id = %execution.execution_id, "cannot record the cancellation");
         }
     }
@@ -100,11 +122,20 @@ impl Runner {
 impl RequestHandler for Runner {
     async fn handle(&self, request: ExecutionRequest) {
         let lease = lease_for(&self.owner, self.lease_duration);
-        match self.backends.executions.claim(request.execution_id, &lease, time::now()).await {
+        match self
+            .backends
+            .executions
+            .claim(request.execution_id, &lease, time::now())
+            .await
+        {
             Ok(Some(execution)) => self.run_claimed(execution).await,
             // Done, cancelled or held by another runner: a duplicate delivery, nothing to do.
-            Ok(None) => tracing::debug!(execution_id = %request.execution_id, "not claimable; skipped"),
-            Err(err) => tracing::warn!(%err, execution_id = %request.execution_id, "cannot claim; the repair loop will retry"),
+            Ok(None) => {
+                tracing::debug!(execution_id = %request.execution_id, "not claimable; skipped")
+            }
+            Err(err) => {
+                tracing::warn!(%err, execution_id = %request.execution_id, "cannot claim; the repair loop will retry")
+            }
         }
     }
 }

@@ -15,7 +15,10 @@ use tokio_util::sync::CancellationToken;
 /// Work handled per store round trip; a longer backlog takes several rounds.
 const BATCH: usize = 500;
 
-pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let backends = Backends::connect(&config).await?;
     let token = CancellationToken::new();
     let stop = token.clone();
@@ -26,7 +29,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     run_with(backends, &config, token).await
 }
 
-pub async fn run_with(backends: Backends, config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run_with(
+    backends: Backends,
+    config: &Config,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     tracing::info!(transport = backends.transport.name(), "scheduler started");
     let repair_every = config.poll_interval.max(Duration::from_secs(1));
     let mut next_repair = time::now();

@@ -28,21 +28,40 @@ pub async fn fire_due(backends: &Backends, now: Timestamp) {
 }
 
 async fn fire_one(backends: &Backends, workflow: &Workflow, now: Timestamp) {
-    let (Some(due), Some(interval)) = (workflow.next_run_at, workflow.spec.trigger.interval()) else {
+    let (Some(due), Some(interval)) = (workflow.next_run_at, workflow.spec.trigger.interval())
+    else {
         return;
     };
     let plan = slots::plan(due, interval, workflow.spec.trigger.catch_up(), now);
     if plan.missed > 0 {
-        tracing::warn!(workflow_id = workflow.id(), missed = plan.missed, "periodic slots missed (catch-up policy applied)");
+        tracing::warn!(
+            workflow_id = workflow.id(),
+            missed = plan.missed,
+            "periodic slots missed (catch-up policy applied)"
+        );
     }
     let execution = plan.fire.map(|slot| {
-        Execution::queued(periodic_execution_id(workflow.id(), slot), workflow, Reason::Periodic, slot, now)
+        Execution::queued(
+            periodic_execution_id(workflow.id(), slot),
+            workflow,
+            Reason::Periodic,
+            slot,
+            now,
+        )
     });
-    match backends.executions.fire_slot(workflow.id(), due, plan.next_run_at, execution.as_ref()).await {
+    match backends
+        .executions
+        .fire_slot(workflow.id(), due, plan.next_run_at, execution.as_ref())
+        .await
+    {
         Ok(SlotOutcome::Fired(execution)) => {
             let lateness_ms = (now - execution.scheduled_for).num_milliseconds();
             tracing::debug!(workflow_id = workflow.id(), execution_id = %execution.execution_id, lateness_ms, "periodic slot fired");
-            if let Err(err) = backends.transport.publish(&ExecutionRequest::for_execution(&execution)).await {
+            if let Err(err) = backends
+                .transport
+                .publish(&ExecutionRequest::for_execution(&execution))
+                .await
+            {
                 tracing::warn!(%err, execution_id = %execution.execution_id, "publish failed; the outbox will retry");
             }
         }
@@ -50,6 +69,8 @@ async fn fire_one(backends: &Backends, workflow: &Workflow, now: Timestamp) {
             tracing::info!(workflow_id = workflow.id(), slot = %due, "periodic slot skipped: the previous execution has not ended");
         }
         Ok(SlotOutcome::Advanced | SlotOutcome::Stale) => {}
-        Err(err) => tracing::warn!(%err, workflow_id = workflow.id(), "cannot fire periodic slot; will retry"),
+        Err(err) => {
+            tracing::warn!(%err, workflow_id = workflow.id(), "cannot fire periodic slot; will retry")
+        }
     }
 }

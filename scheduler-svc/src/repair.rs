@@ -9,29 +9,47 @@ use std::time::Duration;
 async fn publish_all(backends: &Backends, executions: &[Execution], what: &str) {
     for execution in executions {
         tracing::info!(execution_id = %execution.execution_id, workflow_id = %execution.workflow_id, attempt = execution.attempt, "{what}");
-        if let Err(err) = backends.transport.publish(&ExecutionRequest::for_execution(execution)).await {
+        if let Err(err) = backends
+            .transport
+            .publish(&ExecutionRequest::for_execution(execution))
+            .await
+        {
             tracing::warn!(%err, execution_id = %execution.execution_id, "publish failed; the outbox will retry");
         }
     }
 }
 
 pub async fn requeue_due_retries(backends: &Backends, now: Timestamp) {
-    match backends.executions.requeue_due_retries(now, super::BATCH).await {
+    match backends
+        .executions
+        .requeue_due_retries(now, super::BATCH)
+        .await
+    {
         Ok(requeued) => publish_all(backends, &requeued, "retry due: re-queued").await,
         Err(err) => tracing::warn!(%err, "cannot re-queue due retries"),
     }
 }
 
 pub async fn rescue_expired_leases(backends: &Backends, now: Timestamp) {
-    match backends.executions.rescue_expired_leases(now, super::BATCH).await {
-        Ok(rescued) => publish_all(backends, &rescued, "lease expired (runner gone): re-queued").await,
+    match backends
+        .executions
+        .rescue_expired_leases(now, super::BATCH)
+        .await
+    {
+        Ok(rescued) => {
+            publish_all(backends, &rescued, "lease expired (runner gone): re-queued").await
+        }
         Err(err) => tracing::warn!(%err, "cannot rescue expired leases"),
     }
 }
 
 pub async fn republish_stale(backends: &Backends, now: Timestamp, older_than: Duration) {
     let threshold = time::from_millis(time::to_millis(now) - older_than.as_millis() as i64);
-    match backends.executions.stale_queued(threshold, now, super::BATCH).await {
+    match backends
+        .executions
+        .stale_queued(threshold, now, super::BATCH)
+        .await
+    {
         Ok(stale) => publish_all(backends, &stale, "queued execution not taken: republished").await,
         Err(err) => tracing::warn!(%err, "cannot republish stale queued executions"),
     }

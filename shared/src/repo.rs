@@ -72,13 +72,16 @@ pub enum TriggerOutcome {
     /// An execution with this id exists already (an `Idempotency-Key` repeated).
     Existing(Execution),
     /// The workflow is not idle.
-    Busy { status: TriggerStatus, current: Option<Uuid> },
+    Busy {
+        status: TriggerStatus,
+        current: Option<Uuid>,
+    },
     WorkflowNotFound,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum SlotOutcome {
-    Fired(Execution),
+    Fired(Box<Execution>),
     /// The slot came while the workflow was busy or pending: skipped, `nextRunAt` advanced.
     SkippedBusy,
     /// Nothing to fire (catch-up policy); `nextRunAt` advanced.
@@ -108,7 +111,12 @@ pub trait ExecutionRepo: Send + Sync {
     ) -> RepoResult<Page<Execution>>;
     /// Takes a `queued` execution: `running`, leased to `lease.owner`. `None` if it is not
     /// queued (already taken, finished or cancelled).
-    async fn claim(&self, execution_id: Uuid, lease: &Lease, now: Timestamp) -> RepoResult<Option<Execution>>;
+    async fn claim(
+        &self,
+        execution_id: Uuid,
+        lease: &Lease,
+        now: Timestamp,
+    ) -> RepoResult<Option<Execution>>;
     /// Saves per-action progress while the caller still holds the lease. False if it lost it.
     async fn save_progress(&self, execution: &Execution) -> RepoResult<bool>;
     async fn renew_lease(&self, execution_id: Uuid, lease: &Lease) -> RepoResult<bool>;
@@ -121,12 +129,22 @@ pub trait ExecutionRepo: Send + Sync {
     async fn queued(&self, limit: usize) -> RepoResult<Vec<Execution>>;
     /// Moves `retrying` executions whose `nextAttemptAt` has come back to `queued` as their next
     /// attempt, setting their workflows busy.
-    async fn requeue_due_retries(&self, now: Timestamp, limit: usize) -> RepoResult<Vec<Execution>>;
+    async fn requeue_due_retries(&self, now: Timestamp, limit: usize)
+        -> RepoResult<Vec<Execution>>;
     /// Moves `running` executions whose lease expired (their runner died) back to `queued`.
-    async fn rescue_expired_leases(&self, now: Timestamp, limit: usize) -> RepoResult<Vec<Execution>>;
+    async fn rescue_expired_leases(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> RepoResult<Vec<Execution>>;
     /// `queued` executions untouched since `older_than`, marked touched at `now` so each is
     /// republished once per threshold (the outbox repair).
-    async fn stale_queued(&self, older_than: Timestamp, now: Timestamp, limit: usize) -> RepoResult<Vec<Execution>>;
+    async fn stale_queued(
+        &self,
+        older_than: Timestamp,
+        now: Timestamp,
+        limit: usize,
+    ) -> RepoResult<Vec<Execution>>;
     /// The earliest `nextAttemptAt` of any retrying execution.
     async fn next_retry_due(&self) -> RepoResult<Option<Timestamp>>;
 }

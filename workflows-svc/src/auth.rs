@@ -8,8 +8,14 @@ use axum::response::{IntoResponse, Response};
 
 const OPEN_PATHS: [&str; 2] = ["/healthz", "/readyz"];
 
-pub async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Some(token) = &state.api_token else { return next.run(request).await };
+pub async fn require_token(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(token) = &state.api_token else {
+        return next.run(request).await;
+    };
     if OPEN_PATHS.contains(&request.uri().path()) {
         return next.run(request).await;
     }

@@ -12,14 +12,26 @@ pub enum ApiError {
     /// The body is not JSON.
     MalformedJson(String),
     /// JSON of the wrong shape: unknown or missing field, wrong type.
-    InvalidBody { field: String, message: String },
+    InvalidBody {
+        field: String,
+        message: String,
+    },
     /// Right shape, a value breaks a rule.
-    Validation { field: String, message: String },
+    Validation {
+        field: String,
+        message: String,
+    },
     InvalidQuery(String),
     NotFound(String),
     AlreadyExists(String),
-    VersionConflict { current: u64 },
-    Busy { workflow_id: String, status: TriggerStatus, current: Option<uuid::Uuid> },
+    VersionConflict {
+        current: u64,
+    },
+    Busy {
+        workflow_id: String,
+        status: TriggerStatus,
+        current: Option<uuid::Uuid>,
+    },
     PayloadTooLarge,
     UnsupportedMediaType,
     Unauthorized,
@@ -110,10 +122,15 @@ impl IntoResponse for ApiError {
         }
         let mut response = (status, axum::Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
         }
         response
     }
@@ -135,7 +152,9 @@ impl From<RepoError> for ApiError {
             RepoError::AlreadyExists(id) => ApiError::AlreadyExists(id),
             RepoError::NotFound => ApiError::NotFound("Not found.".to_string()),
             RepoError::VersionConflict { current } => ApiError::VersionConflict { current },
-            RepoError::InvalidCursor => ApiError::InvalidQuery("Query `cursor` is not one this server issued.".to_string()),
+            RepoError::InvalidCursor => {
+                ApiError::InvalidQuery("Query `cursor` is not one this server issued.".to_string())
+            }
             RepoError::Unavailable(cause) => ApiError::Unavailable(cause),
         }
     }

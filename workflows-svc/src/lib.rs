@@ -13,7 +13,10 @@ use std::future::Future;
 use tokio::net::TcpListener;
 
 /// Runs the API on its own backends until `shutdown` completes.
-pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     config.check_auth_exposure()?;
     let backends = Backends::connect(&config).await?;
     let listener = TcpListener::bind(config.http_addr)
@@ -31,6 +34,8 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let state = AppState::new(backends, config);
     tracing::info!(addr = %listener.local_addr()?, "workflows API listening");
-    axum::serve(listener, routes::router(state)).with_graceful_shutdown(shutdown).await?;
+    axum::serve(listener, routes::router(state))
+        .with_graceful_shutdown(shutdown)
+        .await?;
     Ok(())
 }

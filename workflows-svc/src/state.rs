@@ -11,6 +11,9 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(backends: Backends, config: &Config) -> Self {
-        Self { backends, api_token: config.api_token.as_deref().map(Arc::from) }
+        Self {
+            backends,
+            api_token: config.api_token.as_deref().map(Arc::from),
+        }
     }
 }

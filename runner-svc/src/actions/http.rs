@@ -9,7 +9,8 @@ use std::time::Duration;
 /// Response bodies are recorded up to this size (DESIGN §3).
 const MAX_RECORDED_BODY: usize = 64 * 1024;
 /// Response headers worth recording; others may carry session tokens.
-const RECORDED_HEADERS: [reqwest::header::HeaderName; 4] = [CONTENT_TYPE, CONTENT_LENGTH, LOCATION, RETRY_AFTER];
+const RECORDED_HEADERS: [reqwest::header::HeaderName; 4] =
+    [CONTENT_TYPE, CONTENT_LENGTH, LOCATION, RETRY_AFTER];
 
 pub fn http_client() -> anyhow::Result<reqwest::Client> {
     Ok(reqwest::Client::builder()
@@ -22,7 +23,10 @@ pub fn http_client() -> anyhow::Result<reqwest::Client> {
 pub async fn run(action: &HttpAction, ctx: &ActionContext<'_>) -> ActionResult {
     let method = reqwest::Method::from_bytes(action.method.to_ascii_uppercase().as_bytes())
         .map_err(|_| permanent(format!("`{}` is not an HTTP method", action.method)))?;
-    let mut request = ctx.http.request(method, &action.url).timeout(action.timeout.value());
+    let mut request = ctx
+        .http
+        .request(method, &action.url)
+        .timeout(action.timeout.value());
     for (name, value) in &action.headers {
         request = request.header(name, value);
     }
@@ -31,7 +35,10 @@ pub async fn run(action: &HttpAction, ctx: &ActionContext<'_>) -> ActionResult {
         Some(Value::String(text)) => request.body(text.clone()),
         Some(json_body) => request.json(json_body),
     };
-    let mut response = request.send().await.map_err(|e| transport_failure(e, action))?;
+    let mut response = request
+        .send()
+        .await
+        .map_err(|e| transport_failure(e, action))?;
     let status = response.status().as_u16();
     let headers = recorded_headers(response.headers());
     let retry_after = response
@@ -41,12 +48,18 @@ pub async fn run(action: &HttpAction, ctx: &ActionContext<'_>) -> ActionResult {
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_secs);
     let (body, truncated) = read_body(&mut response).await;
-    let output = json!({ "status": status, "headers": headers, "body": body, "bodyTruncated": truncated });
+    let output =
+        json!({ "status": status, "headers": headers, "body": body, "bodyTruncated": truncated });
     if ExpectStatus::accepts(action.expect_status.as_ref(), status) {
         return Ok(output);
     }
     let expected = match &action.expect_status {
-        Some(e) => e.codes().iter().map(u16::to_string).collect::<Vec<_>>().join(" or "),
+        Some(e) => e
+            .codes()
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(" or "),
         None => "2xx".to_string(),
     };
     Err(ActionFailure {
@@ -57,7 +70,11 @@ pub async fn run(action: &HttpAction, ctx: &ActionContext<'_>) -> ActionResult {
 }
 
 fn permanent(error: String) -> ActionFailure {
-    ActionFailure { error, retryable: false, retry_after: None }
+    ActionFailure {
+        error,
+        retryable: false,
+        retry_after: None,
+    }
 }
 
 /// Network-level failures are retryable. The URL is left out: it may carry a token.
@@ -72,7 +89,11 @@ fn transport_failure(err: reqwest::Error, action: &HttpAction) -> ActionFailure 
     } else {
         format!("request failed: {}", root_cause(&err))
     };
-    ActionFailure { error, retryable: true, retry_after: None }
+    ActionFailure {
+        error,
+        retryable: true,
+        retry_after: None,
+    }
 }
 
 fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {

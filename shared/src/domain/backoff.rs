@@ -8,7 +8,8 @@ use std::time::Duration;
 pub fn retry_delay(policy: &RetryPolicy, attempt: u32, unit_noise: f64) -> Duration {
     let max = policy.max_delay.value().as_secs_f64();
     let exponent = attempt.saturating_sub(1).min(1_000) as i32;
-    let base = (policy.initial_delay.value().as_secs_f64() * policy.multiplier.powi(exponent)).min(max);
+    let base =
+        (policy.initial_delay.value().as_secs_f64() * policy.multiplier.powi(exponent)).min(max);
     let jittered = base * (1.0 + policy.jitter * unit_noise.clamp(-1.0, 1.0));
     Duration::from_secs_f64(jittered.clamp(0.0, max))
 }
@@ -42,7 +43,9 @@ mod tests {
     #[test]
     fn grows_exponentially_then_caps() {
         let p = policy("1s", 2.0, "5s", 0.0);
-        let delays: Vec<u64> = (1..=5).map(|n| retry_delay(&p, n, 0.0).as_millis() as u64).collect();
+        let delays: Vec<u64> = (1..=5)
+            .map(|n| retry_delay(&p, n, 0.0).as_millis() as u64)
+            .collect();
         assert_eq!(delays, [1000, 2000, 4000, 5000, 5000]);
     }
 
@@ -58,7 +61,13 @@ mod tests {
     #[test]
     fn retry_after_is_bounded_by_max_delay() {
         let p = policy("1s", 2.0, "30s", 0.0);
-        assert_eq!(retry_after_delay(&p, Duration::from_secs(3600)), Duration::from_secs(30));
-        assert_eq!(retry_after_delay(&p, Duration::from_secs(3)), Duration::from_secs(3));
+        assert_eq!(
+            retry_after_delay(&p, Duration::from_secs(3600)),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            retry_after_delay(&p, Duration::from_secs(3)),
+            Duration::from_secs(3)
+        );
     }
 }

@@ -12,9 +12,14 @@ pub struct HumanDuration {
 impl HumanDuration {
     pub fn parse(text: &str) -> Result<Self, String> {
         let value = humantime::parse_duration(text.trim()).map_err(|_| {
-            format!("`{text}` is not a duration; write a number and a unit, e.g. 500ms, 10s, 5m, 1h30m")
+            format!(
+                "`{text}` is not a duration; write a number and a unit, e.g. 500ms, 10s, 5m, 1h30m"
+            )
         })?;
-        Ok(Self { text: text.trim().to_string(), value })
+        Ok(Self {
+            text: text.trim().to_string(),
+            value,
+        })
     }
 
     pub fn value(&self) -> Duration {

@@ -157,7 +157,12 @@ impl Execution {
             max_attempts: workflow.spec.retry.max_attempts,
             next_attempt_at: None,
             next_action_index: 0,
-            actions: workflow.spec.actions.iter().map(|a| ActionResult::pending(a.kind())).collect(),
+            actions: workflow
+                .spec
+                .actions
+                .iter()
+                .map(|a| ActionResult::pending(a.kind()))
+                .collect(),
             lease: None,
             error: None,
             created_at: now,
@@ -165,6 +170,19 @@ impl Execution {
             started_at: None,
             finished_at: None,
         }
+    }
+
+    /// Puts a running execution back in the queue after its runner stopped mid-attempt. The
+    /// action it was on counts as started and interrupted, so `attempts` tells the truth.
+    pub fn requeue_interrupted(&mut self, why: &str, now: Timestamp) {
+        if let Some(action) = self.actions.get_mut(self.next_action_index) {
+            action.attempts += 1;
+            action.status = ActionStatus::Failed;
+            action.error = Some(format!("interrupted: {why}"));
+        }
+        self.status = ExecutionStatus::Queued;
+        self.lease = None;
+        self.updated_at = now;
     }
 
     pub fn lease_owner(&self) -> Option<&str> {

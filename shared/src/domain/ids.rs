@@ -8,13 +8,19 @@ const NAMESPACE: Uuid = Uuid::from_u128(0x5f0e_8a51_c1b2_4d0e_9a7c_3e1f_2b6d_4a9
 
 /// The id of the execution of one periodic slot.
 pub fn periodic_execution_id(workflow_id: &str, scheduled_for: Timestamp) -> Uuid {
-    let name = format!("periodic\n{workflow_id}\n{}", scheduled_for.timestamp_millis());
+    let name = format!(
+        "periodic\n{workflow_id}\n{}",
+        scheduled_for.timestamp_millis()
+    );
     Uuid::new_v5(&NAMESPACE, name.as_bytes())
 }
 
 /// The id of a manual trigger carrying an `Idempotency-Key`.
 pub fn idempotent_execution_id(workflow_id: &str, key: &str) -> Uuid {
-    Uuid::new_v5(&NAMESPACE, format!("manual\n{workflow_id}\n{key}").as_bytes())
+    Uuid::new_v5(
+        &NAMESPACE,
+        format!("manual\n{workflow_id}\n{key}").as_bytes(),
+    )
 }
 
 #[cfg(test)]

@@ -17,7 +17,11 @@ pub struct ExecutionRequest {
 
 impl ExecutionRequest {
     pub fn for_execution(execution: &Execution) -> Self {
-        let reason = if execution.attempt > 1 { Reason::Retry } else { execution.reason };
+        let reason = if execution.attempt > 1 {
+            Reason::Retry
+        } else {
+            execution.reason
+        };
         Self {
             execution_id: execution.execution_id,
             workflow_id: execution.workflow_id.clone(),

@@ -20,7 +20,9 @@ pub struct SlotPlan {
 
 /// What to do with a workflow whose slot `due` has come (`due <= now`).
 pub fn plan(due: Timestamp, interval: Duration, catch_up: CatchUp, now: Timestamp) -> SlotPlan {
-    let step = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX).max(1);
+    let step = i64::try_from(interval.as_millis())
+        .unwrap_or(i64::MAX)
+        .max(1);
     let due_ms = to_millis(due);
     let behind = ((to_millis(now) - due_ms) / step).max(0);
     let latest = due_ms + behind * step;
@@ -65,25 +67,53 @@ mod tests {
     #[test]
     fn on_time_slot_fires_and_next_is_anchored_not_now_based() {
         let p = plan(t(10_000), S, CatchUp::Last, t(10_037));
-        assert_eq!(p, SlotPlan { fire: Some(t(10_000)), next_run_at: t(20_000), missed: 0 });
+        assert_eq!(
+            p,
+            SlotPlan {
+                fire: Some(t(10_000)),
+                next_run_at: t(20_000),
+                missed: 0
+            }
+        );
     }
 
     #[test]
     fn after_downtime_last_fires_the_latest_slot_once() {
         let p = plan(t(10_000), S, CatchUp::Last, t(45_000));
-        assert_eq!(p, SlotPlan { fire: Some(t(40_000)), next_run_at: t(50_000), missed: 3 });
+        assert_eq!(
+            p,
+            SlotPlan {
+                fire: Some(t(40_000)),
+                next_run_at: t(50_000),
+                missed: 3
+            }
+        );
     }
 
     #[test]
     fn after_downtime_none_fires_nothing() {
         let p = plan(t(10_000), S, CatchUp::None, t(45_000));
-        assert_eq!(p, SlotPlan { fire: None, next_run_at: t(50_000), missed: 4 });
+        assert_eq!(
+            p,
+            SlotPlan {
+                fire: None,
+                next_run_at: t(50_000),
+                missed: 4
+            }
+        );
     }
 
     #[test]
     fn after_downtime_all_fires_each_slot_in_turn_bounded() {
         let p = plan(t(10_000), S, CatchUp::All, t(45_000));
-        assert_eq!(p, SlotPlan { fire: Some(t(10_000)), next_run_at: t(20_000), missed: 0 });
+        assert_eq!(
+            p,
+            SlotPlan {
+                fire: Some(t(10_000)),
+                next_run_at: t(20_000),
+                missed: 0
+            }
+        );
         let far = plan(t(0), S, CatchUp::All, t(10_000 * 1_000));
         assert_eq!(far.missed, 901);
         assert_eq!(far.fire, Some(t(901 * 10_000)));

@@ -20,7 +20,10 @@ pub enum SpecError {
 
 impl SpecError {
     fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        SpecError::Invalid { field: field.into(), message: message.into() }
+        SpecError::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     pub fn field(&self) -> Option<&str> {
@@ -39,7 +42,11 @@ pub fn decode_workflow_spec(body: &[u8]) -> Result<WorkflowSpec, SpecError> {
         let inner = err.into_inner();
         match inner.classify() {
             serde_json::error::Category::Data => SpecError::Shape {
-                field: if field == "." { "body".to_string() } else { field },
+                field: if field == "." {
+                    "body".to_string()
+                } else {
+                    field
+                },
                 message: strip_position(&inner.to_string()),
             },
             _ => SpecError::Malformed(inner.to_string()),
@@ -65,7 +72,10 @@ pub fn validate(spec: &WorkflowSpec) -> Result<(), SpecError> {
     validate_workflow_id(&spec.workflow_id)?;
     validate_trigger(&spec.trigger)?;
     if spec.actions.is_empty() {
-        return Err(SpecError::invalid("actions", "a workflow needs at least one action"));
+        return Err(SpecError::invalid(
+            "actions",
+            "a workflow needs at least one action",
+        ));
     }
     if spec.actions.len() > MAX_ACTIONS {
         return Err(SpecError::invalid(
@@ -83,7 +93,9 @@ pub fn validate(spec: &WorkflowSpec) -> Result<(), SpecError> {
 }
 
 pub fn validate_workflow_id(id: &str) -> Result<(), SpecError> {
-    let ok_chars = id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    let ok_chars = id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
     if id.is_empty() || id.len() > 128 || !ok_chars {
         return Err(SpecError::invalid(
             "workflowId",
@@ -104,7 +116,10 @@ fn validate_trigger(trigger: &Trigger) -> Result<(), SpecError> {
         if interval.value() < MIN_INTERVAL {
             return Err(SpecError::invalid(
                 "trigger.interval",
-                format!("`{}` is below the minimum interval of 1s", interval.as_str()),
+                format!(
+                    "`{}` is below the minimum interval of 1s",
+                    interval.as_str()
+                ),
             ));
         }
     }
@@ -124,7 +139,10 @@ fn validate_http(path: &str, http: &HttpAction) -> Result<(), SpecError> {
         ));
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(SpecError::invalid(&url_field, format!("`{}` has no host", http.url)));
+        return Err(SpecError::invalid(
+            &url_field,
+            format!("`{}` has no host", http.url),
+        ));
     }
     if !METHODS.contains(&http.method.to_ascii_uppercase().as_str()) {
         return Err(SpecError::invalid(
@@ -134,7 +152,9 @@ fn validate_http(path: &str, http: &HttpAction) -> Result<(), SpecError> {
     }
     for (name, value) in &http.headers {
         let name_ok = !name.is_empty()
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
         if !name_ok {
             return Err(SpecError::invalid(
                 format!("{path}.headers"),
@@ -168,19 +188,34 @@ fn validate_http(path: &str, http: &HttpAction) -> Result<(), SpecError> {
 
 fn validate_retry(retry: &RetryPolicy) -> Result<(), SpecError> {
     if !(1..=100).contains(&retry.max_attempts) {
-        return Err(SpecError::invalid("retry.maxAttempts", "must be between 1 and 100"));
+        return Err(SpecError::invalid(
+            "retry.maxAttempts",
+            "must be between 1 and 100",
+        ));
     }
     if retry.initial_delay.value() < Duration::from_millis(1) {
-        return Err(SpecError::invalid("retry.initialDelay", "must be at least 1ms"));
+        return Err(SpecError::invalid(
+            "retry.initialDelay",
+            "must be at least 1ms",
+        ));
     }
     if retry.max_delay.value() < retry.initial_delay.value() {
-        return Err(SpecError::invalid("retry.maxDelay", "must not be below retry.initialDelay"));
+        return Err(SpecError::invalid(
+            "retry.maxDelay",
+            "must not be below retry.initialDelay",
+        ));
     }
     if !(1.0..=100.0).contains(&retry.multiplier) {
-        return Err(SpecError::invalid("retry.multiplier", "must be between 1.0 and 100.0"));
+        return Err(SpecError::invalid(
+            "retry.multiplier",
+            "must be between 1.0 and 100.0",
+        ));
     }
     if !(0.0..=1.0).contains(&retry.jitter) {
-        return Err(SpecError::invalid("retry.jitter", "must be between 0.0 and 1.0"));
+        return Err(SpecError::invalid(
+            "retry.jitter",
+            "must be between 0.0 and 1.0",
+        ));
     }
     Ok(())
 }
@@ -206,15 +241,21 @@ mod tests {
     #[test]
     fn names_an_unknown_field_inside_an_action() {
         let err = decode(&SEED.replace("\"method\"", "\"metod\"")).unwrap_err();
-        assert!(matches!(&err, SpecError::Shape { field, message }
-            if field == "actions[0]" && message.contains("unknown field `metod`")), "{err:?}");
+        assert!(
+            matches!(&err, SpecError::Shape { field, message }
+            if field == "actions[0]" && message.contains("unknown field `metod`")),
+            "{err:?}"
+        );
     }
 
     #[test]
     fn names_an_unknown_action_type() {
         let err = decode(&SEED.replace("http-request", "shell")).unwrap_err();
-        assert!(matches!(&err, SpecError::Shape { message, .. }
-            if message.contains("unknown variant `shell`")), "{err:?}");
+        assert!(
+            matches!(&err, SpecError::Shape { message, .. }
+            if message.contains("unknown variant `shell`")),
+            "{err:?}"
+        );
     }
 
     #[test]
@@ -225,7 +266,10 @@ mod tests {
 
     #[test]
     fn tells_malformed_json_from_bad_shape() {
-        assert!(matches!(decode("{\"workflowId\":"), Err(SpecError::Malformed(_))));
+        assert!(matches!(
+            decode("{\"workflowId\":"),
+            Err(SpecError::Malformed(_))
+        ));
         assert!(matches!(decode("{}"), Err(SpecError::Shape { .. })));
     }
 
@@ -234,8 +278,14 @@ mod tests {
         let cases = [
             (SEED.replace("recurrent-workflow", "bad id!"), "workflowId"),
             (SEED.replace("\"10s\"", "\"0s\""), "trigger.interval"),
-            (SEED.replace(",\"interval\":\"10s\"", ""), "trigger.interval"),
-            (SEED.replace("https://example.com", "ftp://example.com"), "actions[0].url"),
+            (
+                SEED.replace(",\"interval\":\"10s\"", ""),
+                "trigger.interval",
+            ),
+            (
+                SEED.replace("https://example.com", "ftp://example.com"),
+                "actions[0].url",
+            ),
             (SEED.replace("\"GET\"", "\"FETCH\""), "actions[0].method"),
         ];
         for (json, field) in cases {

@@ -255,7 +255,10 @@ impl Serialize for Workflow {
         }
         View {
             workflow_id: &self.spec.workflow_id,
-            trigger: TriggerView { trigger: &self.spec.trigger, status: self.status },
+            trigger: TriggerView {
+                trigger: &self.spec.trigger,
+                status: self.status,
+            },
             actions: &self.spec.actions,
             retry: &self.spec.retry,
             paused: self.paused,

@@ -1,11 +1,15 @@
 use super::rows::{decode_executions, insert_execution, select_execution, update_execution};
 use super::SqliteStore;
 use crate::domain::{Execution, ExecutionStatus, Lease, TriggerStatus};
-use crate::repo::{ExecutionQuery, ExecutionRepo, Page, RepoError, RepoResult, SlotOutcome, TriggerOutcome};
+use crate::repo::{
+    ExecutionQuery, ExecutionRepo, Page, RepoError, RepoResult, SlotOutcome, TriggerOutcome,
+};
 use crate::time::{from_millis, to_millis, Timestamp};
 use async_trait::async_trait;
 use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{
+    params, params_from_iter, Connection, OptionalExtension, Transaction, TransactionBehavior,
+};
 use uuid::Uuid;
 
 /// A workflow's trigger state as the atomic steps below need it.
@@ -30,7 +34,12 @@ fn trigger_state(conn: &Connection, workflow_id: &str) -> RepoResult<Option<Trig
     }))
 }
 
-fn set_trigger(conn: &Connection, workflow_id: &str, status: TriggerStatus, current: Option<Uuid>) -> RepoResult<()> {
+fn set_trigger(
+    conn: &Connection,
+    workflow_id: &str,
+    status: TriggerStatus,
+    current: Option<Uuid>,
+) -> RepoResult<()> {
     conn.execute(
         "UPDATE workflows SET status = ?2, current_execution_id = ?3 WHERE workflow_id = ?1",
         params![workflow_id, status.as_str(), current.map(|c| c.to_string())],
@@ -48,7 +57,11 @@ fn set_next_run(conn: &Connection, workflow_id: &str, next_run_at: Timestamp) ->
 
 fn exists(conn: &Connection, execution_id: Uuid) -> RepoResult<bool> {
     Ok(conn
-        .query_row("SELECT 1 FROM executions WHERE execution_id = ?1", [execution_id.to_string()], |_| Ok(()))
+        .query_row(
+            "SELECT 1 FROM executions WHERE execution_id = ?1",
+            [execution_id.to_string()],
+            |_| Ok(()),
+        )
         .optional()?
         .is_some())
 }
@@ -73,7 +86,11 @@ fn rewrite_each(
 }
 
 /// Cancels the executions of a deleted workflow that are waiting (queued or retrying).
-pub(super) fn cancel_waiting(tx: &Transaction<'_>, workflow_id: &str, now: Timestamp) -> RepoResult<()> {
+pub(super) fn cancel_waiting(
+    tx: &Transaction<'_>,
+    workflow_id: &str,
+    now: Timestamp,
+) -> RepoResult<()> {
     rewrite_each(
         tx,
         "SELECT doc FROM executions WHERE workflow_id = ?1 AND status IN ('queued', 'retrying')",
@@ -115,10 +132,18 @@ impl ExecutionRepo for SqliteStore {
                 return Ok(TriggerOutcome::WorkflowNotFound);
             };
             if state.status != TriggerStatus::Idle {
-                return Ok(TriggerOutcome::Busy { status: state.status, current: state.current });
+                return Ok(TriggerOutcome::Busy {
+                    status: state.status,
+                    current: state.current,
+                });
             }
             insert_execution(&tx, &e)?;
-            set_trigger(&tx, &e.workflow_id, TriggerStatus::Busy, Some(e.execution_id))?;
+            set_trigger(
+                &tx,
+                &e.workflow_id,
+                TriggerStatus::Busy,
+                Some(e.execution_id),
+            )?;
             tx.commit()?;
             Ok(TriggerOutcome::Accepted(e))
         })
@@ -136,7 +161,9 @@ impl ExecutionRepo for SqliteStore {
         let e = execution.cloned();
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let Some(state) = trigger_state(&tx, &id)? else { return Ok(SlotOutcome::Stale) };
+            let Some(state) = trigger_state(&tx, &id)? else {
+                return Ok(SlotOutcome::Stale);
+            };
             if state.next_run_at != Some(to_millis(due)) {
                 return Ok(SlotOutcome::Stale);
             }
@@ -151,7 +178,7 @@ impl ExecutionRepo for SqliteStore {
                 Some(e) => {
                     insert_execution(&tx, &e)?;
                     set_trigger(&tx, &id, TriggerStatus::Busy, Some(e.execution_id))?;
-                    SlotOutcome::Fired(e)
+                    SlotOutcome::Fired(Box::new(e))
                 }
             };
             tx.commit()?;
@@ -161,10 +188,15 @@ impl ExecutionRepo for SqliteStore {
     }
 
     async fn get(&self, execution_id: Uuid) -> RepoResult<Option<Execution>> {
-        self.read(move |conn| select_execution(conn, execution_id)).await
+        self.read(move |conn| select_execution(conn, execution_id))
+            .await
     }
 
-    async fn list_for_workflow(&self, workflow_id: &str, query: &ExecutionQuery) -> RepoResult<Page<Execution>> {
+    async fn list_for_workflow(
+        &self,
+        workflow_id: &str,
+        query: &ExecutionQuery,
+    ) -> RepoResult<Page<Execution>> {
         let id = workflow_id.to_string();
         let query = query.clone();
         self.read(move |conn| {
@@ -178,7 +210,11 @@ impl ExecutionRepo for SqliteStore {
                 let (created, execution_id) = parse_execution_cursor(cursor)?;
                 args.push(Value::Integer(created));
                 args.push(Value::Text(execution_id));
-                filter.push_str(&format!(" AND (created_at, execution_id) < (?{}, ?{})", args.len() - 1, args.len()));
+                filter.push_str(&format!(
+                    " AND (created_at, execution_id) < (?{}, ?{})",
+                    args.len() - 1,
+                    args.len()
+                ));
             }
             let sql = format!(
                 "SELECT doc FROM executions WHERE workflow_id = ?1{filter}
@@ -192,7 +228,9 @@ impl ExecutionRepo for SqliteStore {
             let mut items = decode_executions(docs)?;
             let next_cursor = if items.len() > query.limit {
                 items.truncate(query.limit);
-                items.last().map(|e| format!("{}_{}", to_millis(e.created_at), e.execution_id))
+                items
+                    .last()
+                    .map(|e| format!("{}_{}", to_millis(e.created_at), e.execution_id))
             } else {
                 None
             };
@@ -201,11 +239,18 @@ impl ExecutionRepo for SqliteStore {
         .await
     }
 
-    async fn claim(&self, execution_id: Uuid, lease: &Lease, now: Timestamp) -> RepoResult<Option<Execution>> {
+    async fn claim(
+        &self,
+        execution_id: Uuid,
+        lease: &Lease,
+        now: Timestamp,
+    ) -> RepoResult<Option<Execution>> {
         let lease = lease.clone();
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let Some(mut e) = select_execution(&tx, execution_id)? else { return Ok(None) };
+            let Some(mut e) = select_execution(&tx, execution_id)? else {
+                return Ok(None);
+            };
             if e.status != ExecutionStatus::Queued {
                 return Ok(None);
             }
@@ -242,7 +287,9 @@ impl ExecutionRepo for SqliteStore {
             if running_owner(&tx, execution_id)?.as_deref() != Some(lease.owner.as_str()) {
                 return Ok(false);
             }
-            let Some(mut e) = select_execution(&tx, execution_id)? else { return Ok(false) };
+            let Some(mut e) = select_execution(&tx, execution_id)? else {
+                return Ok(false);
+            };
             e.lease = Some(lease);
             update_execution(&tx, &e)?;
             tx.commit()?;
@@ -268,7 +315,12 @@ impl ExecutionRepo for SqliteStore {
             tx.execute(
                 "UPDATE workflows SET status = ?2, current_execution_id = ?3
                  WHERE workflow_id = ?1 AND current_execution_id = ?4",
-                params![e.workflow_id, status.as_str(), current.map(|c| c.to_string()), e.execution_id.to_string()],
+                params![
+                    e.workflow_id,
+                    status.as_str(),
+                    current.map(|c| c.to_string()),
+                    e.execution_id.to_string()
+                ],
             )?;
             tx.commit()?;
             Ok(true)
@@ -283,10 +335,10 @@ impl ExecutionRepo for SqliteStore {
             if running_owner(&tx, execution_id)?.as_deref() != Some(owner.as_str()) {
                 return Ok(false);
             }
-            let Some(mut e) = select_execution(&tx, execution_id)? else { return Ok(false) };
-            e.status = ExecutionStatus::Queued;
-            e.lease = None;
-            e.updated_at = now;
+            let Some(mut e) = select_execution(&tx, execution_id)? else {
+                return Ok(false);
+            };
+            e.requeue_interrupted("the runner shut down before the action finished", now);
             update_execution(&tx, &e)?;
             tx.commit()?;
             Ok(true)
@@ -305,7 +357,11 @@ impl ExecutionRepo for SqliteStore {
         .await
     }
 
-    async fn requeue_due_retries(&self, now: Timestamp, limit: usize) -> RepoResult<Vec<Execution>> {
+    async fn requeue_due_retries(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> RepoResult<Vec<Execution>> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let requeued = rewrite_each(
@@ -330,7 +386,11 @@ impl ExecutionRepo for SqliteStore {
         .await
     }
 
-    async fn rescue_expired_leases(&self, now: Timestamp, limit: usize) -> RepoResult<Vec<Execution>> {
+    async fn rescue_expired_leases(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> RepoResult<Vec<Execution>> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let rescued = rewrite_each(
@@ -339,9 +399,10 @@ impl ExecutionRepo for SqliteStore {
                  ORDER BY lease_expires_at LIMIT ?2",
                 params![to_millis(now), limit as i64],
                 |e| {
-                    e.status = ExecutionStatus::Queued;
-                    e.lease = None;
-                    e.updated_at = now;
+                    e.requeue_interrupted(
+                        "the runner stopped renewing its lease (crashed or cut off)",
+                        now,
+                    );
                     Ok(())
                 },
             )?;
@@ -351,7 +412,12 @@ impl ExecutionRepo for SqliteStore {
         .await
     }
 
-    async fn stale_queued(&self, older_than: Timestamp, now: Timestamp, limit: usize) -> RepoResult<Vec<Execution>> {
+    async fn stale_queued(
+        &self,
+        older_than: Timestamp,
+        now: Timestamp,
+        limit: usize,
+    ) -> RepoResult<Vec<Execution>> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let stale = rewrite_each(

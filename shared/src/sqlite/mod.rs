@@ -36,13 +36,20 @@ impl SqliteStore {
                 RepoError::Unavailable(format!("cannot create directory {}: {e}", dir.display()))
             })?;
         }
-        let writer = connect(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)?;
+        let writer = connect(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+        )?;
         schema::migrate(&writer)?;
         let readers = (0..READERS)
             .map(|_| connect(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map(Mutex::new))
             .collect::<RepoResult<Vec<_>>>()?;
         Ok(Self {
-            inner: Arc::new(Inner { writer: Mutex::new(writer), readers, next_reader: AtomicUsize::new(0) }),
+            inner: Arc::new(Inner {
+                writer: Mutex::new(writer),
+                readers,
+                next_reader: AtomicUsize::new(0),
+            }),
         })
     }
 
@@ -53,7 +60,10 @@ impl SqliteStore {
     {
         let inner = self.inner.clone();
         run_blocking(move || {
-            let mut conn = inner.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut conn = inner
+                .writer
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             f(&mut conn)
         })
         .await
@@ -67,14 +77,18 @@ impl SqliteStore {
         let inner = self.inner.clone();
         run_blocking(move || {
             let i = inner.next_reader.fetch_add(1, Ordering::Relaxed) % inner.readers.len();
-            let conn = inner.readers[i].lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let conn = inner.readers[i]
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             f(&conn)
         })
         .await
     }
 }
 
-async fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> RepoResult<T> + Send + 'static) -> RepoResult<T> {
+async fn run_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> RepoResult<T> + Send + 'static,
+) -> RepoResult<T> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| RepoError::Unavailable(format!("store task failed: {e}")))?

@@ -39,9 +39,13 @@ impl WorkflowRow {
         let spec: WorkflowSpec = serde_json::from_str(&self.spec)?;
         Ok(Workflow {
             spec,
-            status: TriggerStatus::parse(&self.status)
-                .ok_or_else(|| RepoError::Unavailable(format!("unknown trigger status {}", self.status)))?,
-            current_execution_id: self.current_execution_id.as_deref().and_then(|s| Uuid::parse_str(s).ok()),
+            status: TriggerStatus::parse(&self.status).ok_or_else(|| {
+                RepoError::Unavailable(format!("unknown trigger status {}", self.status))
+            })?,
+            current_execution_id: self
+                .current_execution_id
+                .as_deref()
+                .and_then(|s| Uuid::parse_str(s).ok()),
             next_run_at: self.next_run_at.map(from_millis),
             paused: self.paused,
             version: self.version as u64,
@@ -53,19 +57,27 @@ impl WorkflowRow {
 
 pub fn select_workflow(conn: &Connection, workflow_id: &str) -> RepoResult<Option<Workflow>> {
     let sql = format!("SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE workflow_id = ?1");
-    let row = conn.query_row(&sql, [workflow_id], WorkflowRow::from_row).optional()?;
+    let row = conn
+        .query_row(&sql, [workflow_id], WorkflowRow::from_row)
+        .optional()?;
     row.map(WorkflowRow::decode).transpose()
 }
 
 pub fn select_execution(conn: &Connection, execution_id: Uuid) -> RepoResult<Option<Execution>> {
     let doc: Option<String> = conn
-        .query_row("SELECT doc FROM executions WHERE execution_id = ?1", [execution_id.to_string()], |r| r.get(0))
+        .query_row(
+            "SELECT doc FROM executions WHERE execution_id = ?1",
+            [execution_id.to_string()],
+            |r| r.get(0),
+        )
         .optional()?;
     Ok(doc.map(|d| serde_json::from_str(&d)).transpose()?)
 }
 
 pub fn decode_executions(docs: Vec<String>) -> RepoResult<Vec<Execution>> {
-    docs.iter().map(|d| serde_json::from_str(d).map_err(RepoError::from)).collect()
+    docs.iter()
+        .map(|d| serde_json::from_str(d).map_err(RepoError::from))
+        .collect()
 }
 
 pub fn insert_execution(tx: &Transaction<'_>, e: &Execution) -> RepoResult<()> {

@@ -60,7 +60,11 @@ impl WorkflowRepo for SqliteStore {
                 args.push(Value::Text(status.as_str().to_string()));
                 clauses.push(format!("status = ?{}", args.len()));
             }
-            let filter = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
+            let filter = if clauses.is_empty() {
+                String::new()
+            } else {
+                format!("WHERE {}", clauses.join(" AND "))
+            };
             let sql = format!(
                 "SELECT {WORKFLOW_COLUMNS} FROM workflows {filter} ORDER BY workflow_id LIMIT {}",
                 query.limit + 1
@@ -69,7 +73,10 @@ impl WorkflowRepo for SqliteStore {
             let rows = stmt
                 .query_map(params_from_iter(args), WorkflowRow::from_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            let mut items = rows.into_iter().map(WorkflowRow::decode).collect::<RepoResult<Vec<_>>>()?;
+            let mut items = rows
+                .into_iter()
+                .map(WorkflowRow::decode)
+                .collect::<RepoResult<Vec<_>>>()?;
             let next_cursor = if items.len() > query.limit {
                 items.truncate(query.limit);
                 items.last().map(|w| w.id().to_string())
@@ -87,7 +94,11 @@ impl WorkflowRepo for SqliteStore {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let current: Option<i64> = tx
-                .query_row("SELECT version FROM workflows WHERE workflow_id = ?1", [w.id()], |r| r.get(0))
+                .query_row(
+                    "SELECT version FROM workflows WHERE workflow_id = ?1",
+                    [w.id()],
+                    |r| r.get(0),
+                )
                 .optional()?;
             match current {
                 None => return Err(RepoError::NotFound),
@@ -158,6 +169,7 @@ impl WorkflowRepo for SqliteStore {
     }
 
     async fn ping(&self) -> RepoResult<()> {
-        self.read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?)).await
+        self.read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await
     }
 }

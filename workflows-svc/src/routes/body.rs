@@ -6,12 +6,20 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{header, HeaderMap};
 
 /// The raw body of a JSON request; decoding is the caller's, so errors can name fields.
-pub fn json_bytes(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+pub fn json_bytes(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Bytes, ApiError> {
     if let Some(content_type) = headers.get(header::CONTENT_TYPE) {
         let is_json = content_type
             .to_str()
             .map(|v| {
-                let mime = v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+                let mime = v
+                    .split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_ascii_lowercase();
                 mime == "application/json" || mime.ends_with("+json")
             })
             .unwrap_or(false);

@@ -28,21 +28,43 @@ pub async fn list_for_workflow(
         None => None,
         Some(s) => Some(ExecutionStatus::parse(s).ok_or_else(|| {
             let known: Vec<&str> = ExecutionStatus::ALL.iter().map(|s| s.as_str()).collect();
-            ApiError::InvalidQuery(format!("Query `status` is `{s}`; use one of {}.", known.join(", ")))
+            ApiError::InvalidQuery(format!(
+                "Query `status` is `{s}`; use one of {}.",
+                known.join(", ")
+            ))
         })?),
     };
     let first_page = params.cursor.is_none();
-    let query = ExecutionQuery { status, cursor: params.cursor, limit: page_limit(params.limit)? };
-    let page = state.backends.executions.list_for_workflow(&id, &query).await?;
+    let query = ExecutionQuery {
+        status,
+        cursor: params.cursor,
+        limit: page_limit(params.limit)?,
+    };
+    let page = state
+        .backends
+        .executions
+        .list_for_workflow(&id, &query)
+        .await?;
     // History outlives a deleted workflow; only an id never seen at all is unknown.
     if first_page && page.items.is_empty() && state.backends.workflows.get(&id).await?.is_none() {
         return Err(ApiError::NotFound(format!("There is no workflow `{id}`.")));
     }
-    Ok(Json(json!({ "items": page.items, "nextCursor": page.next_cursor })))
+    Ok(Json(
+        json!({ "items": page.items, "nextCursor": page.next_cursor }),
+    ))
 }
 
-pub async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Execution>, ApiError> {
+pub async fn get_one(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Execution>, ApiError> {
     let not_found = || ApiError::NotFound(format!("There is no execution `{id}`."));
     let execution_id = uuid::Uuid::parse_str(&id).map_err(|_| not_found())?;
-    state.backends.executions.get(execution_id).await?.map(Json).ok_or_else(not_found)
+    state
+        .backends
+        .executions
+        .get(execution_id)
+        .await?
+        .map(Json)
+        .ok_or_else(not_found)
 }

@@ -11,8 +11,20 @@ pub async fn healthz() -> Json<Value> {
 
 /// Readiness: the store and the transport answer.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let store = state.backends.workflows.ping().await.err().map(|e| e.to_string());
-    let transport = state.backends.transport.ready().await.err().map(|e| e.to_string());
+    let store = state
+        .backends
+        .workflows
+        .ping()
+        .await
+        .err()
+        .map(|e| e.to_string());
+    let transport = state
+        .backends
+        .transport
+        .ready()
+        .await
+        .err()
+        .map(|e| e.to_string());
     let ready = store.is_none() && transport.is_none();
     let check = |problem: Option<String>| match problem {
         None => json!({ "status": "ok" }),
@@ -23,5 +35,12 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
         "store": check(store),
         "transport": check(transport),
     });
-    (if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
+    (
+        if ready {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
+        Json(body),
+    )
 }

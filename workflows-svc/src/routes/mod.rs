@@ -15,15 +15,26 @@ const MAX_BODY_BYTES: usize = 1 << 20;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/workflows", post(workflows::create).get(workflows::list))
-        .route("/workflows/{id}", get(workflows::get_one).put(workflows::update).delete(workflows::delete))
+        .route(
+            "/workflows/{id}",
+            get(workflows::get_one)
+                .put(workflows::update)
+                .delete(workflows::delete),
+        )
         .route("/workflows/{id}/trigger", post(trigger::trigger))
-        .route("/workflows/{id}/executions", get(executions::list_for_workflow))
+        .route(
+            "/workflows/{id}/executions",
+            get(executions::list_for_workflow),
+        )
         .route("/executions/{id}", get(executions::get_one))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
@@ -32,7 +43,10 @@ async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::NotFound(format!("There is no route {}.", uri.path()))
 }
 
-async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> axum::response::Response {
+async fn method_not_allowed(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> axum::response::Response {
     use axum::response::IntoResponse;
     let body = serde_json::json!({
         "error": "method_not_allowed",

@@ -15,7 +15,9 @@ use shared::time;
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(value) = headers.get(IDEMPOTENCY_KEY) else { return Ok(None) };
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
     match value.to_str() {
         Ok(key) if !key.is_empty() && key.len() <= 255 => Ok(Some(key.to_string())),
         _ => Err(ApiError::Validation {
@@ -29,7 +31,10 @@ fn accepted(execution: &Execution) -> Response {
     let body = json!({ "executionId": execution.execution_id, "status": execution.status });
     let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
     let location = format!("/executions/{}", execution.execution_id);
-    response.headers_mut().insert(header::LOCATION, HeaderValue::from_str(&location).expect("uuid"));
+    response.headers_mut().insert(
+        header::LOCATION,
+        HeaderValue::from_str(&location).expect("uuid"),
+    );
     response
 }
 
@@ -48,16 +53,27 @@ pub async fn trigger(
     let execution = Execution::queued(execution_id, &workflow, Reason::Manual, now, now);
     match state.backends.executions.accept_trigger(&execution).await? {
         TriggerOutcome::Accepted(execution) => {
-            if let Err(err) = state.backends.transport.publish(&ExecutionRequest::for_execution(&execution)).await {
+            if let Err(err) = state
+                .backends
+                .transport
+                .publish(&ExecutionRequest::for_execution(&execution))
+                .await
+            {
                 // Recorded as queued already: the scheduler republishes it.
                 tracing::warn!(%err, execution_id = %execution.execution_id, "publish failed; the outbox will retry");
             }
             Ok(accepted(&execution))
         }
-        TriggerOutcome::Existing(execution) if execution.workflow_id == id => Ok(accepted(&execution)),
+        TriggerOutcome::Existing(execution) if execution.workflow_id == id => {
+            Ok(accepted(&execution))
+        }
         TriggerOutcome::Existing(_) | TriggerOutcome::WorkflowNotFound => {
             Err(ApiError::NotFound(format!("There is no workflow `{id}`.")))
         }
-        TriggerOutcome::Busy { status, current } => Err(ApiError::Busy { workflow_id: id, status, current }),
+        TriggerOutcome::Busy { status, current } => Err(ApiError::Busy {
+            workflow_id: id,
+            status,
+            current,
+        }),
     }
 }

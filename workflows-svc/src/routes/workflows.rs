@@ -18,10 +18,16 @@ use shared::time::{self, Timestamp};
 fn workflow_response(status: StatusCode, workflow: &Workflow) -> Response {
     let mut response = (status, Json(workflow)).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::ETAG, HeaderValue::from_str(&format!("\"{}\"", workflow.version)).expect("digits"));
+    headers.insert(
+        header::ETAG,
+        HeaderValue::from_str(&format!("\"{}\"", workflow.version)).expect("digits"),
+    );
     if status == StatusCode::CREATED {
         let location = format!("/workflows/{}", workflow.id());
-        headers.insert(header::LOCATION, HeaderValue::from_str(&location).expect("validated id"));
+        headers.insert(
+            header::LOCATION,
+            HeaderValue::from_str(&location).expect("validated id"),
+        );
     }
     response
 }
@@ -35,7 +41,10 @@ pub async fn create(
     spec.version = None;
     let now = time::now();
     let workflow = Workflow {
-        next_run_at: spec.trigger.interval().map(|interval| time::add(now, interval)),
+        next_run_at: spec
+            .trigger
+            .interval()
+            .map(|interval| time::add(now, interval)),
         spec,
         status: TriggerStatus::Idle,
         current_execution_id: None,
@@ -51,7 +60,10 @@ pub async fn create(
     Ok(workflow_response(StatusCode::CREATED, &workflow))
 }
 
-pub async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn get_one(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let workflow = find_workflow(&state, &id).await?;
     Ok(workflow_response(StatusCode::OK, &workflow))
 }
@@ -80,7 +92,9 @@ pub const MAX_PAGE: usize = 500;
 pub fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
     match limit.unwrap_or(DEFAULT_PAGE) {
         n @ 1..=MAX_PAGE => Ok(n),
-        n => Err(ApiError::InvalidQuery(format!("Query `limit` is {n}; use 1 to {MAX_PAGE}."))),
+        n => Err(ApiError::InvalidQuery(format!(
+            "Query `limit` is {n}; use 1 to {MAX_PAGE}."
+        ))),
     }
 }
 
@@ -101,18 +115,34 @@ pub async fn list(
     let status = match params.status.as_deref() {
         None => None,
         Some(s) => Some(TriggerStatus::parse(s).ok_or_else(|| {
-            ApiError::InvalidQuery(format!("Query `status` is `{s}`; use idle, busy or pending."))
+            ApiError::InvalidQuery(format!(
+                "Query `status` is `{s}`; use idle, busy or pending."
+            ))
         })?),
     };
-    let query = WorkflowQuery { trigger_type, status, cursor: params.cursor, limit: page_limit(params.limit)? };
+    let query = WorkflowQuery {
+        trigger_type,
+        status,
+        cursor: params.cursor,
+        limit: page_limit(params.limit)?,
+    };
     let page = state.backends.workflows.list(&query).await?;
-    Ok(Json(json!({ "items": page.items, "nextCursor": page.next_cursor })))
+    Ok(Json(
+        json!({ "items": page.items, "nextCursor": page.next_cursor }),
+    ))
 }
 
 /// The version a client says it is updating: `If-Match: "3"` or `"version": 3` in the body.
 fn expected_version(headers: &HeaderMap, spec: &WorkflowSpec) -> Result<Option<u64>, ApiError> {
-    let Some(value) = headers.get(header::IF_MATCH) else { return Ok(spec.version) };
-    let text = value.to_str().unwrap_or_default().trim().trim_start_matches("W/").trim_matches('"');
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(spec.version);
+    };
+    let text = value
+        .to_str()
+        .unwrap_or_default()
+        .trim()
+        .trim_start_matches("W/")
+        .trim_matches('"');
     text.parse().map(Some).map_err(|_| ApiError::Validation {
         field: "If-Match".to_string(),
         message: format!("`{text}` is not a workflow version; send the ETag of the last GET"),
@@ -138,14 +168,19 @@ pub async fn update(
     if spec.workflow_id != id {
         return Err(ApiError::Validation {
             field: "workflowId".to_string(),
-            message: format!("`{}` differs from `{id}` in the path; a workflow cannot be renamed", spec.workflow_id),
+            message: format!(
+                "`{}` differs from `{id}` in the path; a workflow cannot be renamed",
+                spec.workflow_id
+            ),
         });
     }
     let expected = expected_version(&headers, &spec)?;
     spec.version = None;
     let old = find_workflow(&state, &id).await?;
     if expected.is_some_and(|v| v != old.version) {
-        return Err(ApiError::VersionConflict { current: old.version });
+        return Err(ApiError::VersionConflict {
+            current: old.version,
+        });
     }
     let now = time::now();
     let workflow = Workflow {
@@ -155,12 +190,19 @@ pub async fn update(
         updated_at: now,
         ..old.clone()
     };
-    state.backends.workflows.update(&workflow, old.version).await?;
+    state
+        .backends
+        .workflows
+        .update(&workflow, old.version)
+        .await?;
     state.backends.wakeups.schedule.notify_one();
     Ok(workflow_response(StatusCode::OK, &workflow))
 }
 
-pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     if state.backends.workflows.delete(&id, time::now()).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {

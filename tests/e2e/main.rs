@@ -1,0 +1,14 @@
+//! End-to-end tests: the real services, a real SQLite file, a real HTTP sink, and on the Kafka
+//! variant a real broker. Assertions are on what users see: API answers, what the sink
+//! received, and the recorded executions.
+
+mod support;
+
+mod bad_input;
+mod busy;
+mod crash;
+mod crud;
+mod manual;
+mod periodic;
+mod processes;
+mod retries;

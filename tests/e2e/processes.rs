@@ -1,0 +1,75 @@
+//! Must show 7: the three service binaries as separate processes on one SQLite file.
+
+use crate::periodic::{assert_anchored_once_per_slot, instant};
+use crate::support::process::{settings, Service};
+use crate::support::{Sink, Transport, SOON};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+async fn three_services_as_separate_processes_run_a_periodic_workflow(transport: Transport) {
+    let Some(transport_settings) = transport.settings("three_services_as_separate_processes")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start().await;
+    let shared = settings(dir.path(), transport_settings);
+    let api = Service::start("workflows-svc", &shared, dir.path(), true).await;
+    let _scheduler = Service::start("scheduler-svc", &shared, dir.path(), false).await;
+    let _runner = Service::start("runner-svc", &shared, dir.path(), false).await;
+
+    let http = reqwest::Client::new();
+    let created: Value = http
+        .post(format!("{}/workflows", api.base))
+        .json(
+            &json!({"workflowId": "split", "trigger": {"type": "periodic", "interval": "1s"},
+            "actions": [{"type": "http-request", "url": sink.url("/split")}]}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    sink.wait_for("/split", 3, SOON).await;
+    assert_eq!(
+        http.delete(format!("{}/workflows/split", api.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+
+    // Deleting stops the schedule; wait for what already started to settle.
+    let executions = loop {
+        let page: Value = http
+            .get(format!("{}/workflows/split/executions?limit=500", api.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let items = page["items"].as_array().unwrap().clone();
+        if items
+            .iter()
+            .all(|e| matches!(e["status"].as_str(), Some("succeeded" | "cancelled")))
+        {
+            break items;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let ran: Vec<Value> = executions
+        .into_iter()
+        .filter(|e| e["status"] == "succeeded")
+        .collect();
+    assert!(ran.len() >= 3, "{ran:?}");
+    assert_anchored_once_per_slot(
+        instant(&created["createdAt"]),
+        &ran,
+        sink.hits("/split").len(),
+    );
+}
+
+crate::on_every_transport!(three_services_as_separate_processes_run_a_periodic_workflow);

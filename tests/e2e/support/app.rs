@@ -1,0 +1,169 @@
+//! The all-in-one product started in the test's process, and a client for its API.
+
+use super::{Transport, SOON};
+use reqwest::StatusCode;
+use serde_json::Value;
+use shared::Config;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    /// Holds the SQLite file; removed when the app is dropped.
+    _dir: tempfile::TempDir,
+    stop: CancellationToken,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// Settings every test process uses: a private SQLite file, fast polls and short leases.
+pub fn base_settings(
+    dir: &std::path::Path,
+    transport: Vec<(String, String)>,
+) -> Vec<(String, String)> {
+    let mut settings = vec![
+        (
+            "DATABASE_URL".to_string(),
+            format!("sqlite://{}", dir.join("wfa.db").display()),
+        ),
+        ("HTTP_ADDR".to_string(), "127.0.0.1:0".to_string()),
+        ("POLL_INTERVAL".to_string(), "50ms".to_string()),
+        ("LEASE_DURATION".to_string(), "2s".to_string()),
+        ("REQUEUE_AFTER".to_string(), "2s".to_string()),
+        ("SHUTDOWN_GRACE".to_string(), "2s".to_string()),
+    ];
+    settings.extend(transport);
+    settings
+}
+
+impl TestApp {
+    /// Starts the product on `transport`; `None` when that transport is unavailable here.
+    pub async fn spawn(transport: Transport, test: &str) -> Option<TestApp> {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = base_settings(dir.path(), transport.settings(test)?);
+        let config = Config::from_values(&settings.into_iter().collect::<HashMap<_, _>>()).unwrap();
+        let listener = wfa::bind(&config).await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let stop = CancellationToken::new();
+        let shutdown = stop.clone().cancelled_owned();
+        tokio::spawn(async move { wfa::run_all(config, listener, shutdown).await.unwrap() });
+        let app = TestApp {
+            base,
+            http: reqwest::Client::new(),
+            _dir: dir,
+            stop,
+        };
+        app.wait_ready().await;
+        Some(app)
+    }
+
+    pub async fn wait_ready(&self) {
+        wait_ready(&self.http, &self.base).await
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.send(self.http.get(format!("{}{path}", self.base)))
+            .await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.send(self.http.post(format!("{}{path}", self.base)).json(body))
+            .await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.send(self.http.put(format!("{}{path}", self.base)).json(body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str) -> StatusCode {
+        self.http
+            .delete(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
+    pub async fn create(&self, workflow: &Value) -> Value {
+        let (status, body) = self.post("/workflows", workflow).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    /// Triggers and expects 202; returns the execution id.
+    pub async fn trigger(&self, workflow_id: &str) -> String {
+        let (status, body) = self
+            .post(&format!("/workflows/{workflow_id}/trigger"), &Value::Null)
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        body["executionId"].as_str().unwrap().to_string()
+    }
+
+    /// Polls the execution until it ends; panics if it does not within [`SOON`].
+    pub async fn wait_terminal(&self, id: &str) -> Value {
+        wait_terminal(&self.http, &self.base, id).await
+    }
+
+    pub async fn executions_of(&self, workflow_id: &str) -> Vec<Value> {
+        let (status, body) = self
+            .get(&format!("/workflows/{workflow_id}/executions?limit=500"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["items"].as_array().unwrap().clone()
+    }
+}
+
+pub async fn wait_ready(http: &reqwest::Client, base: &str) {
+    let deadline = Instant::now() + SOON;
+    loop {
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
+            if r.status() == StatusCode::OK {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "{base} did not become ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub async fn execution(http: &reqwest::Client, base: &str, id: &str) -> Value {
+    let response = http
+        .get(format!("{base}/executions/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+pub async fn wait_terminal(http: &reqwest::Client, base: &str, id: &str) -> Value {
+    let deadline = Instant::now() + SOON;
+    loop {
+        let e = execution(http, base, id).await;
+        if matches!(
+            e["status"].as_str(),
+            Some("succeeded" | "failed" | "cancelled")
+        ) {
+            return e;
+        }
+        assert!(Instant::now() < deadline, "execution {id} did not end: {e}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,0 +1,72 @@
+//! The product's binaries as separate processes, for crash and multi-process tests.
+
+use super::app::{base_settings, wait_ready};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use tokio::process::{Child, Command};
+
+pub struct Service {
+    child: Child,
+    /// The API's base URL, for binaries that serve it.
+    pub base: String,
+}
+
+/// A built binary of this workspace: they sit beside the root package's `wfa`.
+pub fn binary(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_wfa")).with_file_name(name)
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The settings of a test process on `dir`'s store and `transport` (already resolved).
+pub fn settings(dir: &Path, transport: Vec<(String, String)>) -> Vec<(String, String)> {
+    let mut s = base_settings(dir, transport);
+    s.retain(|(k, _)| k != "HTTP_ADDR");
+    s.push(("HTTP_ADDR".into(), format!("127.0.0.1:{}", free_port())));
+    s
+}
+
+impl Service {
+    /// Starts `binary` with `settings`; its log goes to `<dir>/<name>.log`.
+    pub async fn start(
+        name: &str,
+        settings: &[(String, String)],
+        dir: &Path,
+        serves_api: bool,
+    ) -> Service {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(format!("{name}.log")))
+            .unwrap();
+        let child = Command::new(binary(name))
+            .envs(settings.iter().cloned())
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let addr = settings
+            .iter()
+            .find(|(k, _)| k == "HTTP_ADDR")
+            .map(|(_, v)| v.clone())
+            .unwrap();
+        let base = format!("http://{addr}");
+        if serves_api {
+            wait_ready(&reqwest::Client::new(), &base).await;
+        }
+        Service { child, base }
+    }
+
+    /// SIGKILL: no chance to release anything.
+    pub async fn kill(mut self) {
+        self.child.kill().await.unwrap();
+    }
+}

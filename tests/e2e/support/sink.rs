@@ -1,0 +1,136 @@
+//! A real local HTTP server that `http-request` actions call. It records every request and
+//! answers each path from a script (status, optional delay), then 200 once the script is spent.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub method: String,
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: String,
+    pub at: Instant,
+}
+
+#[derive(Clone, Copy)]
+pub struct Reply {
+    pub status: u16,
+    pub delay: Duration,
+}
+
+impl From<u16> for Reply {
+    fn from(status: u16) -> Self {
+        Reply {
+            status,
+            delay: Duration::ZERO,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    hits: Mutex<Vec<Hit>>,
+    scripts: Mutex<HashMap<String, VecDeque<Reply>>>,
+    arrived: Notify,
+}
+
+#[derive(Clone)]
+pub struct Sink {
+    inner: Arc<Inner>,
+    pub base_url: String,
+}
+
+impl Sink {
+    pub async fn start() -> Sink {
+        let inner = Arc::new(Inner::default());
+        let app = axum::Router::new()
+            .fallback(record)
+            .with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Sink { inner, base_url }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// The next requests to `path` get these replies, in order.
+    pub fn script(&self, path: &str, replies: impl IntoIterator<Item = impl Into<Reply>>) {
+        let queue = replies.into_iter().map(Into::into).collect();
+        self.inner
+            .scripts
+            .lock()
+            .unwrap()
+            .insert(path.to_string(), queue);
+    }
+
+    pub fn hits(&self, path: &str) -> Vec<Hit> {
+        self.inner
+            .hits
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|h| h.path == path)
+            .cloned()
+            .collect()
+    }
+
+    /// Waits until `path` has had at least `count` requests; panics after `within`.
+    pub async fn wait_for(&self, path: &str, count: usize, within: Duration) -> Vec<Hit> {
+        let deadline = Instant::now() + within;
+        loop {
+            let arrived = self.inner.arrived.notified();
+            let hits = self.hits(path);
+            if hits.len() >= count {
+                return hits;
+            }
+            if tokio::time::timeout_at(deadline.into(), arrived)
+                .await
+                .is_err()
+            {
+                panic!(
+                    "{path} got {} requests, expected {count} within {within:?}",
+                    hits.len()
+                );
+            }
+        }
+    }
+}
+
+async fn record(
+    State(inner): State<Arc<Inner>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let path = uri.path().to_string();
+    inner.hits.lock().unwrap().push(Hit {
+        method: method.to_string(),
+        path: path.clone(),
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+        at: Instant::now(),
+    });
+    inner.arrived.notify_waiters();
+    let reply = inner
+        .scripts
+        .lock()
+        .unwrap()
+        .get_mut(&path)
+        .and_then(VecDeque::pop_front);
+    let reply = reply.unwrap_or(Reply {
+        status: 200,
+        delay: Duration::ZERO,
+    });
+    tokio::time::sleep(reply.delay).await;
+    StatusCode::from_u16(reply.status).unwrap()
+}
