@@ -45,8 +45,18 @@ pub fn base_settings(
 impl TestApp {
     /// Starts the product on `transport`; `None` when that transport is unavailable here.
     pub async fn spawn(transport: Transport, test: &str) -> Option<TestApp> {
+        Self::spawn_with(transport, test, &[]).await
+    }
+
+    /// As [`TestApp::spawn`], with extra settings.
+    pub async fn spawn_with(
+        transport: Transport,
+        test: &str,
+        extra: &[(&str, &str)],
+    ) -> Option<TestApp> {
         let dir = tempfile::tempdir().unwrap();
-        let settings = base_settings(dir.path(), transport.settings(test)?);
+        let mut settings = base_settings(dir.path(), transport.settings(test)?);
+        settings.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let config = Config::from_values(&settings.into_iter().collect::<HashMap<_, _>>()).unwrap();
         let listener = wfa::bind(&config).await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
