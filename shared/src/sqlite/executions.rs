@@ -7,9 +7,7 @@ use crate::repo::{
 use crate::time::{from_millis, to_millis, Timestamp};
 use async_trait::async_trait;
 use rusqlite::types::Value;
-use rusqlite::{
-    params, params_from_iter, Connection, OptionalExtension, Transaction, TransactionBehavior,
-};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use uuid::Uuid;
 
 /// A workflow's trigger state as the atomic steps below need it.
@@ -68,31 +66,31 @@ fn exists(conn: &Connection, execution_id: Uuid) -> RepoResult<bool> {
 
 /// Loads the executions a query selects, applies `change` to each, and writes them back.
 fn rewrite_each(
-    tx: &Transaction<'_>,
+    conn: &Connection,
     sql: &str,
     args: impl rusqlite::Params,
     mut change: impl FnMut(&mut Execution) -> RepoResult<()>,
 ) -> RepoResult<Vec<Execution>> {
-    let docs = tx
+    let docs = conn
         .prepare_cached(sql)?
         .query_map(args, |r| r.get::<_, String>(0))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut executions = decode_executions(docs)?;
     for e in &mut executions {
         change(e)?;
-        update_execution(tx, e)?;
+        update_execution(conn, e)?;
     }
     Ok(executions)
 }
 
 /// Cancels the executions of a deleted workflow that are waiting (queued or retrying).
 pub(super) fn cancel_waiting(
-    tx: &Transaction<'_>,
+    conn: &Connection,
     workflow_id: &str,
     now: Timestamp,
 ) -> RepoResult<()> {
     rewrite_each(
-        tx,
+        conn,
         "SELECT doc FROM executions WHERE workflow_id = ?1 AND status IN ('queued', 'retrying')",
         [workflow_id],
         |e| {
@@ -124,11 +122,10 @@ impl ExecutionRepo for SqliteStore {
     async fn accept_trigger(&self, execution: &Execution) -> RepoResult<TriggerOutcome> {
         let e = execution.clone();
         self.write(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            if let Some(existing) = select_execution(&tx, e.execution_id)? {
+            if let Some(existing) = select_execution(conn, e.execution_id)? {
                 return Ok(TriggerOutcome::Existing(existing));
             }
-            let Some(state) = trigger_state(&tx, &e.workflow_id)? else {
+            let Some(state) = trigger_state(conn, &e.workflow_id)? else {
                 return Ok(TriggerOutcome::WorkflowNotFound);
             };
             if state.status != TriggerStatus::Idle {
@@ -137,14 +134,13 @@ impl ExecutionRepo for SqliteStore {
                     current: state.current,
                 });
             }
-            insert_execution(&tx, &e)?;
+            insert_execution(conn, &e)?;
             set_trigger(
-                &tx,
+                conn,
                 &e.workflow_id,
                 TriggerStatus::Busy,
                 Some(e.execution_id),
             )?;
-            tx.commit()?;
             Ok(TriggerOutcome::Accepted(e))
         })
         .await
@@ -160,28 +156,26 @@ impl ExecutionRepo for SqliteStore {
         let id = workflow_id.to_string();
         let e = execution.cloned();
         self.write(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let Some(state) = trigger_state(&tx, &id)? else {
+            let Some(state) = trigger_state(conn, &id)? else {
                 return Ok(SlotOutcome::Stale);
             };
             if state.next_run_at != Some(to_millis(due)) {
                 return Ok(SlotOutcome::Stale);
             }
-            set_next_run(&tx, &id, next_run_at)?;
+            set_next_run(conn, &id, next_run_at)?;
             let outcome = match e {
                 None => SlotOutcome::Advanced,
                 Some(_) if state.status != TriggerStatus::Idle => SlotOutcome::SkippedBusy,
-                Some(e) if exists(&tx, e.execution_id)? => {
+                Some(e) if exists(conn, e.execution_id)? => {
                     tracing::debug!(execution_id = %e.execution_id, "slot already recorded");
                     SlotOutcome::Stale
                 }
                 Some(e) => {
-                    insert_execution(&tx, &e)?;
-                    set_trigger(&tx, &id, TriggerStatus::Busy, Some(e.execution_id))?;
+                    insert_execution(conn, &e)?;
+                    set_trigger(conn, &id, TriggerStatus::Busy, Some(e.execution_id))?;
                     SlotOutcome::Fired(Box::new(e))
                 }
             };
-            tx.commit()?;
             Ok(outcome)
         })
         .await
@@ -247,8 +241,7 @@ impl ExecutionRepo for SqliteStore {
     ) -> RepoResult<Option<Execution>> {
         let lease = lease.clone();
         self.write(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let Some(mut e) = select_execution(&tx, execution_id)? else {
+            let Some(mut e) = select_execution(conn, execution_id)? else {
                 return Ok(None);
             };
             if e.status != ExecutionStatus::Queued {
@@ -259,8 +252,7 @@ impl ExecutionRepo for SqliteStore {
             e.next_attempt_at = None;
             e.started_at.get_or_insert(now);
             e.updated_at = now;
-            update_execution(&tx, &e)?;
-            tx.commit()?;
+            update_execution(conn, &e)?;
             Ok(Some(e))
         })
         .await
@@ -269,12 +261,10 @@ impl ExecutionRepo for SqliteStore {
     async fn save_progress(&self, execution: &Execution) -> RepoResult<bool> {
         let e = execution.clone();
         self.write(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            if running_owner(&tx, e.execution_id)?.as_deref() != e.lease_owner() {
+            if running_owner(conn, e.execution_id)?.as_deref() != e.lease_owner() {
                 return Ok(false);
             }
-            update_execution(&tx, &e)?;
-            tx.commit()?;
+            update_execution(conn, &e)?;
             Ok(true)
         })
         .await
@@ -283,16 +273,14 @@ impl ExecutionRepo for SqliteStore {
     async fn renew_lease(&self, execution_id: Uuid, lease: &Lease) -> RepoResult<bool> {
         let lease = lease.clone();
         self.write(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            if running_owner(&tx, execution_id)?.as_deref() != Some(lease.owner.as_str()) {
+            if running_owner(conn, execution_id)?.as_deref() != Some(lease.owner.as_str()) {
                 return Ok(false);
             }
-            let Some(mut e) = select_execution(&tx, execution_id)? else {
+            let Some(mut e) = select_execution(conn, execution_id)? else {
                 return Ok(false);
             };
             e.lease = Some(lease);
-            update_execution(&tx, &e)?;
-            tx.commit()?;
+            update_execution(conn, &e)?;
             Ok(true)
         })
         .await
@@ -302,17 +290,16 @@ impl ExecutionRepo for SqliteStore {
         let mut e = execution.clone();
         let owner = owner.to_string();
         self.write(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            if running_owner(&tx, e.execution_id)?.as_deref() != Some(owner.as_str()) {
+            if running_owner(conn, e.execution_id)?.as_deref() != Some(owner.as_str()) {
                 return Ok(false);
             }
             e.lease = None;
-            update_execution(&tx, &e)?;
+            update_execution(conn, &e)?;
             let (status, current) = match e.status {
                 ExecutionStatus::Retrying => (TriggerStatus::Pending, Some(e.execution_id)),
                 _ => (TriggerStatus::Idle, None),
             };
-            tx.execute(
+            conn.execute(
                 "UPDATE workflows SET status = ?2, current_execution_id = ?3
                  WHERE workflow_id = ?1 AND current_execution_id = ?4",
                 params![
@@ -322,7 +309,6 @@ impl ExecutionRepo for SqliteStore {
                     e.execution_id.to_string()
                 ],
             )?;
-            tx.commit()?;
             Ok(true)
         })
         .await
@@ -331,16 +317,14 @@ impl ExecutionRepo for SqliteStore {
     async fn release(&self, execution_id: Uuid, owner: &str, now: Timestamp) -> RepoResult<bool> {
         let owner = owner.to_string();
         self.write(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            if running_owner(&tx, execution_id)?.as_deref() != Some(owner.as_str()) {
+            if running_owner(conn, execution_id)?.as_deref() != Some(owner.as_str()) {
                 return Ok(false);
             }
-            let Some(mut e) = select_execution(&tx, execution_id)? else {
+            let Some(mut e) = select_execution(conn, execution_id)? else {
                 return Ok(false);
             };
             e.requeue_interrupted("the runner shut down before the action finished", now);
-            update_execution(&tx, &e)?;
-            tx.commit()?;
+            update_execution(conn, &e)?;
             Ok(true)
         })
         .await
@@ -363,9 +347,8 @@ impl ExecutionRepo for SqliteStore {
         limit: usize,
     ) -> RepoResult<Vec<Execution>> {
         self.write(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let requeued = rewrite_each(
-                &tx,
+                conn,
                 "SELECT doc FROM executions WHERE status = 'retrying' AND next_attempt_at <= ?1
                  ORDER BY next_attempt_at LIMIT ?2",
                 params![to_millis(now), limit as i64],
@@ -373,14 +356,13 @@ impl ExecutionRepo for SqliteStore {
                     e.status = ExecutionStatus::Queued;
                     e.attempt += 1;
                     e.updated_at = now;
-                    tx.execute(
+                    conn.execute(
                         "UPDATE workflows SET status = 'busy' WHERE workflow_id = ?1 AND current_execution_id = ?2",
                         params![e.workflow_id, e.execution_id.to_string()],
                     )?;
                     Ok(())
                 },
             )?;
-            tx.commit()?;
             Ok(requeued)
         })
         .await
@@ -392,9 +374,8 @@ impl ExecutionRepo for SqliteStore {
         limit: usize,
     ) -> RepoResult<Vec<Execution>> {
         self.write(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let rescued = rewrite_each(
-                &tx,
+                conn,
                 "SELECT doc FROM executions WHERE status = 'running' AND lease_expires_at < ?1
                  ORDER BY lease_expires_at LIMIT ?2",
                 params![to_millis(now), limit as i64],
@@ -406,7 +387,6 @@ impl ExecutionRepo for SqliteStore {
                     Ok(())
                 },
             )?;
-            tx.commit()?;
             Ok(rescued)
         })
         .await
@@ -419,9 +399,8 @@ impl ExecutionRepo for SqliteStore {
         limit: usize,
     ) -> RepoResult<Vec<Execution>> {
         self.write(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let stale = rewrite_each(
-                &tx,
+                conn,
                 "SELECT doc FROM executions WHERE status = 'queued' AND updated_at < ?1
                  ORDER BY updated_at LIMIT ?2",
                 params![to_millis(older_than), limit as i64],
@@ -430,7 +409,6 @@ impl ExecutionRepo for SqliteStore {
                     Ok(())
                 },
             )?;
-            tx.commit()?;
             Ok(stale)
         })
         .await

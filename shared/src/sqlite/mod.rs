@@ -1,5 +1,5 @@
-//! The embedded store: one SQLite file in WAL mode. Writes go through one connection (SQLite
-//! has one writer anyway) and reads through a few more; calls run on tokio's blocking pool.
+//! The embedded store: one SQLite file in WAL mode. Writes go to one writer thread that commits
+//! them in groups (see `writer`); reads use a few more connections on tokio's blocking pool.
 //! Other processes may open the same file: immediate transactions and a busy timeout make them
 //! take turns.
 
@@ -7,6 +7,7 @@ mod executions;
 mod rows;
 mod schema;
 mod workflows;
+mod writer;
 
 use crate::repo::{RepoError, RepoResult};
 use rusqlite::{Connection, OpenFlags};
@@ -23,7 +24,7 @@ pub struct SqliteStore {
 }
 
 struct Inner {
-    writer: Mutex<Connection>,
+    writer: writer::Writer,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
 }
@@ -46,27 +47,20 @@ impl SqliteStore {
             .collect::<RepoResult<Vec<_>>>()?;
         Ok(Self {
             inner: Arc::new(Inner {
-                writer: Mutex::new(writer),
+                writer: writer::Writer::start(writer)?,
                 readers,
                 next_reader: AtomicUsize::new(0),
             }),
         })
     }
 
+    /// Runs `f` as one atomic step of the writer's next group commit.
     async fn write<T, F>(&self, f: F) -> RepoResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> RepoResult<T> + Send + 'static,
+        F: FnOnce(&Connection) -> RepoResult<T> + Send + 'static,
     {
-        let inner = self.inner.clone();
-        run_blocking(move || {
-            let mut conn = inner
-                .writer
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(&mut conn)
-        })
-        .await
+        self.inner.writer.submit(f).await
     }
 
     async fn read<T, F>(&self, f: F) -> RepoResult<T>

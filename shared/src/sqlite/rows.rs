@@ -3,7 +3,7 @@
 use crate::domain::{Execution, TriggerStatus, Workflow, WorkflowSpec};
 use crate::repo::{RepoError, RepoResult};
 use crate::time::{from_millis, to_millis};
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
 pub const WORKFLOW_COLUMNS: &str =
@@ -80,8 +80,8 @@ pub fn decode_executions(docs: Vec<String>) -> RepoResult<Vec<Execution>> {
         .collect()
 }
 
-pub fn insert_execution(tx: &Transaction<'_>, e: &Execution) -> RepoResult<()> {
-    tx.execute(
+pub fn insert_execution(conn: &Connection, e: &Execution) -> RepoResult<()> {
+    conn.execute(
         "INSERT INTO executions (execution_id, workflow_id, status, created_at, updated_at,
              next_attempt_at, lease_owner, lease_expires_at, doc)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",

@@ -5,7 +5,7 @@ use crate::repo::{Page, RepoError, RepoResult, WorkflowQuery, WorkflowRepo};
 use crate::time::{to_millis, Timestamp};
 use async_trait::async_trait;
 use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, params_from_iter, OptionalExtension};
 
 #[async_trait]
 impl WorkflowRepo for SqliteStore {
@@ -92,8 +92,7 @@ impl WorkflowRepo for SqliteStore {
         let w = workflow.clone();
         let spec = serde_json::to_string(&w.spec)?;
         self.write(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let current: Option<i64> = tx
+            let current: Option<i64> = conn
                 .query_row(
                     "SELECT version FROM workflows WHERE workflow_id = ?1",
                     [w.id()],
@@ -107,7 +106,7 @@ impl WorkflowRepo for SqliteStore {
                 }
                 Some(_) => {}
             }
-            tx.execute(
+            conn.execute(
                 "UPDATE workflows SET spec = ?2, trigger_type = ?3, version = ?4, next_run_at = ?5,
                      updated_at = ?6
                  WHERE workflow_id = ?1",
@@ -120,7 +119,6 @@ impl WorkflowRepo for SqliteStore {
                     to_millis(w.updated_at),
                 ],
             )?;
-            tx.commit()?;
             Ok(())
         })
         .await
@@ -129,12 +127,10 @@ impl WorkflowRepo for SqliteStore {
     async fn delete(&self, workflow_id: &str, now: Timestamp) -> RepoResult<bool> {
         let id = workflow_id.to_string();
         self.write(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let deleted = tx.execute("DELETE FROM workflows WHERE workflow_id = ?1", [&id])?;
+            let deleted = conn.execute("DELETE FROM workflows WHERE workflow_id = ?1", [&id])?;
             if deleted > 0 {
-                super::executions::cancel_waiting(&tx, &id, now)?;
+                super::executions::cancel_waiting(conn, &id, now)?;
             }
-            tx.commit()?;
             Ok(deleted > 0)
         })
         .await

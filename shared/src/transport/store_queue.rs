@@ -1,5 +1,6 @@
-//! Store-as-queue: the `queued` executions in the store are the queue. Publishing wakes this
-//! process's consumer at once; consumers in other processes find the work at their next poll.
+//! Store-as-queue: the `queued` executions in the store are the queue. Within one process a
+//! publish hands the request straight to the consumer (no store read, no poll delay); consumers
+//! find work queued by other processes, and anything a hand-off missed, by polling the store.
 //! Runners claim each execution atomically in the store, so two consumers never both run it.
 
 use super::{RequestHandler, Transport, TransportError};
@@ -9,28 +10,64 @@ use async_trait::async_trait;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 pub struct StoreQueue {
     executions: Arc<dyn ExecutionRepo>,
-    /// Set by `publish`, so the consumer of this process does not wait for its next poll.
-    wake: Arc<Notify>,
-    /// How often to look for work queued by other processes.
+    /// The running consumer of this process, if any; without one, publishing is a no-op and
+    /// the request waits in the store for another process's poll.
+    handoff: Mutex<Option<mpsc::UnboundedSender<ExecutionRequest>>>,
+    /// How often to look in the store for work this process was not handed.
     poll_interval: Duration,
 }
 
 impl StoreQueue {
     pub fn new(executions: Arc<dyn ExecutionRepo>, poll_interval: Duration) -> Self {
-        Self { executions, wake: Arc::new(Notify::new()), poll_interval }
+        Self {
+            executions,
+            handoff: Mutex::new(None),
+            poll_interval,
+        }
+    }
+}
+
+/// Hands requests to handler tasks: at most `concurrency` at once, never one execution twice
+/// at the same time (a hand-off and a poll may both carry it).
+struct Dispatcher {
+    handler: Arc<dyn RequestHandler>,
+    permits: Arc<Semaphore>,
+    in_flight: Arc<Mutex<HashSet<Uuid>>>,
+    tasks: tokio::task::JoinSet<()>,
+}
+
+impl Dispatcher {
+    async fn dispatch(&mut self, request: ExecutionRequest, shutdown: &CancellationToken) {
+        let id = request.execution_id;
+        if !self.in_flight.lock().expect("in-flight set").insert(id) {
+            return;
+        }
+        let permit = tokio::select! {
+            permit = self.permits.clone().acquire_owned() => permit.expect("semaphore is never closed"),
+            _ = shutdown.cancelled() => return,
+        };
+        let (handler, in_flight) = (self.handler.clone(), self.in_flight.clone());
+        self.tasks.spawn(async move {
+            handler.handle(request).await;
+            in_flight.lock().expect("in-flight set").remove(&id);
+            drop(permit);
+        });
+        while self.tasks.try_join_next().is_some() {}
     }
 }
 
 #[async_trait]
 impl Transport for StoreQueue {
-    async fn publish(&self, _request: &ExecutionRequest) -> Result<(), TransportError> {
-        self.wake.notify_one();
+    async fn publish(&self, request: &ExecutionRequest) -> Result<(), TransportError> {
+        if let Some(handoff) = self.handoff.lock().expect("handoff").as_ref() {
+            let _ = handoff.send(request.clone());
+        }
         Ok(())
     }
 
@@ -40,47 +77,35 @@ impl Transport for StoreQueue {
         concurrency: usize,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
-        let permits = Arc::new(Semaphore::new(concurrency));
-        // Executions handed to a handler and not yet returned: a later poll must not hand them again.
-        let in_flight: Arc<Mutex<HashSet<Uuid>>> = Arc::default();
-        let mut tasks = tokio::task::JoinSet::new();
-        while !shutdown.is_cancelled() {
-            let batch = match self.executions.queued(concurrency.max(1) * 2).await {
-                Ok(batch) => batch,
-                Err(err) => {
-                    tracing::warn!(%err, "cannot read the queue; retrying");
-                    Vec::new()
-                }
-            };
-            let mut handed = 0;
-            for execution in batch {
-                if !in_flight.lock().expect("in-flight set").insert(execution.execution_id) {
-                    continue;
-                }
-                let permit = tokio::select! {
-                    permit = permits.clone().acquire_owned() => permit?,
-                    _ = shutdown.cancelled() => break,
-                };
-                handed += 1;
-                let (handler, in_flight) = (handler.clone(), in_flight.clone());
-                tasks.spawn(async move {
-                    let id = execution.execution_id;
-                    handler.handle(ExecutionRequest::for_execution(&execution)).await;
-                    in_flight.lock().expect("in-flight set").remove(&id);
-                    drop(permit);
-                });
-            }
-            while tasks.try_join_next().is_some() {}
-            if handed > 0 {
-                continue; // More may be waiting behind this batch.
-            }
+        let (sender, mut handed) = mpsc::unbounded_channel();
+        *self.handoff.lock().expect("handoff") = Some(sender);
+        let mut dispatcher = Dispatcher {
+            handler,
+            permits: Arc::new(Semaphore::new(concurrency)),
+            in_flight: Arc::default(),
+            tasks: tokio::task::JoinSet::new(),
+        };
+        let mut poll = tokio::time::interval(self.poll_interval);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
             tokio::select! {
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(self.poll_interval) => {}
-                _ = shutdown.cancelled() => {}
+                biased;
+                _ = shutdown.cancelled() => break,
+                Some(request) = handed.recv() => dispatcher.dispatch(request, &shutdown).await,
+                _ = poll.tick() => {
+                    match self.executions.queued(concurrency.max(1) * 2).await {
+                        Ok(queued) => {
+                            for execution in queued {
+                                dispatcher.dispatch(ExecutionRequest::for_execution(&execution), &shutdown).await;
+                            }
+                        }
+                        Err(err) => tracing::warn!(%err, "cannot read the queue; will poll again"),
+                    }
+                }
             }
         }
-        while tasks.join_next().await.is_some() {}
+        *self.handoff.lock().expect("handoff") = None;
+        while dispatcher.tasks.join_next().await.is_some() {}
         Ok(())
     }
 

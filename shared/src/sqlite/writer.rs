@@ -1,0 +1,127 @@
+//! Group commit. Every write is a closure run by one thread that owns the write connection: it
+//! takes all writes waiting, runs each inside its own savepoint (a failing one rolls back alone),
+//! and commits them in one transaction. Callers hear back only after that commit, so nobody acts
+//! on a write that could still be lost. Under load one commit carries many writes; alone, a
+//! write commits at once.
+
+use crate::repo::{RepoError, RepoResult};
+use rusqlite::Connection;
+use std::sync::mpsc;
+use tokio::sync::oneshot;
+
+/// Most writes in one commit, so that other processes sharing the file get their turn.
+const MAX_GROUP: usize = 512;
+
+trait WriteOp: Send {
+    /// Runs the write; false when it failed and its savepoint must be rolled back.
+    fn apply(&mut self, conn: &Connection) -> bool;
+    /// Reports the outcome once the group's commit is known.
+    fn complete(self: Box<Self>, commit: Result<(), RepoError>);
+}
+
+struct Op<T, F> {
+    work: Option<F>,
+    result: Option<RepoResult<T>>,
+    reply: oneshot::Sender<RepoResult<T>>,
+}
+
+impl<T, F> WriteOp for Op<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection) -> RepoResult<T> + Send,
+{
+    fn apply(&mut self, conn: &Connection) -> bool {
+        let work = self.work.take().expect("applied once");
+        // A bug in one write must not take the writer thread (and every later write) down.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(conn)))
+            .unwrap_or_else(|_| Err(RepoError::Unavailable("a write panicked".into())));
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn complete(self: Box<Self>, commit: Result<(), RepoError>) {
+        let outcome = match (commit, self.result) {
+            (Ok(()), Some(result)) => result,
+            (Err(e), _) => Err(e),
+            (Ok(()), None) => Err(RepoError::Unavailable("write was not applied".into())),
+        };
+        let _ = self.reply.send(outcome);
+    }
+}
+
+pub struct Writer {
+    queue: mpsc::Sender<Box<dyn WriteOp>>,
+}
+
+impl Writer {
+    pub fn start(conn: Connection) -> RepoResult<Self> {
+        let (queue, jobs) = mpsc::channel::<Box<dyn WriteOp>>();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || run(conn, jobs))
+            .map_err(|e| RepoError::Unavailable(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self { queue })
+    }
+
+    pub async fn submit<T, F>(&self, work: F) -> RepoResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> RepoResult<T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let op = Box::new(Op {
+            work: Some(work),
+            result: None,
+            reply,
+        });
+        self.queue
+            .send(op)
+            .map_err(|_| RepoError::Unavailable("the writer thread has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| RepoError::Unavailable("the writer thread has stopped".into()))?
+    }
+}
+
+fn run(conn: Connection, jobs: mpsc::Receiver<Box<dyn WriteOp>>) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(op) => group.push(op),
+                Err(_) => break,
+            }
+        }
+        let commit = commit_group(&conn, &mut group);
+        for op in group {
+            op.complete(commit.clone());
+        }
+    }
+}
+
+fn commit_group(conn: &Connection, group: &mut [Box<dyn WriteOp>]) -> Result<(), RepoError> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    for op in group.iter_mut() {
+        let step = conn
+            .execute_batch("SAVEPOINT op")
+            .map_err(RepoError::from)
+            .and_then(|()| {
+                let sql = if op.apply(conn) {
+                    "RELEASE op"
+                } else {
+                    "ROLLBACK TO op; RELEASE op"
+                };
+                Ok(conn.execute_batch(sql)?)
+            });
+        if let Err(e) = step {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e);
+        }
+    }
+    if let Err(e) = conn.execute_batch("COMMIT") {
+        let _ = conn.execute_batch("ROLLBACK");
+        return Err(e.into());
+    }
+    Ok(())
+}
