@@ -20,6 +20,7 @@ pub async fn run(
     execution: &mut Execution,
     workflow: &Workflow,
     http: &reqwest::Client,
+    egress: &shared::egress::EgressPolicy,
     executions: &dyn ExecutionRepo,
 ) -> AttemptOutcome {
     let total = workflow.spec.actions.len();
@@ -29,6 +30,7 @@ pub async fn run(
         let clock = std::time::Instant::now();
         let ctx = ActionContext {
             http,
+            egress,
             workflow_id: &execution.workflow_id,
             execution_id: execution.execution_id,
         };

@@ -4,15 +4,18 @@ use crate::attempt::{self, AttemptOutcome};
 use crate::lease::{lease_for, Renewal};
 use async_trait::async_trait;
 use shared::domain::{Execution, ExecutionRequest, ExecutionStatus, Workflow};
+use shared::egress::EgressPolicy;
 use shared::time;
 use shared::transport::RequestHandler;
 use shared::{Backends, Config};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub struct Runner {
     backends: Backends,
     http: reqwest::Client,
+    egress: Arc<EgressPolicy>,
     /// This process's name in leases.
     owner: String,
     lease_duration: Duration,
@@ -22,9 +25,11 @@ pub struct Runner {
 
 impl Runner {
     pub fn new(backends: Backends, config: &Config) -> anyhow::Result<Self> {
+        let egress = Arc::new(config.egress.clone());
         Ok(Self {
             backends,
-            http: crate::actions::http_client()?,
+            http: crate::actions::http_client(egress.clone())?,
+            egress,
             owner: config.instance_id.clone(),
             lease_duration: config.lease_duration,
             release: CancellationToken::new(),
@@ -62,7 +67,7 @@ impl Runner {
             lost.clone(),
         );
         let outcome = tokio::select! {
-            outcome = attempt::run(&mut execution, &workflow, &self.http, executions.as_ref()) => outcome,
+            outcome = attempt::run(&mut execution, &workflow, &self.http, &self.egress, executions.as_ref()) => outcome,
             _ = lost.cancelled() => AttemptOutcome::LeaseLost,
             _ = self.release.cancelled() => {
                 tracing::warn!(execution_id = %id, "shutdown grace over; releasing the execution to another runner");

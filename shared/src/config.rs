@@ -9,21 +9,87 @@ use std::time::Duration;
 
 /// Every setting: variable, default, what it does. `--help` prints this table.
 pub const SETTINGS: &[(&str, &str, &str)] = &[
-    ("DATABASE_URL", "sqlite://./data/wfa.db", "the store: sqlite://PATH"),
-    ("KAFKA_BROKERS", "", "bootstrap servers; set to use Kafka as the transport instead of the store"),
-    ("KAFKA_TOPIC", "wfa.execution-requests", "topic of execution requests (created if missing)"),
-    ("KAFKA_PARTITIONS", "6", "partitions when the topic is created"),
-    ("KAFKA_GROUP_ID", "wfa-runner", "consumer group of the runners"),
-    ("KAFKA_SESSION_TIMEOUT", "10s", "consumer group session timeout"),
+    (
+        "DATABASE_URL",
+        "sqlite://./data/wfa.db",
+        "the store: sqlite://PATH",
+    ),
+    (
+        "KAFKA_BROKERS",
+        "",
+        "bootstrap servers; set to use Kafka as the transport instead of the store",
+    ),
+    (
+        "KAFKA_TOPIC",
+        "wfa.execution-requests",
+        "topic of execution requests (created if missing)",
+    ),
+    (
+        "KAFKA_PARTITIONS",
+        "6",
+        "partitions when the topic is created",
+    ),
+    (
+        "KAFKA_GROUP_ID",
+        "wfa-runner",
+        "consumer group of the runners",
+    ),
+    (
+        "KAFKA_SESSION_TIMEOUT",
+        "10s",
+        "consumer group session timeout",
+    ),
     ("HTTP_ADDR", "127.0.0.1:8080", "address of the REST API"),
-    ("WFA_API_TOKEN", "", "bearer token the API requires; without one the API binds to loopback only"),
-    ("WFA_AUTH_DISABLED", "false", "allow a non-loopback HTTP_ADDR without a token"),
-    ("LOG_FORMAT", "pretty", "json or pretty (RUST_LOG sets the levels)"),
-    ("RUNNER_CONCURRENCY", "256", "executions one runner runs at once"),
-    ("LEASE_DURATION", "30s", "how long a runner's claim lasts unless renewed"),
-    ("POLL_INTERVAL", "250ms", "how often to look for work written by other processes"),
-    ("REQUEUE_AFTER", "10s", "republish a queued execution no runner took after this long"),
-    ("SHUTDOWN_GRACE", "10s", "how long in-flight work may finish on shutdown before it is released"),
+    (
+        "WFA_API_TOKEN",
+        "",
+        "bearer token the API requires; without one the API binds to loopback only",
+    ),
+    (
+        "WFA_AUTH_DISABLED",
+        "false",
+        "allow a non-loopback HTTP_ADDR without a token",
+    ),
+    (
+        "EGRESS_DENY",
+        "",
+        "address ranges http-request actions may not call (link-local and metadata always are)",
+    ),
+    (
+        "EGRESS_ALLOW",
+        "",
+        "when set, the only address ranges http-request actions may call",
+    ),
+    (
+        "LOG_FORMAT",
+        "pretty",
+        "json or pretty (RUST_LOG sets the levels)",
+    ),
+    (
+        "RUNNER_CONCURRENCY",
+        "256",
+        "executions one runner runs at once",
+    ),
+    (
+        "LEASE_DURATION",
+        "30s",
+        "how long a runner's claim lasts unless renewed",
+    ),
+    (
+        "POLL_INTERVAL",
+        "250ms",
+        "how often to look for work written by other processes",
+    ),
+    (
+        "REQUEUE_AFTER",
+        "10s",
+        "republish a queued execution no runner took after this long",
+    ),
+    (
+        "SHUTDOWN_GRACE",
+        "10s",
+        "how long in-flight work may finish on shutdown before it is released",
+    ),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +120,8 @@ pub struct Config {
     pub http_addr: SocketAddr,
     pub api_token: Option<String>,
     pub auth_disabled: bool,
+    /// Where `http-request` actions may go.
+    pub egress: crate::egress::EgressPolicy,
     pub log_format: LogFormat,
     pub runner_concurrency: usize,
     pub lease_duration: Duration,
@@ -89,29 +157,55 @@ impl Config {
                 brokers => Some(KafkaConfig {
                     brokers: brokers.to_string(),
                     topic: v.non_empty("KAFKA_TOPIC")?,
-                    partitions: v.parse_with("KAFKA_PARTITIONS", |s| {
-                        s.parse::<i32>().ok().filter(|n| (1..=10_000).contains(n))
-                    }, "a partition count between 1 and 10000")?,
+                    partitions: v.parse_with(
+                        "KAFKA_PARTITIONS",
+                        |s| s.parse::<i32>().ok().filter(|n| (1..=10_000).contains(n)),
+                        "a partition count between 1 and 10000",
+                    )?,
                     group_id: v.non_empty("KAFKA_GROUP_ID")?,
                     session_timeout: v.duration("KAFKA_SESSION_TIMEOUT")?,
                 }),
             },
-            http_addr: v.parse_with("HTTP_ADDR", |s| s.parse().ok(), "a socket address such as 127.0.0.1:8080")?,
+            http_addr: v.parse_with(
+                "HTTP_ADDR",
+                |s| s.parse().ok(),
+                "a socket address such as 127.0.0.1:8080",
+            )?,
             api_token: Some(v.get("WFA_API_TOKEN")).filter(|t| !t.is_empty()),
             auth_disabled: v.parse_with("WFA_AUTH_DISABLED", parse_bool, "true or false")?,
-            log_format: v.parse_with("LOG_FORMAT", |s| match s {
-                "json" => Some(LogFormat::Json),
-                "pretty" => Some(LogFormat::Pretty),
-                _ => None,
-            }, "json or pretty")?,
-            runner_concurrency: v.parse_with("RUNNER_CONCURRENCY", |s| {
-                s.parse::<usize>().ok().filter(|n| (1..=100_000).contains(n))
-            }, "a number between 1 and 100000")?,
+            egress: crate::egress::EgressPolicy {
+                deny: crate::egress::parse_ranges(&v.get("EGRESS_DENY"))
+                    .map_err(|m| err("EGRESS_DENY", &m))?,
+                allow: crate::egress::parse_ranges(&v.get("EGRESS_ALLOW"))
+                    .map_err(|m| err("EGRESS_ALLOW", &m))?,
+            },
+            log_format: v.parse_with(
+                "LOG_FORMAT",
+                |s| match s {
+                    "json" => Some(LogFormat::Json),
+                    "pretty" => Some(LogFormat::Pretty),
+                    _ => None,
+                },
+                "json or pretty",
+            )?,
+            runner_concurrency: v.parse_with(
+                "RUNNER_CONCURRENCY",
+                |s| {
+                    s.parse::<usize>()
+                        .ok()
+                        .filter(|n| (1..=100_000).contains(n))
+                },
+                "a number between 1 and 100000",
+            )?,
             lease_duration: v.duration("LEASE_DURATION")?,
             poll_interval: v.duration("POLL_INTERVAL")?,
             requeue_after: v.duration("REQUEUE_AFTER")?,
             shutdown_grace: v.duration("SHUTDOWN_GRACE")?,
-            instance_id: format!("{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]),
+            instance_id: format!(
+                "{}-{}",
+                std::process::id(),
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            ),
         };
         if config.lease_duration < Duration::from_millis(300) {
             return Err(err("LEASE_DURATION", "must be at least 300ms"));
@@ -138,7 +232,11 @@ impl Config {
     pub fn help(program: &str) -> String {
         let mut text = format!("Usage: {program} [--setting value ...]\n\nSettings (environment variable, or the flag in lower case with dashes):\n");
         for (var, default, about) in SETTINGS {
-            let default = if default.is_empty() { "unset".to_string() } else { format!("default {default}") };
+            let default = if default.is_empty() {
+                "unset".to_string()
+            } else {
+                format!("default {default}")
+            };
             text.push_str(&format!("  {var:<22} {about} ({default})\n"));
         }
         text
@@ -146,7 +244,10 @@ impl Config {
 }
 
 fn err(var: &str, message: &str) -> ConfigError {
-    ConfigError { var: var.to_string(), message: message.to_string() }
+    ConfigError {
+        var: var.to_string(),
+        message: message.to_string(),
+    }
 }
 
 fn parse_bool(s: &str) -> Option<bool> {
@@ -173,7 +274,10 @@ fn parse_flags(args: impl Iterator<Item = String>) -> Result<HashMap<String, Str
     let mut args = args.peekable();
     while let Some(arg) = args.next() {
         let Some(flag) = arg.strip_prefix("--") else {
-            return Err(err(&arg, "unexpected argument; settings are given as --name value"));
+            return Err(err(
+                &arg,
+                "unexpected argument; settings are given as --name value",
+            ));
         };
         let (name, inline) = match flag.split_once('=') {
             Some((n, v)) => (n.to_string(), Some(v.to_string())),
@@ -198,13 +302,23 @@ impl Values<'_> {
     fn get(&self, var: &str) -> String {
         match self.0.get(var) {
             Some(v) => v.clone(),
-            None => SETTINGS.iter().find(|(k, _, _)| *k == var).map(|(_, d, _)| d.to_string()).unwrap_or_default(),
+            None => SETTINGS
+                .iter()
+                .find(|(k, _, _)| *k == var)
+                .map(|(_, d, _)| d.to_string())
+                .unwrap_or_default(),
         }
     }
 
-    fn parse_with<T>(&self, var: &str, parse: impl Fn(&str) -> Option<T>, expected: &str) -> Result<T, ConfigError> {
+    fn parse_with<T>(
+        &self,
+        var: &str,
+        parse: impl Fn(&str) -> Option<T>,
+        expected: &str,
+    ) -> Result<T, ConfigError> {
         let raw = self.get(var);
-        parse(raw.trim()).ok_or_else(|| err(var, &format!("`{raw}` is not valid; expected {expected}")))
+        parse(raw.trim())
+            .ok_or_else(|| err(var, &format!("`{raw}` is not valid; expected {expected}")))
     }
 
     fn duration(&self, var: &str) -> Result<Duration, ConfigError> {
@@ -216,7 +330,11 @@ impl Values<'_> {
     }
 
     fn non_empty(&self, var: &str) -> Result<String, ConfigError> {
-        self.parse_with(var, |s| Some(s.to_string()).filter(|s| !s.is_empty()), "a non-empty value")
+        self.parse_with(
+            var,
+            |s| Some(s.to_string()).filter(|s| !s.is_empty()),
+            "a non-empty value",
+        )
     }
 }
 
@@ -225,7 +343,12 @@ mod tests {
     use super::*;
 
     fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        Config::from_values(&pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        Config::from_values(
+            &pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
     }
 
     #[test]
@@ -241,20 +364,30 @@ mod tests {
     fn a_bad_value_names_its_variable() {
         let e = load(&[("LEASE_DURATION", "soon")]).unwrap_err();
         assert_eq!(e.var, "LEASE_DURATION");
-        assert!(e.to_string().starts_with("configuration error: LEASE_DURATION: `soon`"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("configuration error: LEASE_DURATION: `soon`"),
+            "{e}"
+        );
     }
 
     #[test]
     fn exposed_without_token_is_refused_unless_disabled() {
         let exposed = load(&[("HTTP_ADDR", "0.0.0.0:8080")]).unwrap();
         assert_eq!(exposed.check_auth_exposure().unwrap_err().var, "HTTP_ADDR");
-        let disabled = load(&[("HTTP_ADDR", "0.0.0.0:8080"), ("WFA_AUTH_DISABLED", "true")]).unwrap();
+        let disabled =
+            load(&[("HTTP_ADDR", "0.0.0.0:8080"), ("WFA_AUTH_DISABLED", "true")]).unwrap();
         disabled.check_auth_exposure().unwrap();
     }
 
     #[test]
     fn flags_map_to_variables() {
-        let flags = parse_flags(["--http-addr", "127.0.0.1:9", "--log-format=json"].map(String::from).into_iter()).unwrap();
+        let flags = parse_flags(
+            ["--http-addr", "127.0.0.1:9", "--log-format=json"]
+                .map(String::from)
+                .into_iter(),
+        )
+        .unwrap();
         assert_eq!(flags["HTTP_ADDR"], "127.0.0.1:9");
         assert_eq!(flags["LOG_FORMAT"], "json");
         assert!(parse_flags(["--nope", "1"].map(String::from).into_iter()).is_err());

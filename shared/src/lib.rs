@@ -4,6 +4,7 @@
 pub mod backends;
 pub mod config;
 pub mod domain;
+pub mod egress;
 pub mod repo;
 pub mod service_main;
 pub mod sqlite;

@@ -9,6 +9,7 @@ mod bad_input;
 mod busy;
 mod crash;
 mod crud;
+mod egress;
 mod manual;
 mod periodic;
 mod processes;

@@ -1,9 +1,12 @@
 //! The `http-request` action.
 
+use super::egress::{check_url, redirect_policy, EgressRefused, PolicyResolver};
 use super::{ActionContext, ActionFailure, ActionResult};
 use reqwest::header::{HeaderMap, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use serde_json::{json, Map, Value};
 use shared::domain::{ExpectStatus, HttpAction};
+use shared::egress::EgressPolicy;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Response bodies are recorded up to this size (DESIGN §3).
@@ -12,9 +15,11 @@ const MAX_RECORDED_BODY: usize = 64 * 1024;
 const RECORDED_HEADERS: [reqwest::header::HeaderName; 4] =
     [CONTENT_TYPE, CONTENT_LENGTH, LOCATION, RETRY_AFTER];
 
-pub fn http_client() -> anyhow::Result<reqwest::Client> {
+/// The client of all `http-request` actions, with the egress policy built in.
+pub fn http_client(policy: Arc<EgressPolicy>) -> anyhow::Result<reqwest::Client> {
     Ok(reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::limited(5))
+        .dns_resolver(Arc::new(PolicyResolver(policy.clone())))
+        .redirect(redirect_policy(policy, 5))
         .pool_idle_timeout(Duration::from_secs(30))
         .user_agent(concat!("wfa-runner/", env!("CARGO_PKG_VERSION")))
         .build()?)
@@ -23,9 +28,12 @@ pub fn http_client() -> anyhow::Result<reqwest::Client> {
 pub async fn run(action: &HttpAction, ctx: &ActionContext<'_>) -> ActionResult {
     let method = reqwest::Method::from_bytes(action.method.to_ascii_uppercase().as_bytes())
         .map_err(|_| permanent(format!("`{}` is not an HTTP method", action.method)))?;
+    let url = reqwest::Url::parse(&action.url)
+        .map_err(|e| permanent(format!("`{}` is not a URL: {e}", action.url)))?;
+    check_url(ctx.egress, &url).map_err(|refused| permanent(refused.to_string()))?;
     let mut request = ctx
         .http
-        .request(method, &action.url)
+        .request(method, url)
         .timeout(action.timeout.value());
     for (name, value) in &action.headers {
         request = request.header(name, value);
@@ -80,6 +88,9 @@ fn permanent(error: String) -> ActionFailure {
 /// Network-level failures are retryable. The URL is left out: it may carry a token.
 fn transport_failure(err: reqwest::Error, action: &HttpAction) -> ActionFailure {
     let err = err.without_url();
+    if let Some(refused) = find_cause::<EgressRefused>(&err) {
+        return permanent(refused.to_string());
+    }
     let error = if err.is_timeout() {
         format!("no response within the {} timeout", action.timeout.as_str())
     } else if err.is_connect() {
@@ -94,6 +105,19 @@ fn transport_failure(err: reqwest::Error, action: &HttpAction) -> ActionFailure 
         retryable: true,
         retry_after: None,
     }
+}
+
+fn find_cause<'a, E: std::error::Error + 'static>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a E> {
+    let mut cause = Some(err);
+    while let Some(current) = cause {
+        if let Some(found) = current.downcast_ref::<E>() {
+            return Some(found);
+        }
+        cause = current.source();
+    }
+    None
 }
 
 fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {

@@ -1,6 +1,7 @@
 //! The action types. Each returns an output to record, or a failure that says whether a retry
 //! can help.
 
+mod egress;
 mod http;
 mod log;
 
@@ -23,6 +24,8 @@ pub type ActionResult = Result<serde_json::Value, ActionFailure>;
 /// Who is running an action, for logs.
 pub struct ActionContext<'a> {
     pub http: &'a reqwest::Client,
+    /// Checked again here: IP-literal URLs never reach the resolver.
+    pub egress: &'a shared::egress::EgressPolicy,
     pub workflow_id: &'a str,
     pub execution_id: uuid::Uuid,
 }
