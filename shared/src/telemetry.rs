@@ -5,7 +5,9 @@ use tracing_subscriber::EnvFilter;
 
 pub fn init(format: &LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     // A second init (tests starting several services in one process) keeps the first.
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
