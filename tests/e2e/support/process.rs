@@ -65,6 +65,17 @@ impl Service {
         Service { child, base }
     }
 
+    /// SIGTERM, then the exit status.
+    pub async fn terminate_and_wait(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("running") as i32;
+        // SAFETY: sending a signal to our own child process.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        tokio::time::timeout(std::time::Duration::from_secs(30), self.child.wait())
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
     /// SIGKILL: no chance to release anything.
     pub async fn kill(mut self) {
         self.child.kill().await.unwrap();
