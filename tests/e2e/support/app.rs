@@ -126,6 +126,11 @@ impl TestApp {
         body["executionId"].as_str().unwrap().to_string()
     }
 
+    pub async fn execution_status(&self, id: &str) -> String {
+        let (_, execution) = self.get(&format!("/executions/{id}")).await;
+        execution["status"].as_str().unwrap_or_default().to_string()
+    }
+
     /// Polls the execution until it ends; panics if it does not within [`SOON`].
     pub async fn wait_terminal(&self, id: &str) -> Value {
         wait_terminal(&self.http, &self.base, id).await
