@@ -53,15 +53,18 @@ pub async fn trigger(
     let execution = Execution::queued(execution_id, &workflow, Reason::Manual, now, now);
     match state.backends.executions.accept_trigger(&execution).await? {
         TriggerOutcome::Accepted(execution) => {
-            if let Err(err) = state
-                .backends
-                .transport
-                .publish(&ExecutionRequest::for_execution(&execution))
-                .await
-            {
-                // Recorded as queued already: the scheduler republishes it.
-                tracing::warn!(%err, execution_id = %execution.execution_id, "publish failed; the outbox will retry");
-            }
+            // The execution is recorded: that is the promise behind the 202. Publishing is
+            // not awaited, so a slow or absent broker never delays the answer; a publish that
+            // fails is repaired by the scheduler's republishing of stale queued executions.
+            let (transport, request) = (
+                state.backends.transport.clone(),
+                ExecutionRequest::for_execution(&execution),
+            );
+            tokio::spawn(async move {
+                if let Err(err) = transport.publish(&request).await {
+                    tracing::warn!(%err, execution_id = %request.execution_id, "publish failed; the outbox will retry");
+                }
+            });
             Ok(accepted(&execution))
         }
         TriggerOutcome::Existing(execution) if execution.workflow_id == id => {
