@@ -5,6 +5,7 @@ use shared::domain::slots;
 use shared::domain::{Execution, ExecutionRequest, Reason, Workflow};
 use shared::repo::SlotOutcome;
 use shared::time::Timestamp;
+use shared::transport::publish_in_background;
 use shared::Backends;
 
 /// Fires every slot due at `now`, in batches until none is left.
@@ -57,13 +58,10 @@ async fn fire_one(backends: &Backends, workflow: &Workflow, now: Timestamp) {
         Ok(SlotOutcome::Fired(execution)) => {
             let lateness_ms = (now - execution.scheduled_for).num_milliseconds();
             tracing::debug!(workflow_id = workflow.id(), execution_id = %execution.execution_id, lateness_ms, "periodic slot fired");
-            if let Err(err) = backends
-                .transport
-                .publish(&ExecutionRequest::for_execution(&execution))
-                .await
-            {
-                tracing::warn!(%err, execution_id = %execution.execution_id, "publish failed; the outbox will retry");
-            }
+            publish_in_background(
+                &backends.transport,
+                ExecutionRequest::for_execution(&execution),
+            );
         }
         Ok(SlotOutcome::SkippedBusy) => {
             tracing::info!(workflow_id = workflow.id(), slot = %due, "periodic slot skipped: the previous execution has not ended");

@@ -3,19 +3,17 @@
 
 use shared::domain::{Execution, ExecutionRequest};
 use shared::time::{self, Timestamp};
+use shared::transport::publish_in_background;
 use shared::Backends;
 use std::time::Duration;
 
-async fn publish_all(backends: &Backends, executions: &[Execution], what: &str) {
+fn publish_all(backends: &Backends, executions: &[Execution], what: &str) {
     for execution in executions {
         tracing::info!(execution_id = %execution.execution_id, workflow_id = %execution.workflow_id, attempt = execution.attempt, "{what}");
-        if let Err(err) = backends
-            .transport
-            .publish(&ExecutionRequest::for_execution(execution))
-            .await
-        {
-            tracing::warn!(%err, execution_id = %execution.execution_id, "publish failed; the outbox will retry");
-        }
+        publish_in_background(
+            &backends.transport,
+            ExecutionRequest::for_execution(execution),
+        );
     }
 }
 
@@ -25,7 +23,7 @@ pub async fn requeue_due_retries(backends: &Backends, now: Timestamp) {
         .requeue_due_retries(now, super::BATCH)
         .await
     {
-        Ok(requeued) => publish_all(backends, &requeued, "retry due: re-queued").await,
+        Ok(requeued) => publish_all(backends, &requeued, "retry due: re-queued"),
         Err(err) => tracing::warn!(%err, "cannot re-queue due retries"),
     }
 }
@@ -36,9 +34,7 @@ pub async fn rescue_expired_leases(backends: &Backends, now: Timestamp) {
         .rescue_expired_leases(now, super::BATCH)
         .await
     {
-        Ok(rescued) => {
-            publish_all(backends, &rescued, "lease expired (runner gone): re-queued").await
-        }
+        Ok(rescued) => publish_all(backends, &rescued, "lease expired (runner gone): re-queued"),
         Err(err) => tracing::warn!(%err, "cannot rescue expired leases"),
     }
 }
@@ -50,7 +46,7 @@ pub async fn republish_stale(backends: &Backends, now: Timestamp, older_than: Du
         .stale_queued(threshold, now, super::BATCH)
         .await
     {
-        Ok(stale) => publish_all(backends, &stale, "queued execution not taken: republished").await,
+        Ok(stale) => publish_all(backends, &stale, "queued execution not taken: republished"),
         Err(err) => tracing::warn!(%err, "cannot republish stale queued executions"),
     }
 }

@@ -39,3 +39,14 @@ pub trait Transport: Send + Sync {
 
     fn name(&self) -> &'static str;
 }
+
+/// Publishes without making the caller wait for the broker. Callers have recorded the execution
+/// already (the outbox), so a failed publish only delays it until the scheduler republishes.
+pub fn publish_in_background(transport: &Arc<dyn Transport>, request: ExecutionRequest) {
+    let transport = transport.clone();
+    tokio::spawn(async move {
+        if let Err(err) = transport.publish(&request).await {
+            tracing::warn!(%err, execution_id = %request.execution_id, "publish failed; the outbox will retry");
+        }
+    });
+}

@@ -11,6 +11,7 @@ use shared::domain::ids::idempotent_execution_id;
 use shared::domain::{Execution, ExecutionRequest, Reason};
 use shared::repo::TriggerOutcome;
 use shared::time;
+use shared::transport::publish_in_background;
 
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
@@ -56,15 +57,10 @@ pub async fn trigger(
             // The execution is recorded: that is the promise behind the 202. Publishing is
             // not awaited, so a slow or absent broker never delays the answer; a publish that
             // fails is repaired by the scheduler's republishing of stale queued executions.
-            let (transport, request) = (
-                state.backends.transport.clone(),
+            publish_in_background(
+                &state.backends.transport,
                 ExecutionRequest::for_execution(&execution),
             );
-            tokio::spawn(async move {
-                if let Err(err) = transport.publish(&request).await {
-                    tracing::warn!(%err, execution_id = %request.execution_id, "publish failed; the outbox will retry");
-                }
-            });
             Ok(accepted(&execution))
         }
         TriggerOutcome::Existing(execution) if execution.workflow_id == id => {
