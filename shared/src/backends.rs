@@ -20,16 +20,22 @@ pub struct Backends {
 
 impl Backends {
     pub async fn connect(config: &Config) -> anyhow::Result<Self> {
-        let (workflows, executions): (Arc<dyn WorkflowRepo>, Arc<dyn ExecutionRepo>) = match &config.store {
-            StoreUrl::Sqlite(path) => {
-                let store = SqliteStore::open(path)?;
-                (Arc::new(store.clone()), Arc::new(store))
-            }
-        };
+        let (workflows, executions): (Arc<dyn WorkflowRepo>, Arc<dyn ExecutionRepo>) =
+            match &config.store {
+                StoreUrl::Sqlite(path) => {
+                    let store = SqliteStore::open(path)?;
+                    (Arc::new(store.clone()), Arc::new(store))
+                }
+            };
         let transport: Arc<dyn Transport> = match &config.kafka {
             None => Arc::new(StoreQueue::new(executions.clone(), config.poll_interval)),
-            Some(_) => anyhow::bail!("KAFKA_BROKERS: the Kafka transport is not part of this build"),
+            Some(kafka) => Arc::new(crate::transport::kafka::connect(kafka).await?),
         };
-        Ok(Self { workflows, executions, transport, wakeups: Wakeups::default() })
+        Ok(Self {
+            workflows,
+            executions,
+            transport,
+            wakeups: Wakeups::default(),
+        })
     }
 }

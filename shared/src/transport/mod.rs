@@ -2,6 +2,7 @@
 //! to runners. Requests are always recorded in the store first (the outbox), so a publish that
 //! fails loses nothing: the scheduler republishes stale `queued` executions.
 
+pub mod kafka;
 pub mod store_queue;
 
 use crate::domain::ExecutionRequest;

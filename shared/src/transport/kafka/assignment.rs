@@ -34,7 +34,9 @@ impl Assignment {
     fn revoke(&self, list: &TopicPartitionList) {
         let mut partitions = self.lock();
         for element in list.elements() {
-            if let Some(partition) = partitions.remove(&(element.topic().to_string(), element.partition())) {
+            if let Some(partition) =
+                partitions.remove(&(element.topic().to_string(), element.partition()))
+            {
                 partition.lock().expect("partition offsets").revoke();
             }
         }

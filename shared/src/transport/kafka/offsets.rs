@@ -10,7 +10,8 @@ pub(crate) struct PartitionOffsets {
     in_flight: BTreeSet<i64>,
     /// One past the last offset handed out: what to store once nothing is in flight.
     next: Option<i64>,
-    /// The offset stored last, so it is never stored twice nor moved back.
+    /// The offset stored last (at first, where this assignment began), so an offset is never
+    /// stored twice nor moved back.
     stored: Option<i64>,
     /// Set when the partition is revoked: its offsets now belong to another consumer.
     revoked: bool,
@@ -19,6 +20,8 @@ pub(crate) struct PartitionOffsets {
 impl PartitionOffsets {
     /// Records that the message at `offset` was handed to a handler.
     pub(crate) fn start(&mut self, offset: i64) {
+        // The group resumes at the first message anyway: no need to store that position.
+        self.stored.get_or_insert(offset);
         self.in_flight.insert(offset);
         self.next = Some(self.next.map_or(offset + 1, |next| next.max(offset + 1)));
     }
@@ -77,7 +80,11 @@ mod tests {
         }
         assert_eq!(p.finish(0), Some(1));
         assert_eq!(p.finish(2), None);
-        assert_eq!(p.finish(1), Some(3), "3 still runs, so 3 is the next to read");
+        assert_eq!(
+            p.finish(1),
+            Some(3),
+            "3 still runs, so 3 is the next to read"
+        );
         assert_eq!(p.finish(3), Some(4));
     }
 

@@ -14,11 +14,14 @@ pub struct KafkaTuning {
     /// How long the producer waits to batch (`linger.ms`): small, since a trigger's answer
     /// waits for its publish.
     pub linger: Duration,
-    /// Idempotent producer: a retried send is not written twice. Brokers without
-    /// `InitProducerId` need it off.
+    /// Idempotent producer: a retried send is not written twice nor reordered. tansu 0.6
+    /// supports it (and fences the producer after a restart, when a new one is built); brokers
+    /// without `InitProducerId` need it off.
     pub idempotence: bool,
-    /// Bounds one admin or metadata round trip, at start-up and in `ready`.
+    /// Bounds one admin round trip at start-up.
     pub request_timeout: Duration,
+    /// Bounds the metadata request of `ready`, which `/readyz` waits for.
+    pub ready_timeout: Duration,
     /// Attempts to reach the brokers at start-up before giving up.
     pub startup_attempts: usize,
     /// The longest pause between start-up attempts (they back off exponentially up to it).
@@ -34,6 +37,7 @@ impl Default for KafkaTuning {
             linger: Duration::from_millis(2),
             idempotence: true,
             request_timeout: Duration::from_secs(5),
+            ready_timeout: Duration::from_secs(2),
             startup_attempts: 8,
             startup_max_delay: Duration::from_secs(5),
             commit_interval: Duration::from_secs(1),
@@ -55,7 +59,7 @@ pub(crate) fn producer(config: &KafkaConfig, tuning: &KafkaTuning) -> ClientConf
     let mut client = base(config);
     client
         .set("linger.ms", millis(tuning.linger))
-        // librdkafka fails the delivery after this, which is what bounds `publish`.
+        // Gives up on a message `publish` stopped waiting for, rather than delivering it late.
         .set("message.timeout.ms", millis(tuning.publish_timeout))
         .set("enable.idempotence", tuning.idempotence.to_string())
         .set("acks", "all")
@@ -71,7 +75,10 @@ pub(crate) fn consumer(config: &KafkaConfig, tuning: &KafkaTuning) -> ClientConf
         .set("group.id", &config.group_id)
         .set("session.timeout.ms", millis(session))
         // Kafka's rule of thumb; it must stay below the session timeout.
-        .set("heartbeat.interval.ms", millis((session / 3).max(Duration::from_millis(100))))
+        .set(
+            "heartbeat.interval.ms",
+            millis((session / 3).max(Duration::from_millis(100))),
+        )
         .set("auto.offset.reset", "earliest")
         // Commits what we store, in the background and on revoke; we store only finished work.
         .set("enable.auto.commit", "true")
