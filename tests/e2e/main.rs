@@ -6,6 +6,7 @@ mod support;
 
 mod auth;
 mod bad_input;
+mod broker_down;
 mod busy;
 mod concurrency;
 mod crash;

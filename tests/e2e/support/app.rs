@@ -58,6 +58,8 @@ impl TestApp {
         let mut settings = base_settings(dir.path(), transport.settings(test)?);
         settings.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let config = Config::from_values(&settings.into_iter().collect::<HashMap<_, _>>()).unwrap();
+        // Logs show only for failing tests (the runner captures them).
+        shared::telemetry::init(&config.log_format);
         let listener = wfa::bind(&config).await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let stop = CancellationToken::new();

@@ -2,6 +2,7 @@
 //! HTTP sink, and (for the Kafka variant) the real broker started by `scripts/test`.
 
 pub mod app;
+pub mod broker;
 pub mod process;
 pub mod sink;
 pub mod transport;

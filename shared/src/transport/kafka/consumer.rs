@@ -11,6 +11,9 @@ use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Message, Offset, TopicPartitionList};
+
+/// How long shutdown waits for the final commit and the group leave.
+const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -96,15 +99,23 @@ pub(crate) async fn consume(
     while let Some(joined) = tasks.join_next().await {
         report_panic(joined);
     }
-    // Blocking calls: the final commit, and the drop that leaves the group.
-    tokio::task::spawn_blocking(move || {
-        match consumer.commit_consumer_state(CommitMode::Sync) {
-            Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
-            Err(err) => tracing::warn!(%err, "final kafka offset commit failed; some requests will be redelivered"),
-        }
-        drop(consumer);
-    })
-    .await?;
+    // Blocking calls: the final commit, and the drop that leaves the group. With the broker
+    // gone they can block for good, so they run on a thread of their own that shutdown waits
+    // for only so long (a tokio blocking task would hold the runtime's shutdown forever).
+    let (closed, done) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("kafka-consumer-close".into())
+        .spawn(move || {
+            match consumer.commit_consumer_state(CommitMode::Sync) {
+                Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+                Err(err) => tracing::warn!(%err, "final kafka offset commit failed; some requests will be redelivered"),
+            }
+            drop(consumer);
+            let _ = closed.send(());
+        })?;
+    if tokio::time::timeout(CLOSE_TIMEOUT, done).await.is_err() {
+        tracing::warn!("kafka consumer did not close in {CLOSE_TIMEOUT:?} (broker unreachable?); leaving it behind");
+    }
     Ok(())
 }
 
