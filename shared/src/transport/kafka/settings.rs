@@ -84,7 +84,11 @@ pub(crate) fn consumer(config: &KafkaConfig, tuning: &KafkaTuning) -> ClientConf
         .set("enable.auto.commit", "true")
         .set("enable.auto.offset.store", "false")
         .set("auto.commit.interval.ms", millis(tuning.commit_interval))
-        .set("enable.partition.eof", "false");
+        .set("enable.partition.eof", "false")
+        // A fetch waits this long for new messages before the broker answers empty. The
+        // default (500ms) became trigger-to-run latency against brokers that hold the fetch
+        // for the whole wait (tansu does); a request is one small message, so fetch eagerly.
+        .set("fetch.wait.max.ms", "5");
     client
 }
 
