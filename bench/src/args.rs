@@ -16,7 +16,8 @@ usage: cargo run --release -p bench -- [options]
   --wfa PATH                  product binary to run; skips `cargo build --release --bin wfa`
   --concurrency N             concurrent clients for create/accept/e2e/limit (default 64)
   --threads N                 worker threads of the bench's own runtime (default 2)
-  --e2e N                     end-to-end executions (default 10000, quick 2000)
+  --e2e N                     end-to-end executions (default 20000, quick 2000)
+  --inflight N                e2e executions kept in flight at once (default 4000, at most half the manual workflows)
   --periodic N                periodic workflows for the lateness row (default 10000, quick 1000)
   --lateness-secs S           lateness observation window incl. the 5 s creation phase
                               (default 65, quick 15)
@@ -35,6 +36,8 @@ pub struct Scale {
     /// Manual workflows created (the `create` row); `accept` and `e2e` reuse them.
     pub workflows: usize,
     pub e2e_executions: usize,
+    /// End-to-end executions kept in flight (closed loop).
+    pub e2e_inflight: usize,
     pub latency_samples: usize,
     pub periodic_workflows: usize,
     #[serde(serialize_with = "secs")]
@@ -77,10 +80,13 @@ pub fn parse() -> Result<Args> {
     let mut wfa = None;
     let mut concurrency = 64;
     let mut threads = 2;
-    let (mut e2e, mut periodic, mut window) = (None, None, None);
+    let (mut e2e, mut inflight, mut periodic, mut window) = (None, None, None, None);
 
     while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or_else(|| anyhow!("{flag} needs a value\n\n{USAGE}"));
+        let mut value = || {
+            it.next()
+                .ok_or_else(|| anyhow!("{flag} needs a value\n\n{USAGE}"))
+        };
         match flag.as_str() {
             "--transport" => {
                 transport = match value()?.as_str() {
@@ -96,6 +102,7 @@ pub fn parse() -> Result<Args> {
             "--concurrency" => concurrency = number(&flag, &value()?)?,
             "--threads" => threads = number(&flag, &value()?)?,
             "--e2e" => e2e = Some(number(&flag, &value()?)?),
+            "--inflight" => inflight = Some(number(&flag, &value()?)?),
             "--periodic" => periodic = Some(number(&flag, &value()?)?),
             "--lateness-secs" => window = Some(number(&flag, &value()?)?),
             "-h" | "--help" => {
@@ -114,8 +121,9 @@ pub fn parse() -> Result<Args> {
 
     let mut scale = if quick {
         Scale {
-            workflows: 1_000,
+            workflows: 2_000,
             e2e_executions: 2_000,
+            e2e_inflight: 4_000,
             latency_samples: 50,
             periodic_workflows: 1_000,
             lateness_window: Duration::from_secs(15),
@@ -125,8 +133,9 @@ pub fn parse() -> Result<Args> {
         }
     } else {
         Scale {
-            workflows: 5_000,
-            e2e_executions: 10_000,
+            workflows: 10_000,
+            e2e_executions: 20_000,
+            e2e_inflight: 4_000,
             latency_samples: 200,
             periodic_workflows: 10_000,
             lateness_window: Duration::from_secs(65),
@@ -137,6 +146,9 @@ pub fn parse() -> Result<Args> {
     };
     if let Some(n) = e2e {
         scale.e2e_executions = n;
+    }
+    if let Some(n) = inflight {
+        scale.e2e_inflight = n;
     }
     if let Some(n) = periodic {
         scale.periodic_workflows = n;

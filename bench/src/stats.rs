@@ -8,6 +8,7 @@ use serde::Serialize;
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Summary {
     pub count: usize,
+    pub min_ms: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
@@ -26,6 +27,7 @@ pub fn summarize_ms(mut samples: Vec<f64>) -> Summary {
     };
     Summary {
         count: samples.len(),
+        min_ms: samples[0],
         p50_ms: rank(50.0),
         p99_ms: rank(99.0),
         max_ms: samples[samples.len() - 1],

@@ -1,0 +1,165 @@
+//! Benchmark harness for the Workflow Automation System.
+//!
+//! Starts the release `wfa` binary on a temporary SQLite store (optionally with Kafka),
+//! drives it only through its public HTTP API, observes its outgoing calls at a local sink,
+//! and prints one table (also written as JSON). See bench/README.md.
+
+mod api;
+mod args;
+mod clock;
+mod kafka;
+mod machine;
+mod product;
+mod report;
+mod scenarios;
+mod sink;
+mod stats;
+
+use std::future::Future;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+
+use crate::args::{Args, Transport};
+use crate::kafka::Broker;
+use crate::machine::Machine;
+use crate::product::Product;
+use crate::report::Results;
+use crate::scenarios::{accept, create, e2e, latency, lateness, limit, Ctx};
+use crate::sink::Sink;
+
+fn main() -> ExitCode {
+    match real_main() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main() -> Result<()> {
+    let args = args::parse()?;
+    clock::init();
+    let workspace = args::bench_dir()
+        .parent()
+        .context("bench/ has a parent")?
+        .to_path_buf();
+    let machine = machine::describe(&workspace);
+    let wfa = match &args.wfa {
+        Some(p) => p.clone(),
+        None => product::build(&workspace)?,
+    };
+    // Few threads on purpose: the bench shares the machine with the product it measures.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads)
+        .enable_all()
+        .build()?;
+    let results = rt.block_on(run(&args, machine, &wfa))?;
+    report::print(&results);
+    report::write_json(&results, &args.out)?;
+    println!("results written to {}", args.out.display());
+    Ok(())
+}
+
+async fn run(args: &Args, machine: Machine, wfa: &Path) -> Result<Results> {
+    let broker = match (args.transport, &args.kafka_brokers) {
+        (Transport::Kafka, None) => {
+            Some(Broker::start(std::env::temp_dir().join("tansu-bench.log")).await?)
+        }
+        _ => None,
+    };
+    let brokers = args
+        .kafka_brokers
+        .clone()
+        .or_else(|| broker.as_ref().map(|b| b.addr.clone()));
+
+    let sink = Sink::start().await?;
+    let transport = match args.transport {
+        Transport::Embedded => "embedded",
+        Transport::Kafka => "kafka",
+    };
+    let log = std::env::temp_dir().join(format!("wfa-bench-{transport}.log"));
+    let mut product = Product::start(wfa, brokers.as_deref(), &log).await?;
+    eprintln!(
+        "bench: wfa pid {} at {}, sink at {}, kafka {}",
+        product.pid,
+        product.base,
+        sink.url(),
+        brokers.as_deref().unwrap_or("off")
+    );
+
+    let http = api::http_client(args.concurrency);
+    let ctx = Ctx {
+        api: api::Api::new(http.clone(), product.base.clone()),
+        http,
+        sink,
+        concurrency: args.concurrency,
+        scale: args.scale.clone(),
+    };
+    let mut errors = Vec::new();
+    let limit = step("limit", &mut errors, &mut product, limit::run(&ctx)).await;
+    let (create, manual) = step("create", &mut errors, &mut product, create::run(&ctx))
+        .await
+        .map_or((None, Vec::new()), |(row, ids)| (Some(row), ids));
+    let accept = step(
+        "accept",
+        &mut errors,
+        &mut product,
+        accept::run(&ctx, &manual),
+    )
+    .await;
+    let latency = step("latency", &mut errors, &mut product, latency::run(&ctx)).await;
+    let e2e = step("e2e", &mut errors, &mut product, e2e::run(&ctx, &manual)).await;
+    // Last: its thousands of periodic workflows keep ticking until the product stops.
+    let lateness = step("lateness", &mut errors, &mut product, lateness::run(&ctx)).await;
+
+    let peak_rss_kib = product.peak_rss_kib();
+    let stop = product.stop().await;
+    if let Some(b) = broker {
+        b.stop().await;
+    }
+    let (problems, examples) = product::log_problems(&log);
+    Ok(Results {
+        machine,
+        transport: args.transport,
+        kafka_brokers: brokers,
+        quick: args.quick,
+        concurrency: args.concurrency,
+        bench_threads: args.threads,
+        scale: args.scale.clone(),
+        wfa: wfa.display().to_string(),
+        limit,
+        create,
+        accept,
+        latency,
+        e2e,
+        lateness,
+        peak_rss_kib,
+        stop: Some(stop),
+        product_log: log.display().to_string(),
+        product_log_problems: problems,
+        product_log_examples: examples,
+        errors,
+    })
+}
+
+/// Runs one scenario, turning its failure into a line of the report instead of ending the
+/// run; skips it when the product has died, since nothing it measured would mean anything.
+async fn step<T>(
+    name: &str,
+    errors: &mut Vec<String>,
+    product: &mut Product,
+    scenario: impl Future<Output = Result<T>>,
+) -> Option<T> {
+    if !product.alive() {
+        errors.push(format!("{name}: skipped, wfa is no longer running"));
+        return None;
+    }
+    eprintln!("bench: {name} …");
+    let t0 = std::time::Instant::now();
+    let out = scenario.await;
+    eprintln!("bench: {name} done in {:.1} s", t0.elapsed().as_secs_f64());
+    out.map_err(|e| errors.push(format!("{name}: {e:#}"))).ok()
+}

@@ -1,0 +1,273 @@
+//! The printed table and the JSON file. Figures only: the bench never judges them.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::args::{Scale, Transport};
+use crate::machine::Machine;
+use crate::product::StopReport;
+use crate::scenarios::{
+    accept::Accept, create::Create, e2e::E2e, latency::Latency, lateness::Lateness, limit::Limit,
+};
+use crate::stats::Summary;
+
+#[derive(Debug, Serialize)]
+pub struct Results {
+    pub machine: Machine,
+    pub transport: Transport,
+    pub kafka_brokers: Option<String>,
+    pub quick: bool,
+    pub concurrency: usize,
+    pub bench_threads: usize,
+    pub scale: Scale,
+    pub wfa: String,
+    pub limit: Option<Limit>,
+    pub create: Option<Create>,
+    pub accept: Option<Accept>,
+    pub latency: Option<Latency>,
+    pub e2e: Option<E2e>,
+    pub lateness: Option<Lateness>,
+    pub peak_rss_kib: u64,
+    pub stop: Option<StopReport>,
+    pub product_log: String,
+    /// WARN/ERROR/panic lines in the product's log, and the first few of them.
+    pub product_log_problems: usize,
+    pub product_log_examples: Vec<String>,
+    /// Scenarios that could not produce their row, and why.
+    pub errors: Vec<String>,
+}
+
+pub fn write_json(results: &Results, out: &Path) -> Result<()> {
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let json = serde_json::to_string_pretty(results)?;
+    std::fs::write(out, json + "\n").with_context(|| format!("writing {}", out.display()))
+}
+
+pub fn print(r: &Results) {
+    let m = &r.machine;
+    println!();
+    println!(
+        "Workflow Automation System bench — transport {}, {} run",
+        match r.transport {
+            Transport::Embedded => "embedded (SQLite, store-as-queue)",
+            Transport::Kafka => "kafka",
+        },
+        if r.quick { "quick" } else { "full" }
+    );
+    println!(
+        "{} · {} × {} · {} RAM · Linux {} · load {} at start · rev {}",
+        m.date, m.nproc, m.cpu_model, m.mem_total, m.kernel, m.loadavg, m.revision
+    );
+    println!(
+        "client concurrency {}, bench runtime threads {}",
+        r.concurrency, r.bench_threads
+    );
+    println!();
+    println!("{:<9} {:<36} {:<9} detail", "row", "result", "vs limit");
+    let limit = r.limit.as_ref().map(|l| l.requests_per_sec);
+    let ratio = |x: f64| limit.map_or("-".into(), |l| format!("{:.3}", x / l));
+
+    match &r.limit {
+        Some(l) => row(
+            "limit",
+            format!("{} req/s", int(l.requests_per_sec)),
+            "1".into(),
+            format!(
+                "bare reqwest GET loop → sink, c={}, {} requests in {:.1} s; one at a time {}; errors {}",
+                l.concurrency,
+                l.requests,
+                l.seconds,
+                pcts(&l.sequential),
+                l.errors.brief()
+            ),
+        ),
+        None => missing("limit"),
+    }
+    match &r.create {
+        Some(c) => row(
+            "create",
+            format!("{} workflows/s", int(c.per_sec)),
+            ratio(c.per_sec),
+            format!(
+                "{} × POST /workflows in {:.1} s, c={}; response {}; errors {}",
+                c.created,
+                c.seconds,
+                c.concurrency,
+                pcts(&c.latency),
+                c.errors.brief()
+            ),
+        ),
+        None => missing("create"),
+    }
+    match &r.accept {
+        Some(a) => row(
+            "accept",
+            format!("{} triggers/s (202)", int(a.per_sec)),
+            ratio(a.per_sec),
+            format!(
+                "{} triggers in {:.1} s, c={}; response {}; errors {}; burst reached sink {} in {:.1} s = {}/s",
+                a.accepted,
+                a.seconds,
+                a.concurrency,
+                pcts(&a.latency),
+                a.errors.brief(),
+                a.drained,
+                a.drain_seconds,
+                int(a.drained_per_sec)
+            ),
+        ),
+        None => missing("accept"),
+    }
+    match &r.e2e {
+        Some(e) => row(
+            "e2e",
+            format!("{} executions/s", int(e.per_sec)),
+            ratio(e.per_sec),
+            format!(
+                "{} executions in {:.1} s, {} in flight (closed loop), c={}; trigger→sink under load {}; \
+                 API: {}; 409 busy {}, lost {}, errors {}, sink calls {}",
+                e.completed,
+                e.seconds,
+                e.inflight,
+                e.concurrency,
+                pcts(&e.latency),
+                e.api.brief(),
+                e.refused_busy,
+                e.lost,
+                e.errors.brief(),
+                e.sink_hits
+            ),
+        ),
+        None => missing("e2e"),
+    }
+    match &r.latency {
+        Some(l) => {
+            let floor = r.limit.as_ref().map(|l| l.sequential.p50_ms);
+            row(
+                "latency",
+                pcts(&l.to_sink),
+                floor.map_or("-".into(), |f| format!("×{:.0} p50", l.to_sink.p50_ms / f)),
+                format!(
+                    "{} triggers one at a time, trigger sent → sink received; → terminal in API {}; API: {}; errors {}",
+                    l.to_sink.count,
+                    pcts(&l.to_terminal),
+                    l.api.brief(),
+                    l.errors.brief()
+                ),
+            )
+        }
+        None => missing("latency"),
+    }
+    match &r.lateness {
+        Some(t) => row(
+            "lateness",
+            pcts(&t.lateness),
+            "-".into(),
+            format!(
+                "{}/{} periodic workflows (5–30 s, created within {:.1} s), {} slots in {:.0} s ({:.0}/s); \
+                 MISSED {}, DUPLICATED {}, early {}, anchor mismatches {}, create errors {}; \
+                 API: {} executions, missing {}, duplicated {}, off-grid {}, other reasons {}, statuses {:?}, fetch errors {}",
+                t.created,
+                t.workflows,
+                t.creation_seconds,
+                t.slots,
+                t.window_seconds,
+                t.ticks_per_sec,
+                t.missed,
+                t.duplicated,
+                t.early,
+                t.anchor_mismatches,
+                t.create_errors.brief(),
+                t.api.executions,
+                t.api.missing,
+                t.api.duplicated,
+                t.api.off_grid,
+                t.api.other_reasons,
+                t.api.statuses,
+                t.api.fetch_errors.brief()
+            ),
+        ),
+        None => missing("lateness"),
+    }
+    row(
+        "rss",
+        format!("{:.1} MiB peak", r.peak_rss_kib as f64 / 1024.0),
+        "-".into(),
+        "VmHWM of the wfa process over the whole run".into(),
+    );
+    if let Some(s) = &r.stop {
+        row(
+            "shutdown",
+            format!("{:.0} ms", s.shutdown_ms),
+            "-".into(),
+            format!(
+                "SIGTERM → {}{}",
+                s.exit,
+                if s.died_early {
+                    " (had already exited before the end of the run)"
+                } else {
+                    ""
+                }
+            ),
+        );
+    }
+    println!();
+    println!(
+        "product log: {} ({} WARN/ERROR/panic lines)",
+        r.product_log, r.product_log_problems
+    );
+    for l in &r.product_log_examples {
+        println!("  {l}");
+    }
+    for e in &r.errors {
+        println!("error: {e}");
+    }
+}
+
+fn row(name: &str, result: String, ratio: String, detail: String) {
+    println!("{name:<9} {result:<36} {ratio:<9} {detail}");
+}
+
+fn missing(name: &str) {
+    row(
+        name,
+        "(not measured)".into(),
+        "-".into(),
+        "see errors below".into(),
+    );
+}
+
+fn pcts(s: &Summary) -> String {
+    format!(
+        "p50 {} p99 {} max {}",
+        ms(s.p50_ms),
+        ms(s.p99_ms),
+        ms(s.max_ms)
+    )
+}
+
+fn ms(v: f64) -> String {
+    if v.abs() < 10.0 {
+        format!("{v:.2} ms")
+    } else {
+        format!("{v:.0} ms")
+    }
+}
+
+/// 12345.6 → "12,346".
+fn int(v: f64) -> String {
+    let s = format!("{:.0}", v);
+    let (sign, digits) = s.split_at(if s.starts_with('-') { 1 } else { 0 });
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    format!("{sign}{out}")
+}

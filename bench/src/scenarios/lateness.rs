@@ -1,0 +1,315 @@
+//! Periodic tick lateness with many periodic workflows.
+//!
+//! Workflows get intervals drawn from 5–30 s and are created at random moments in the first
+//! 5 s. Slots are anchored at creation: the first is `nextRunAt` as returned by the create
+//! call (which must equal createdAt + interval), then every interval exactly. Each workflow's
+//! action calls `/hit/p/<index>`, so the sink knows the workflow; a call belongs to the slot
+//! at or before its arrival (a call more than one interval late would be counted as a miss
+//! plus a duplicate, which the API cross-check below tells apart).
+//!
+//! Lateness = sink receive time − slot time, for every slot due inside the window. Afterwards
+//! every workflow's executions are listed through the API and compared with the same slots.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use chrono::{DateTime, TimeDelta, Utc};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+use serde_json::json;
+use tokio::sync::Semaphore;
+
+use super::{fan_out, Ctx, Queue};
+use crate::api::{Api, Tally};
+use crate::clock;
+use crate::stats::{summarize_ms, Summary};
+
+/// A call this much before its slot still counts for that slot (ms rounding of slot times).
+const EARLY_TOLERANCE: TimeDelta = TimeDelta::milliseconds(250);
+const PREFIX: &str = "/hit/p/";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Lateness {
+    pub workflows: usize,
+    pub created: usize,
+    pub create_errors: Tally,
+    /// When the last create returned, counted from the start of the row (planned: < 5 s).
+    pub creation_seconds: f64,
+    pub window_seconds: f64,
+    /// Slots due inside the window, over all workflows.
+    pub slots: u64,
+    pub ticks_per_sec: f64,
+    /// Sink receive − slot time, first call of each slot.
+    pub lateness: Summary,
+    pub missed: u64,
+    pub duplicated: u64,
+    /// Calls more than `EARLY_TOLERANCE` before the workflow's first slot.
+    pub early: u64,
+    /// Workflows whose `nextRunAt` was not createdAt + interval.
+    pub anchor_mismatches: u64,
+    pub api: ApiCheck,
+}
+
+/// The same slots, as the executions API records them.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ApiCheck {
+    /// Periodic executions with scheduledFor inside the window.
+    pub executions: u64,
+    pub missing: u64,
+    pub duplicated: u64,
+    /// scheduledFor not on the workflow's anchored grid.
+    pub off_grid: u64,
+    pub statuses: BTreeMap<String, u64>,
+    /// Executions of these workflows whose reason was not `periodic`.
+    pub other_reasons: u64,
+    pub fetch_errors: Tally,
+}
+
+/// One workflow's slot grid.
+#[derive(Debug, Clone, Copy)]
+struct Grid {
+    first: DateTime<Utc>,
+    interval: TimeDelta,
+}
+
+impl Grid {
+    fn slot(&self, k: i64) -> DateTime<Utc> {
+        self.first + self.interval * k as i32
+    }
+
+    /// Slots 0..n that are due at or before `end`.
+    fn slots_until(&self, end: DateTime<Utc>) -> usize {
+        if self.first > end {
+            return 0;
+        }
+        ((end - self.first).num_milliseconds() / self.interval.num_milliseconds()) as usize + 1
+    }
+
+    /// The slot a call received at `at` belongs to (None: before the first slot).
+    fn slot_of(&self, at: DateTime<Utc>) -> Option<usize> {
+        let since = (at + EARLY_TOLERANCE - self.first).num_microseconds()?;
+        (since >= 0).then(|| (since / self.interval.num_microseconds().unwrap_or(1)) as usize)
+    }
+}
+
+pub async fn run(ctx: &Ctx) -> Result<Lateness> {
+    let n = ctx.scale.periodic_workflows;
+    let window = ctx.scale.lateness_window;
+    let mut rng = StdRng::seed_from_u64(20_26);
+    let plan: Vec<(u64, Duration)> = (0..n)
+        .map(|_| {
+            (
+                rng.gen_range(5..=30),
+                Duration::from_millis(rng.gen_range(0..5_000)),
+            )
+        })
+        .collect();
+
+    let t0 = Instant::now();
+    let window_end = clock::wall(t0 + window);
+    let (grids, create_errors, creation) = create_all(ctx, &plan, t0).await;
+    let created = grids.iter().flatten().count();
+    if created == 0 {
+        bail!("no periodic workflow could be created: {:?}", create_errors);
+    }
+    let anchor_mismatches = grids
+        .iter()
+        .flatten()
+        .filter(|(g, created_at)| {
+            (g.first - (*created_at + g.interval)).abs() > TimeDelta::milliseconds(1)
+        })
+        .count() as u64;
+
+    // Let the window pass (plus grace for late calls), reporting progress meanwhile.
+    let until = t0 + window + ctx.scale.lateness_grace;
+    while Instant::now() < until {
+        let left = until - Instant::now();
+        tokio::time::sleep(left.min(Duration::from_secs(10))).await;
+        eprintln!(
+            "bench: lateness {:>3.0}/{:.0} s, sink calls {}",
+            t0.elapsed().as_secs_f64(),
+            (window + ctx.scale.lateness_grace).as_secs_f64(),
+            ctx.sink.hits_with_prefix(PREFIX).len()
+        );
+    }
+
+    // Sink side: calls per slot.
+    let mut per_workflow: Vec<Vec<DateTime<Utc>>> = vec![Vec::new(); n];
+    for hit in ctx.sink.hits_with_prefix(PREFIX) {
+        if let Some(i) = hit.path[PREFIX.len()..]
+            .parse::<usize>()
+            .ok()
+            .filter(|i| *i < n)
+        {
+            per_workflow[i].push(clock::wall(hit.at));
+        }
+    }
+    let (mut slots, mut missed, mut duplicated, mut early) = (0u64, 0u64, 0u64, 0u64);
+    let mut late_ms = Vec::new();
+    for (i, (grid, _)) in grids
+        .iter()
+        .enumerate()
+        .filter_map(|(i, g)| Some((i, (*g)?)))
+    {
+        let due = grid.slots_until(window_end);
+        let mut calls = vec![0u32; due];
+        for &at in &per_workflow[i] {
+            match grid.slot_of(at) {
+                None => early += 1,
+                Some(k) if k < due => {
+                    calls[k] += 1;
+                    if calls[k] == 1 {
+                        let late = at - grid.slot(k as i64);
+                        late_ms.push(late.num_microseconds().unwrap_or(i64::MAX) as f64 / 1e3);
+                    }
+                }
+                Some(_) => {} // a slot after the window
+            }
+        }
+        slots += due as u64;
+        missed += calls.iter().filter(|c| **c == 0).count() as u64;
+        duplicated += calls
+            .iter()
+            .map(|c| c.saturating_sub(1) as u64)
+            .sum::<u64>();
+    }
+
+    let api = check_api(ctx, &grids, window_end).await;
+    Ok(Lateness {
+        workflows: n,
+        created,
+        create_errors,
+        creation_seconds: creation.as_secs_f64(),
+        window_seconds: window.as_secs_f64(),
+        slots,
+        ticks_per_sec: slots as f64 / window.as_secs_f64(),
+        lateness: summarize_ms(late_ms),
+        missed,
+        duplicated,
+        early,
+        anchor_mismatches,
+        api,
+    })
+}
+
+pub fn periodic_id(i: usize) -> String {
+    format!("p-{i}")
+}
+
+type Created = Option<(Grid, DateTime<Utc>)>;
+
+/// Creates each planned workflow at its moment; at most `concurrency` creates in flight.
+async fn create_all(
+    ctx: &Ctx,
+    plan: &[(u64, Duration)],
+    t0: Instant,
+) -> (Vec<Created>, Tally, Duration) {
+    let permits = Arc::new(Semaphore::new(ctx.concurrency));
+    let sink = ctx.sink.url();
+    let tasks: Vec<_> = plan
+        .iter()
+        .enumerate()
+        .map(|(i, &(interval_s, at))| {
+            let (api, permits) = (ctx.api.clone(), permits.clone());
+            let body = json!({
+                "workflowId": periodic_id(i),
+                "trigger": { "type": "periodic", "interval": format!("{interval_s}s") },
+                "actions": [{ "type": "http-request", "url": format!("{sink}{PREFIX}{i}"), "method": "GET" }]
+            });
+            tokio::spawn(async move {
+                tokio::time::sleep_until((t0 + at).into()).await;
+                let _permit = permits.acquire().await.expect("semaphore never closed");
+                let res = api.create(&body).await;
+                (res, interval_s, Instant::now())
+            })
+        })
+        .collect();
+
+    let (mut grids, mut errors, mut last) = (Vec::with_capacity(plan.len()), Tally::default(), t0);
+    for t in tasks {
+        let (res, interval_s, done) = t.await.expect("create task panicked");
+        last = last.max(done);
+        grids.push(match res {
+            Ok(wf) => {
+                let interval = TimeDelta::seconds(interval_s as i64);
+                let first = wf.next_run_at.unwrap_or(wf.created_at + interval);
+                Some((Grid { first, interval }, wf.created_at))
+            }
+            Err(f) => {
+                errors.add(&f);
+                None
+            }
+        });
+    }
+    (grids, errors, last - t0)
+}
+
+/// Lists every workflow's executions and matches their scheduledFor against the grid.
+async fn check_api(ctx: &Ctx, grids: &[Created], window_end: DateTime<Utc>) -> ApiCheck {
+    let grids: Arc<[Created]> = grids.into();
+    let queue = Queue::new(grids.len());
+    let per_worker = fan_out(16, |_| {
+        let (api, grids, queue): (Api, _, _) = (ctx.api.clone(), grids.clone(), queue.clone());
+        async move {
+            let mut check = ApiCheck::default();
+            while let Some(i) = queue.take() {
+                let Some((grid, _)) = grids[i] else { continue };
+                let executions = match api.executions_of(&periodic_id(i)).await {
+                    Ok(e) => e,
+                    Err(f) => {
+                        check.fetch_errors.add(&f);
+                        continue;
+                    }
+                };
+                let due = grid.slots_until(window_end);
+                let mut per_slot = vec![0u32; due];
+                for e in executions {
+                    if e.reason != "periodic" {
+                        check.other_reasons += 1;
+                        continue;
+                    }
+                    let Some(at) = e.scheduled_for else {
+                        check.off_grid += 1;
+                        continue;
+                    };
+                    if at > window_end {
+                        continue;
+                    }
+                    check.executions += 1;
+                    *check.statuses.entry(e.status).or_default() += 1;
+                    let offset = (at - grid.first).num_milliseconds();
+                    let step = grid.interval.num_milliseconds();
+                    let k = (offset as f64 / step as f64).round() as i64;
+                    if k < 0 || (offset - k * step).abs() > 1 || k as usize >= due {
+                        check.off_grid += 1;
+                    } else {
+                        per_slot[k as usize] += 1;
+                    }
+                }
+                check.missing += per_slot.iter().filter(|c| **c == 0).count() as u64;
+                check.duplicated += per_slot
+                    .iter()
+                    .map(|c| c.saturating_sub(1) as u64)
+                    .sum::<u64>();
+            }
+            check
+        }
+    })
+    .await;
+    let mut all = ApiCheck::default();
+    for c in per_worker {
+        all.executions += c.executions;
+        all.missing += c.missing;
+        all.duplicated += c.duplicated;
+        all.off_grid += c.off_grid;
+        all.other_reasons += c.other_reasons;
+        for (s, n) in c.statuses {
+            *all.statuses.entry(s).or_default() += n;
+        }
+        all.fetch_errors.merge(c.fetch_errors);
+    }
+    all
+}
