@@ -19,11 +19,10 @@ struct TriggerState {
 
 fn trigger_state(conn: &Connection, workflow_id: &str) -> RepoResult<Option<TriggerState>> {
     let row: Option<(String, Option<String>, Option<i64>)> = conn
-        .query_row(
+        .prepare_cached(
             "SELECT status, current_execution_id, next_run_at FROM workflows WHERE workflow_id = ?1",
-            [workflow_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
+        )?
+        .query_row([workflow_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
     Ok(row.map(|(status, current, next_run_at)| TriggerState {
         status: TriggerStatus::parse(&status).unwrap_or(TriggerStatus::Busy),
@@ -38,28 +37,27 @@ fn set_trigger(
     status: TriggerStatus,
     current: Option<Uuid>,
 ) -> RepoResult<()> {
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE workflows SET status = ?2, current_execution_id = ?3 WHERE workflow_id = ?1",
-        params![workflow_id, status.as_str(), current.map(|c| c.to_string())],
-    )?;
+    )?
+    .execute(params![
+        workflow_id,
+        status.as_str(),
+        current.map(|c| c.to_string())
+    ])?;
     Ok(())
 }
 
 fn set_next_run(conn: &Connection, workflow_id: &str, next_run_at: Timestamp) -> RepoResult<()> {
-    conn.execute(
-        "UPDATE workflows SET next_run_at = ?2 WHERE workflow_id = ?1",
-        params![workflow_id, to_millis(next_run_at)],
-    )?;
+    conn.prepare_cached("UPDATE workflows SET next_run_at = ?2 WHERE workflow_id = ?1")?
+        .execute(params![workflow_id, to_millis(next_run_at)])?;
     Ok(())
 }
 
 fn exists(conn: &Connection, execution_id: Uuid) -> RepoResult<bool> {
     Ok(conn
-        .query_row(
-            "SELECT 1 FROM executions WHERE execution_id = ?1",
-            [execution_id.to_string()],
-            |_| Ok(()),
-        )
+        .prepare_cached("SELECT 1 FROM executions WHERE execution_id = ?1")?
+        .query_row([execution_id.to_string()], |_| Ok(()))
         .optional()?
         .is_some())
 }
@@ -108,11 +106,12 @@ pub(super) fn cancel_waiting(
 /// The lease holder of a running execution, if it is running.
 fn running_owner(conn: &Connection, execution_id: Uuid) -> RepoResult<Option<String>> {
     Ok(conn
-        .query_row(
+        .prepare_cached(
             "SELECT lease_owner FROM executions WHERE execution_id = ?1 AND status = 'running'",
-            [execution_id.to_string()],
-            |r| r.get::<_, Option<String>>(0),
-        )
+        )?
+        .query_row([execution_id.to_string()], |r| {
+            r.get::<_, Option<String>>(0)
+        })
         .optional()?
         .flatten())
 }
@@ -299,16 +298,16 @@ impl ExecutionRepo for SqliteStore {
                 ExecutionStatus::Retrying => (TriggerStatus::Pending, Some(e.execution_id)),
                 _ => (TriggerStatus::Idle, None),
             };
-            conn.execute(
+            conn.prepare_cached(
                 "UPDATE workflows SET status = ?2, current_execution_id = ?3
                  WHERE workflow_id = ?1 AND current_execution_id = ?4",
-                params![
-                    e.workflow_id,
-                    status.as_str(),
-                    current.map(|c| c.to_string()),
-                    e.execution_id.to_string()
-                ],
-            )?;
+            )?
+            .execute(params![
+                e.workflow_id,
+                status.as_str(),
+                current.map(|c| c.to_string()),
+                e.execution_id.to_string()
+            ])?;
             Ok(true)
         })
         .await
@@ -356,9 +355,8 @@ impl ExecutionRepo for SqliteStore {
                     e.status = ExecutionStatus::Queued;
                     e.attempt += 1;
                     e.updated_at = now;
-                    conn.execute(
-                        "UPDATE workflows SET status = 'busy' WHERE workflow_id = ?1 AND current_execution_id = ?2",
-                        params![e.workflow_id, e.execution_id.to_string()],
+                    conn.prepare_cached("UPDATE workflows SET status = 'busy' WHERE workflow_id = ?1 AND current_execution_id = ?2")?
+            .execute(params![e.workflow_id, e.execution_id.to_string()],
                     )?;
                     Ok(())
                 },
@@ -416,11 +414,11 @@ impl ExecutionRepo for SqliteStore {
 
     async fn next_retry_due(&self) -> RepoResult<Option<Timestamp>> {
         self.read(|conn| {
-            let ms: Option<i64> = conn.query_row(
-                "SELECT MIN(next_attempt_at) FROM executions WHERE status = 'retrying'",
-                [],
-                |r| r.get(0),
-            )?;
+            let ms: Option<i64> = conn
+                .prepare_cached(
+                    "SELECT MIN(next_attempt_at) FROM executions WHERE status = 'retrying'",
+                )?
+                .query_row([], |r| r.get(0))?;
             Ok(ms.map(from_millis))
         })
         .await

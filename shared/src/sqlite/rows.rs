@@ -58,18 +58,16 @@ impl WorkflowRow {
 pub fn select_workflow(conn: &Connection, workflow_id: &str) -> RepoResult<Option<Workflow>> {
     let sql = format!("SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE workflow_id = ?1");
     let row = conn
-        .query_row(&sql, [workflow_id], WorkflowRow::from_row)
+        .prepare_cached(&sql)?
+        .query_row([workflow_id], WorkflowRow::from_row)
         .optional()?;
     row.map(WorkflowRow::decode).transpose()
 }
 
 pub fn select_execution(conn: &Connection, execution_id: Uuid) -> RepoResult<Option<Execution>> {
     let doc: Option<String> = conn
-        .query_row(
-            "SELECT doc FROM executions WHERE execution_id = ?1",
-            [execution_id.to_string()],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT doc FROM executions WHERE execution_id = ?1")?
+        .query_row([execution_id.to_string()], |r| r.get(0))
         .optional()?;
     Ok(doc.map(|d| serde_json::from_str(&d)).transpose()?)
 }
@@ -81,40 +79,40 @@ pub fn decode_executions(docs: Vec<String>) -> RepoResult<Vec<Execution>> {
 }
 
 pub fn insert_execution(conn: &Connection, e: &Execution) -> RepoResult<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO executions (execution_id, workflow_id, status, created_at, updated_at,
              next_attempt_at, lease_owner, lease_expires_at, doc)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![
-            e.execution_id.to_string(),
-            e.workflow_id,
-            e.status.as_str(),
-            to_millis(e.created_at),
-            to_millis(e.updated_at),
-            e.next_attempt_at.map(to_millis),
-            e.lease.as_ref().map(|l| l.owner.as_str()),
-            e.lease.as_ref().map(|l| to_millis(l.expires_at)),
-            serde_json::to_string(e)?,
-        ],
-    )?;
+    )?
+    .execute(params![
+        e.execution_id.to_string(),
+        e.workflow_id,
+        e.status.as_str(),
+        to_millis(e.created_at),
+        to_millis(e.updated_at),
+        e.next_attempt_at.map(to_millis),
+        e.lease.as_ref().map(|l| l.owner.as_str()),
+        e.lease.as_ref().map(|l| to_millis(l.expires_at)),
+        serde_json::to_string(e)?,
+    ])?;
     Ok(())
 }
 
 /// Writes every column of an execution from its value.
 pub fn update_execution(conn: &Connection, e: &Execution) -> RepoResult<()> {
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE executions SET status = ?2, updated_at = ?3, next_attempt_at = ?4,
              lease_owner = ?5, lease_expires_at = ?6, doc = ?7
          WHERE execution_id = ?1",
-        params![
-            e.execution_id.to_string(),
-            e.status.as_str(),
-            to_millis(e.updated_at),
-            e.next_attempt_at.map(to_millis),
-            e.lease.as_ref().map(|l| l.owner.as_str()),
-            e.lease.as_ref().map(|l| to_millis(l.expires_at)),
-            serde_json::to_string(e)?,
-        ],
-    )?;
+    )?
+    .execute(params![
+        e.execution_id.to_string(),
+        e.status.as_str(),
+        to_millis(e.updated_at),
+        e.next_attempt_at.map(to_millis),
+        e.lease.as_ref().map(|l| l.owner.as_str()),
+        e.lease.as_ref().map(|l| to_millis(l.expires_at)),
+        serde_json::to_string(e)?,
+    ])?;
     Ok(())
 }

@@ -13,12 +13,11 @@ impl WorkflowRepo for SqliteStore {
         let w = workflow.clone();
         let spec = serde_json::to_string(&w.spec)?;
         self.write(move |conn| {
-            let inserted = conn.execute(
-                "INSERT INTO workflows (workflow_id, spec, trigger_type, version, status, paused,
+            let inserted = conn.prepare_cached("INSERT INTO workflows (workflow_id, spec, trigger_type, version, status, paused,
                      next_run_at, current_execution_id, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, ?8, ?9)
-                 ON CONFLICT (workflow_id) DO NOTHING",
-                params![
+                 ON CONFLICT (workflow_id) DO NOTHING")?
+            .execute(params![
                     w.id(),
                     spec,
                     w.spec.trigger.kind(),
@@ -93,11 +92,8 @@ impl WorkflowRepo for SqliteStore {
         let spec = serde_json::to_string(&w.spec)?;
         self.write(move |conn| {
             let current: Option<i64> = conn
-                .query_row(
-                    "SELECT version FROM workflows WHERE workflow_id = ?1",
-                    [w.id()],
-                    |r| r.get(0),
-                )
+                .prepare_cached("SELECT version FROM workflows WHERE workflow_id = ?1")?
+                .query_row([w.id()], |r| r.get(0))
                 .optional()?;
             match current {
                 None => return Err(RepoError::NotFound),
@@ -106,19 +102,19 @@ impl WorkflowRepo for SqliteStore {
                 }
                 Some(_) => {}
             }
-            conn.execute(
+            conn.prepare_cached(
                 "UPDATE workflows SET spec = ?2, trigger_type = ?3, version = ?4, next_run_at = ?5,
                      updated_at = ?6
                  WHERE workflow_id = ?1",
-                params![
-                    w.id(),
-                    spec,
-                    w.spec.trigger.kind(),
-                    w.version as i64,
-                    w.next_run_at.map(to_millis),
-                    to_millis(w.updated_at),
-                ],
-            )?;
+            )?
+            .execute(params![
+                w.id(),
+                spec,
+                w.spec.trigger.kind(),
+                w.version as i64,
+                w.next_run_at.map(to_millis),
+                to_millis(w.updated_at),
+            ])?;
             Ok(())
         })
         .await
@@ -127,7 +123,9 @@ impl WorkflowRepo for SqliteStore {
     async fn delete(&self, workflow_id: &str, now: Timestamp) -> RepoResult<bool> {
         let id = workflow_id.to_string();
         self.write(move |conn| {
-            let deleted = conn.execute("DELETE FROM workflows WHERE workflow_id = ?1", [&id])?;
+            let deleted = conn
+                .prepare_cached("DELETE FROM workflows WHERE workflow_id = ?1")?
+                .execute([&id])?;
             if deleted > 0 {
                 super::executions::cancel_waiting(conn, &id, now)?;
             }
@@ -154,9 +152,8 @@ impl WorkflowRepo for SqliteStore {
 
     async fn next_periodic_due(&self) -> RepoResult<Option<Timestamp>> {
         self.read(|conn| {
-            let ms: Option<i64> = conn.query_row(
-                "SELECT MIN(next_run_at) FROM workflows WHERE next_run_at IS NOT NULL AND paused = 0",
-                [],
+            let ms: Option<i64> = conn.prepare_cached("SELECT MIN(next_run_at) FROM workflows WHERE next_run_at IS NOT NULL AND paused = 0")?
+            .query_row([],
                 |r| r.get(0),
             )?;
             Ok(ms.map(crate::time::from_millis))
@@ -165,7 +162,7 @@ impl WorkflowRepo for SqliteStore {
     }
 
     async fn ping(&self) -> RepoResult<()> {
-        self.read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
+        self.read(|conn| Ok(conn.prepare_cached("SELECT 1")?.query_row([], |_| Ok(()))?))
             .await
     }
 }

@@ -100,28 +100,29 @@ fn run(conn: Connection, jobs: mpsc::Receiver<Box<dyn WriteOp>>) {
     }
 }
 
+/// Runs a statement without results through the statement cache (no re-parsing per write).
+fn run_cached(conn: &Connection, sql: &str) -> Result<(), RepoError> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
 fn commit_group(conn: &Connection, group: &mut [Box<dyn WriteOp>]) -> Result<(), RepoError> {
-    conn.execute_batch("BEGIN IMMEDIATE")?;
+    run_cached(conn, "BEGIN IMMEDIATE")?;
     for op in group.iter_mut() {
-        let step = conn
-            .execute_batch("SAVEPOINT op")
-            .map_err(RepoError::from)
-            .and_then(|()| {
-                let sql = if op.apply(conn) {
-                    "RELEASE op"
-                } else {
-                    "ROLLBACK TO op; RELEASE op"
-                };
-                Ok(conn.execute_batch(sql)?)
-            });
+        let step = run_cached(conn, "SAVEPOINT op").and_then(|()| {
+            if !op.apply(conn) {
+                run_cached(conn, "ROLLBACK TO op")?;
+            }
+            run_cached(conn, "RELEASE op")
+        });
         if let Err(e) = step {
             let _ = conn.execute_batch("ROLLBACK");
             return Err(e);
         }
     }
-    if let Err(e) = conn.execute_batch("COMMIT") {
+    if let Err(e) = run_cached(conn, "COMMIT") {
         let _ = conn.execute_batch("ROLLBACK");
-        return Err(e.into());
+        return Err(e);
     }
     Ok(())
 }
