@@ -3,6 +3,7 @@
 //! Other processes may open the same file: immediate transactions and a busy timeout make them
 //! take turns.
 
+mod checkpoint;
 mod executions;
 mod rows;
 mod schema;
@@ -42,16 +43,20 @@ impl SqliteStore {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
         )?;
         schema::migrate(&writer)?;
+        writer.pragma_update(None, "wal_autocheckpoint", 0)?;
         let readers = (0..READERS)
             .map(|_| connect(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map(Mutex::new))
             .collect::<RepoResult<Vec<_>>>()?;
-        Ok(Self {
-            inner: Arc::new(Inner {
-                writer: writer::Writer::start(writer)?,
-                readers,
-                next_reader: AtomicUsize::new(0),
-            }),
-        })
+        let inner = Arc::new(Inner {
+            writer: writer::Writer::start(writer)?,
+            readers,
+            next_reader: AtomicUsize::new(0),
+        });
+        let checkpointer = connect(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+        checkpoint::start(checkpointer, Arc::downgrade(&inner)).map_err(|e| {
+            RepoError::Unavailable(format!("cannot start the checkpoint thread: {e}"))
+        })?;
+        Ok(Self { inner })
     }
 
     /// Runs `f` as one atomic step of the writer's next group commit.
