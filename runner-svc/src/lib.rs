@@ -19,13 +19,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let backends = Backends::connect(&config).await?;
-    let token = CancellationToken::new();
-    let stop = token.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        stop.cancel();
-    });
-    run_with(backends, &config, token).await
+    run_with(backends, &config, shared::service_main::cancel_on(shutdown)).await
 }
 
 /// Consumes until `shutdown`; in-flight executions then get `SHUTDOWN_GRACE` to finish before

@@ -20,13 +20,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let backends = Backends::connect(&config).await?;
-    let token = CancellationToken::new();
-    let stop = token.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        stop.cancel();
-    });
-    run_with(backends, &config, token).await
+    run_with(backends, &config, shared::service_main::cancel_on(shutdown)).await
 }
 
 pub async fn run_with(

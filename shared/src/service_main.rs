@@ -4,6 +4,7 @@
 use crate::{telemetry, Config};
 use std::future::Future;
 use std::process::ExitCode;
+use tokio_util::sync::CancellationToken;
 
 pub async fn run<F, Fut>(program: &str, service: F) -> ExitCode
 where
@@ -29,6 +30,17 @@ where
             ExitCode::FAILURE
         }
     }
+}
+
+/// A token cancelled once `shutdown` completes: how a service hands one shutdown to its parts.
+pub fn cancel_on(shutdown: impl Future<Output = ()> + Send + 'static) -> CancellationToken {
+    let token = CancellationToken::new();
+    let stop = token.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stop.cancel();
+    });
+    token
 }
 
 /// Completes on SIGTERM or SIGINT.

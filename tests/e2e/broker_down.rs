@@ -14,7 +14,12 @@ async fn triggers_accepted_while_the_broker_is_down_all_run_once_it_is_back() {
         return;
     }
     let broker = OwnBroker::start();
-    let settings = [("KAFKA_BROKERS", broker.address.as_str())];
+    // The outage outlasts a publish (5s) but not the consumer's group session: a session that
+    // expires while the broker is frozen has tansu 0.6 hold the rejoin (seen: >15s).
+    let settings = [
+        ("KAFKA_BROKERS", broker.address.as_str()),
+        ("KAFKA_SESSION_TIMEOUT", "30s"),
+    ];
     let app = TestApp::spawn_with(Transport::Kafka, test, &settings)
         .await
         .unwrap();
@@ -53,6 +58,12 @@ async fn triggers_accepted_while_the_broker_is_down_all_run_once_it_is_back() {
     );
     broker.resume();
 
+    // A consumer whose group session lapsed during the outage may take tansu up to a session
+    // to let back in; be patient with the first one.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while app.execution_status(&ids[0]).await == "queued" && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     for (i, id) in ids.iter().enumerate() {
         let execution = app.wait_terminal(id).await;
         assert_eq!(execution["status"], "succeeded", "{execution}");

@@ -1,9 +1,8 @@
 //! Work sharing between runners, and isolation between workflows.
 
-use crate::support::app::wait_terminal;
 use crate::support::process::{settings, Service};
 use crate::support::{Reply, Sink, TestApp, Transport, SOON};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::{Duration, Instant};
 
 /// One slow workflow never holds up another, even when both land on one Kafka partition.
@@ -61,11 +60,12 @@ async fn two_runners_share_work_and_survive_a_kill(transport: Transport) {
     let mut shared = settings(dir.path(), transport_settings);
     // Small enough that neither runner can take all the work alone.
     shared.push(("RUNNER_CONCURRENCY".into(), "8".into()));
-    let api = Service::start("workflows-svc", &shared, dir.path(), true).await;
+    let api = Service::start("workflows-svc", &shared, dir.path(), true)
+        .await
+        .api;
     let _scheduler = Service::start("scheduler-svc", &shared, dir.path(), false).await;
     let runner_a = Service::start("runner-svc", &shared, dir.path(), false).await;
     let _runner_b = Service::start("runner-svc", &shared, dir.path(), false).await;
-    let http = reqwest::Client::new();
 
     const N: usize = 20;
     for i in 0..N {
@@ -78,29 +78,15 @@ async fn two_runners_share_work_and_survive_a_kill(transport: Transport) {
                 delay: Duration::from_millis(1500),
             }],
         );
-        let body = json!({"workflowId": format!("w{i}"), "trigger": {"type": "manual"},
-            "actions": [{"type": "http-request", "url": sink.url(&path)}]});
-        assert_eq!(
-            http.post(format!("{}/workflows", api.base))
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            201
-        );
+        api.create(
+            &json!({"workflowId": format!("w{i}"), "trigger": {"type": "manual"},
+            "actions": [{"type": "http-request", "url": sink.url(&path)}]}),
+        )
+        .await;
     }
     let mut ids = Vec::new();
     for i in 0..N {
-        let accepted: Value = http
-            .post(format!("{}/workflows/w{i}/trigger", api.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        ids.push(accepted["executionId"].as_str().unwrap().to_string());
+        ids.push(api.trigger(&format!("w{i}")).await);
     }
     // Wait until some actions are running, then kill one runner mid-action.
     let deadline = Instant::now() + SOON;
@@ -115,7 +101,7 @@ async fn two_runners_share_work_and_survive_a_kill(transport: Transport) {
     runner_a.kill().await;
 
     for (i, id) in ids.iter().enumerate() {
-        let execution = wait_terminal(&http, &api.base, id).await;
+        let execution = api.wait_terminal(id).await;
         assert_eq!(execution["status"], "succeeded", "{execution}");
         let attempts = execution["actions"][0]["attempts"].as_u64().unwrap() as usize;
         let hits = sink.hits(&format!("/w{i}")).len();

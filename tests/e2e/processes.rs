@@ -4,7 +4,6 @@ use crate::periodic::{assert_anchored_once_per_slot, instant};
 use crate::support::process::{settings, Service};
 use crate::support::{Sink, Transport, SOON};
 use serde_json::{json, Value};
-use std::time::Duration;
 
 async fn three_services_as_separate_processes_run_a_periodic_workflow(transport: Transport) {
     let Some(transport_settings) = transport.settings("three_services_as_separate_processes")
@@ -18,48 +17,17 @@ async fn three_services_as_separate_processes_run_a_periodic_workflow(transport:
     let _scheduler = Service::start("scheduler-svc", &shared, dir.path(), false).await;
     let _runner = Service::start("runner-svc", &shared, dir.path(), false).await;
 
-    let http = reqwest::Client::new();
-    let created: Value = http
-        .post(format!("{}/workflows", api.base))
-        .json(
+    let created = api
+        .api
+        .create(
             &json!({"workflowId": "split", "trigger": {"type": "periodic", "interval": "1s"},
             "actions": [{"type": "http-request", "url": sink.url("/split")}]}),
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .await;
     sink.wait_for("/split", 3, SOON).await;
-    assert_eq!(
-        http.delete(format!("{}/workflows/split", api.base))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        204
-    );
-
-    // Deleting stops the schedule; wait for what already started to settle.
-    let executions = loop {
-        let page: Value = http
-            .get(format!("{}/workflows/split/executions?limit=500", api.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let items = page["items"].as_array().unwrap().clone();
-        if items
-            .iter()
-            .all(|e| matches!(e["status"].as_str(), Some("succeeded" | "cancelled")))
-        {
-            break items;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    assert_eq!(api.api.delete("/workflows/split").await, 204);
+    // Deleting stops the schedule (a queued execution is cancelled); let the rest settle.
+    let executions = api.api.settled_executions_of("split").await;
     let ran: Vec<Value> = executions
         .into_iter()
         .filter(|e| e["status"] == "succeeded")

@@ -8,12 +8,26 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-pub struct TestApp {
+/// A client of one running product's API.
+#[derive(Clone)]
+pub struct Api {
     pub base: String,
     pub http: reqwest::Client,
+}
+
+pub struct TestApp {
+    api: Api,
     /// Holds the SQLite file; removed when the app is dropped.
     _dir: tempfile::TempDir,
     stop: CancellationToken,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
 impl Drop for TestApp {
@@ -66,17 +80,38 @@ impl TestApp {
         let shutdown = stop.clone().cancelled_owned();
         tokio::spawn(async move { wfa::run_all(config, listener, shutdown).await.unwrap() });
         let app = TestApp {
-            base,
-            http: reqwest::Client::new(),
+            api: Api::new(base),
             _dir: dir,
             stop,
         };
         app.wait_ready().await;
         Some(app)
     }
+}
+
+impl Api {
+    pub fn new(base: String) -> Api {
+        Api {
+            base,
+            http: reqwest::Client::new(),
+        }
+    }
 
     pub async fn wait_ready(&self) {
-        wait_ready(&self.http, &self.base).await
+        let deadline = Instant::now() + SOON;
+        loop {
+            if let Ok(r) = self.http.get(format!("{}/readyz", self.base)).send().await {
+                if r.status() == StatusCode::OK {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not become ready",
+                self.base
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     pub async fn send(&self, request: reqwest::RequestBuilder) -> (StatusCode, Value) {
@@ -135,7 +170,41 @@ impl TestApp {
 
     /// Polls the execution until it ends; panics if it does not within [`SOON`].
     pub async fn wait_terminal(&self, id: &str) -> Value {
-        wait_terminal(&self.http, &self.base, id).await
+        let deadline = Instant::now() + SOON;
+        loop {
+            let (status, e) = self.get(&format!("/executions/{id}")).await;
+            assert_eq!(status, StatusCode::OK, "{e}");
+            if matches!(
+                e["status"].as_str(),
+                Some("succeeded" | "failed" | "cancelled")
+            ) {
+                return e;
+            }
+            assert!(Instant::now() < deadline, "execution {id} did not end: {e}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The workflow's executions once every one of them has ended.
+    pub async fn settled_executions_of(&self, workflow_id: &str) -> Vec<Value> {
+        let deadline = Instant::now() + SOON;
+        loop {
+            let executions = self.executions_of(workflow_id).await;
+            let ended = |e: &Value| {
+                matches!(
+                    e["status"].as_str(),
+                    Some("succeeded" | "failed" | "cancelled")
+                )
+            };
+            if executions.iter().all(ended) {
+                return executions;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "executions of {workflow_id} did not end: {executions:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     pub async fn executions_of(&self, workflow_id: &str) -> Vec<Value> {
@@ -144,43 +213,5 @@ impl TestApp {
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["items"].as_array().unwrap().clone()
-    }
-}
-
-pub async fn wait_ready(http: &reqwest::Client, base: &str) {
-    let deadline = Instant::now() + SOON;
-    loop {
-        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
-            if r.status() == StatusCode::OK {
-                return;
-            }
-        }
-        assert!(Instant::now() < deadline, "{base} did not become ready");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-pub async fn execution(http: &reqwest::Client, base: &str, id: &str) -> Value {
-    let response = http
-        .get(format!("{base}/executions/{id}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    response.json().await.unwrap()
-}
-
-pub async fn wait_terminal(http: &reqwest::Client, base: &str, id: &str) -> Value {
-    let deadline = Instant::now() + SOON;
-    loop {
-        let e = execution(http, base, id).await;
-        if matches!(
-            e["status"].as_str(),
-            Some("succeeded" | "failed" | "cancelled")
-        ) {
-            return e;
-        }
-        assert!(Instant::now() < deadline, "execution {id} did not end: {e}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -1,19 +1,25 @@
 //! The product's binaries as separate processes, for crash and multi-process tests.
 
-use super::app::{base_settings, wait_ready};
+use super::app::{base_settings, Api};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use tokio::process::{Child, Command};
 
 pub struct Service {
     child: Child,
-    /// The API's base URL, for binaries that serve it.
-    pub base: String,
+    /// The API, for binaries that serve it.
+    pub api: Api,
 }
 
 /// A built binary of this workspace: they sit beside the root package's `wfa`.
 pub fn binary(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_wfa")).with_file_name(name)
+    let path = Path::new(env!("CARGO_BIN_EXE_wfa")).with_file_name(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first (scripts/test does)",
+        path.display()
+    );
+    path
 }
 
 pub fn free_port() -> u16 {
@@ -58,11 +64,11 @@ impl Service {
             .find(|(k, _)| k == "HTTP_ADDR")
             .map(|(_, v)| v.clone())
             .unwrap();
-        let base = format!("http://{addr}");
+        let api = Api::new(format!("http://{addr}"));
         if serves_api {
-            wait_ready(&reqwest::Client::new(), &base).await;
+            api.wait_ready().await;
         }
-        Service { child, base }
+        Service { child, api }
     }
 
     /// SIGTERM, then the exit status.
