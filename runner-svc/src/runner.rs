@@ -3,8 +3,10 @@
 use crate::attempt::{self, AttemptOutcome};
 use crate::lease::{lease_for, Renewal};
 use async_trait::async_trait;
+use backon::{ExponentialBuilder, Retryable};
 use shared::domain::{Execution, ExecutionRequest, ExecutionStatus, Workflow};
 use shared::egress::EgressPolicy;
+use shared::repo::RepoError;
 use shared::time;
 use shared::transport::RequestHandler;
 use shared::{Backends, Config};
@@ -52,11 +54,18 @@ impl Runner {
                 return;
             }
         };
-        if workflow.version != execution.workflow_version
-            || execution.actions.len() != workflow.spec.actions.len()
-        {
+        // An edit between attempts keeps the progress unless it changed the list of actions
+        // itself; then "resume at the failed action" has no meaning and the run starts over.
+        let same_actions = execution.actions.len() == workflow.spec.actions.len()
+            && execution
+                .actions
+                .iter()
+                .zip(&workflow.spec.actions)
+                .all(|(done, a)| done.kind == a.kind());
+        if !same_actions {
             attempt::restart_on(&mut execution, &workflow);
         }
+        execution.workflow_version = workflow.version;
         execution.max_attempts = workflow.spec.retry.max_attempts;
         let lost = CancellationToken::new();
         let _renewal = Renewal::start(
@@ -83,10 +92,17 @@ impl Runner {
             return;
         }
         attempt::conclude(&mut execution, workflow, &outcome, time::now());
-        match self
-            .backends
-            .executions
-            .finish(&execution, &self.owner)
+        // A store hiccup here would otherwise cost a repeated action (the lease would lapse and
+        // the attempt run again), so retry while the lease (still renewed) holds.
+        let finish = || self.backends.executions.finish(&execution, &self.owner);
+        let retrying = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(50))
+            .with_max_delay(Duration::from_secs(2))
+            .with_max_times(8);
+        match finish
+            .retry(retrying)
+            .when(|err| matches!(err, RepoError::Unavailable(_)))
+            .notify(|err, delay| tracing::warn!(%err, ?delay, "cannot record the outcome yet; retrying"))
             .await
         {
             Ok(true) => {

@@ -40,7 +40,12 @@ pub async fn run_with(
             repair::republish_stale(&backends, now, config.requeue_after).await;
             next_repair = time::add(now, repair_every);
         }
-        let wake = next_wake(&backends, config.poll_interval, next_repair).await;
+        let mut wake = next_wake(&backends, config.poll_interval, next_repair).await;
+        if wake <= now {
+            // Still due after this round handled everything due at `now`: the store failed
+            // (logged above). Back off instead of spinning on it.
+            wake = time::add(now, config.poll_interval);
+        }
         tokio::select! {
             _ = tokio::time::sleep(time::until(wake, time::now())) => {}
             _ = backends.wakeups.schedule.notified() => {}

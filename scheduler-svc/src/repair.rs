@@ -9,6 +9,10 @@ use std::time::Duration;
 
 fn publish_all(backends: &Backends, executions: &[Execution], what: &str) {
     for execution in executions {
+        if execution.status.is_terminal() {
+            tracing::warn!(execution_id = %execution.execution_id, workflow_id = %execution.workflow_id, error = execution.error.as_deref().unwrap_or_default(), "execution failed");
+            continue;
+        }
         tracing::info!(execution_id = %execution.execution_id, workflow_id = %execution.workflow_id, attempt = execution.attempt, "{what}");
         publish_in_background(
             &backends.transport,

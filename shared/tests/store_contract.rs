@@ -213,6 +213,10 @@ async fn expired_leases_and_due_retries_return_to_the_queue() {
             rescued[0].actions[0].attempts, 1,
             "{name}: the interrupted start is counted"
         );
+        assert_eq!(
+            rescued[0].attempt, 2,
+            "{name}: losing the runner ends the attempt"
+        );
 
         let mut running = s
             .executions
@@ -240,7 +244,7 @@ async fn expired_leases_and_due_retries_return_to_the_queue() {
         assert_eq!(requeued.len(), 1, "{name}");
         assert_eq!(
             (requeued[0].status, requeued[0].attempt),
-            (ExecutionStatus::Queued, 2),
+            (ExecutionStatus::Queued, 3),
             "{name}"
         );
         assert_eq!(
@@ -293,5 +297,36 @@ async fn deleting_a_workflow_cancels_its_waiting_executions() {
         let cancelled = s.executions.get(e.execution_id).await.unwrap().unwrap();
         assert_eq!(cancelled.status, ExecutionStatus::Cancelled, "{name}");
         assert!(s.executions.queued(10).await.unwrap().is_empty(), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn an_execution_that_keeps_losing_its_runner_ends_failed() {
+    for (name, s) in stores() {
+        let mut w = workflow("poison", None);
+        w.spec.retry.max_attempts = 2;
+        s.workflows.create(&w).await.unwrap();
+        let e = manual(&w);
+        s.executions.accept_trigger(&e).await.unwrap();
+        for _ in 0..2 {
+            let claimed = s
+                .executions
+                .claim(e.execution_id, &lease("dies", -1), time::now())
+                .await
+                .unwrap();
+            assert!(claimed.is_some(), "{name}");
+            s.executions
+                .rescue_expired_leases(time::now(), 10)
+                .await
+                .unwrap();
+        }
+        let ended = s.executions.get(e.execution_id).await.unwrap().unwrap();
+        assert_eq!(ended.status, ExecutionStatus::Failed, "{name}");
+        let freed = s.workflows.get("poison").await.unwrap().unwrap();
+        assert_eq!(
+            (freed.status, freed.current_execution_id),
+            (TriggerStatus::Idle, None),
+            "{name}"
+        );
     }
 }

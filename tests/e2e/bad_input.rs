@@ -220,6 +220,7 @@ async fn unknown_workflow_is_404_everywhere(t: Transport) {
         app.get("/executions/00000000-0000-0000-0000-000000000000")
             .await,
         app.get("/executions/not-a-uuid").await,
+        app.get("/workflows/%FF").await,
     ];
     for (status, body) in answers {
         assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
@@ -227,6 +228,10 @@ async fn unknown_workflow_is_404_everywhere(t: Transport) {
         assert!(
             body["message"].as_str().unwrap().contains("nope")
                 || body["message"].as_str().unwrap().contains("execution")
+                || body["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("no such resource")
         );
     }
     assert_eq!(app.delete("/workflows/nope").await, StatusCode::NOT_FOUND);

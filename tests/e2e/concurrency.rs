@@ -60,9 +60,8 @@ async fn two_runners_share_work_and_survive_a_kill(transport: Transport) {
     let mut shared = settings(dir.path(), transport_settings);
     // Small enough that neither runner can take all the work alone.
     shared.push(("RUNNER_CONCURRENCY".into(), "8".into()));
-    let api = Service::start("workflows-svc", &shared, dir.path(), true)
-        .await
-        .api;
+    let workflows_svc = Service::start("workflows-svc", &shared, dir.path(), true).await;
+    let api = &workflows_svc.api;
     let _scheduler = Service::start("scheduler-svc", &shared, dir.path(), false).await;
     let runner_a = Service::start("runner-svc", &shared, dir.path(), false).await;
     let _runner_b = Service::start("runner-svc", &shared, dir.path(), false).await;

@@ -11,7 +11,7 @@ pub fn retry_delay(policy: &RetryPolicy, attempt: u32, unit_noise: f64) -> Durat
     let base =
         (policy.initial_delay.value().as_secs_f64() * policy.multiplier.powi(exponent)).min(max);
     let jittered = base * (1.0 + policy.jitter * unit_noise.clamp(-1.0, 1.0));
-    Duration::from_secs_f64(jittered.clamp(0.0, max))
+    Duration::try_from_secs_f64(jittered.clamp(0.0, max)).unwrap_or(policy.max_delay.value())
 }
 
 /// The delay asked for by a `Retry-After` header, bounded by the policy's maxDelay.

@@ -185,6 +185,26 @@ impl Execution {
         self.updated_at = now;
     }
 
+    /// Its runner lost the lease mid-attempt (crashed, hung or cut off). That ends the attempt
+    /// like a failure would: the next attempt is queued, unless attempts are spent, which ends
+    /// the execution `failed` (an execution that kills its runner cannot loop forever).
+    pub fn rescue_from_lost_runner(&mut self, now: Timestamp) {
+        self.requeue_interrupted(
+            "the runner stopped renewing its lease (crashed or cut off)",
+            now,
+        );
+        if self.attempt < self.max_attempts {
+            self.attempt += 1;
+            return;
+        }
+        self.status = ExecutionStatus::Failed;
+        self.finished_at = Some(now);
+        self.error = Some(format!(
+            "attempt {} failed (retries exhausted): the runner stopped renewing its lease",
+            self.attempt
+        ));
+    }
+
     pub fn lease_owner(&self) -> Option<&str> {
         self.lease.as_ref().map(|l| l.owner.as_str())
     }

@@ -15,12 +15,14 @@ pub fn periodic_execution_id(workflow_id: &str, scheduled_for: Timestamp) -> Uui
     Uuid::new_v5(&NAMESPACE, name.as_bytes())
 }
 
-/// The id of a manual trigger carrying an `Idempotency-Key`.
-pub fn idempotent_execution_id(workflow_id: &str, key: &str) -> Uuid {
-    Uuid::new_v5(
-        &NAMESPACE,
-        format!("manual\n{workflow_id}\n{key}").as_bytes(),
-    )
+/// The id of a manual trigger carrying an `Idempotency-Key`. The workflow's creation time is
+/// part of it, so a workflow deleted and created again under the same id starts afresh.
+pub fn idempotent_execution_id(workflow_id: &str, created_at: Timestamp, key: &str) -> Uuid {
+    let name = format!(
+        "manual\n{workflow_id}\n{}\n{key}",
+        created_at.timestamp_millis()
+    );
+    Uuid::new_v5(&NAMESPACE, name.as_bytes())
 }
 
 #[cfg(test)]

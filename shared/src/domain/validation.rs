@@ -67,6 +67,8 @@ fn strip_position(message: &str) -> String {
 const MAX_ACTIONS: usize = 100;
 const MIN_INTERVAL: Duration = Duration::from_secs(1);
 const MAX_TIMEOUT: Duration = Duration::from_secs(600);
+/// Longest interval or retry delay: a year. Also keeps every computed instant in range.
+const MAX_PERIOD: Duration = Duration::from_secs(366 * 24 * 3600);
 
 pub fn validate(spec: &WorkflowSpec) -> Result<(), SpecError> {
     validate_workflow_id(&spec.workflow_id)?;
@@ -113,6 +115,15 @@ fn validate_trigger(trigger: &Trigger) -> Result<(), SpecError> {
                 "a periodic trigger needs an interval, e.g. \"10s\"",
             ));
         };
+        if interval.value() > MAX_PERIOD {
+            return Err(SpecError::invalid(
+                "trigger.interval",
+                format!(
+                    "`{}` is above the maximum interval of one year",
+                    interval.as_str()
+                ),
+            ));
+        }
         if interval.value() < MIN_INTERVAL {
             return Err(SpecError::invalid(
                 "trigger.interval",
@@ -199,6 +210,12 @@ fn validate_retry(retry: &RetryPolicy) -> Result<(), SpecError> {
             "must be at least 1ms",
         ));
     }
+    if retry.max_delay.value() > MAX_PERIOD {
+        return Err(SpecError::invalid(
+            "retry.maxDelay",
+            "must be at most one year",
+        ));
+    }
     if retry.max_delay.value() < retry.initial_delay.value() {
         return Err(SpecError::invalid(
             "retry.maxDelay",
@@ -278,6 +295,7 @@ mod tests {
         let cases = [
             (SEED.replace("recurrent-workflow", "bad id!"), "workflowId"),
             (SEED.replace("\"10s\"", "\"0s\""), "trigger.interval"),
+            (SEED.replace("\"10s\"", "\"400days\""), "trigger.interval"),
             (
                 SEED.replace(",\"interval\":\"10s\"", ""),
                 "trigger.interval",

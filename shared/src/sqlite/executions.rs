@@ -103,6 +103,16 @@ pub(super) fn cancel_waiting(
     Ok(())
 }
 
+/// Frees the workflow of an execution that just ended, if it is still the workflow's current one.
+fn set_idle_if_current(conn: &Connection, e: &Execution) -> RepoResult<()> {
+    conn.prepare_cached(
+        "UPDATE workflows SET status = 'idle', current_execution_id = NULL
+         WHERE workflow_id = ?1 AND current_execution_id = ?2",
+    )?
+    .execute(params![e.workflow_id, e.execution_id.to_string()])?;
+    Ok(())
+}
+
 /// The lease holder of a running execution, if it is running.
 fn running_owner(conn: &Connection, execution_id: Uuid) -> RepoResult<Option<String>> {
     Ok(conn
@@ -260,8 +270,16 @@ impl ExecutionRepo for SqliteStore {
     async fn save_progress(&self, execution: &Execution) -> RepoResult<bool> {
         let e = execution.clone();
         self.write(move |conn| {
-            if running_owner(conn, e.execution_id)?.as_deref() != e.lease_owner() {
-                return Ok(false);
+            // The stored lease, not the caller's copy: renewals have moved it on since the claim.
+            let mut e = e;
+            match select_execution(conn, e.execution_id)? {
+                Some(stored)
+                    if stored.status == ExecutionStatus::Running
+                        && stored.lease_owner() == e.lease_owner() =>
+                {
+                    e.lease = stored.lease;
+                }
+                _ => return Ok(false),
             }
             update_execution(conn, &e)?;
             Ok(true)
@@ -378,10 +396,10 @@ impl ExecutionRepo for SqliteStore {
                  ORDER BY lease_expires_at LIMIT ?2",
                 params![to_millis(now), limit as i64],
                 |e| {
-                    e.requeue_interrupted(
-                        "the runner stopped renewing its lease (crashed or cut off)",
-                        now,
-                    );
+                    e.rescue_from_lost_runner(now);
+                    if e.status.is_terminal() {
+                        set_idle_if_current(conn, e)?;
+                    }
                     Ok(())
                 },
             )?;

@@ -45,7 +45,12 @@ struct Dispatcher {
 impl Dispatcher {
     async fn dispatch(&mut self, request: ExecutionRequest, shutdown: &CancellationToken) {
         let id = request.execution_id;
-        if !self.in_flight.lock().expect("in-flight set").insert(id) {
+        if !self
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id)
+        {
             return;
         }
         let permit = tokio::select! {
@@ -54,8 +59,11 @@ impl Dispatcher {
         };
         let (handler, in_flight) = (self.handler.clone(), self.in_flight.clone());
         self.tasks.spawn(async move {
-            handler.handle(request).await;
-            in_flight.lock().expect("in-flight set").remove(&id);
+            // Its own task, so a panic ends there and the id is freed for the next delivery.
+            if let Err(err) = tokio::spawn(async move { handler.handle(request).await }).await {
+                tracing::error!(execution_id = %id, %err, "execution handler failed; its lease will expire and it will be rescued");
+            }
+            in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
             drop(permit);
         });
         while self.tasks.try_join_next().is_some() {}

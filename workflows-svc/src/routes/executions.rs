@@ -1,9 +1,10 @@
 //! Executions history.
 
+use super::path::PathId;
 use super::workflows::page_limit;
 use crate::{ApiError, AppState};
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -20,7 +21,7 @@ pub struct ListParams {
 
 pub async fn list_for_workflow(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(params) = params?;
@@ -56,7 +57,7 @@ pub async fn list_for_workflow(
 
 pub async fn get_one(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<Execution>, ApiError> {
     let not_found = || ApiError::NotFound(format!("There is no execution `{id}`."));
     let execution_id = uuid::Uuid::parse_str(&id).map_err(|_| not_found())?;

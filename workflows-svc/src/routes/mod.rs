@@ -1,6 +1,7 @@
 mod body;
 mod executions;
 mod health;
+mod path;
 mod trigger;
 mod workflows;
 

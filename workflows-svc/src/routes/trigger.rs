@@ -1,8 +1,9 @@
 //! Manual triggers: record the execution (the outbox), then publish it.
 
+use super::path::PathId;
 use super::workflows::find_workflow;
 use crate::{ApiError, AppState};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -41,13 +42,13 @@ fn accepted(execution: &Execution) -> Response {
 
 pub async fn trigger(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
     let workflow = find_workflow(&state, &id).await?;
     let execution_id = match &key {
-        Some(key) => idempotent_execution_id(&id, key),
+        Some(key) => idempotent_execution_id(&id, workflow.created_at, key),
         None => uuid::Uuid::new_v4(),
     };
     let now = time::now();

@@ -1,10 +1,11 @@
 //! Workflow CRUD.
 
 use super::body::json_bytes;
+use super::path::PathId;
 use crate::{ApiError, AppState};
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -62,7 +63,7 @@ pub async fn create(
 
 pub async fn get_one(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     let workflow = find_workflow(&state, &id).await?;
     Ok(workflow_response(StatusCode::OK, &workflow))
@@ -137,6 +138,9 @@ fn expected_version(headers: &HeaderMap, spec: &WorkflowSpec) -> Result<Option<u
     let Some(value) = headers.get(header::IF_MATCH) else {
         return Ok(spec.version);
     };
+    if value.as_bytes() == b"*" {
+        return Ok(None); // Any version.
+    }
     let text = value
         .to_str()
         .unwrap_or_default()
@@ -160,7 +164,7 @@ fn next_run_after_update(old: &Workflow, spec: &WorkflowSpec, now: Timestamp) ->
 
 pub async fn update(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -201,7 +205,7 @@ pub async fn update(
 
 pub async fn delete(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<StatusCode, ApiError> {
     if state.backends.workflows.delete(&id, time::now()).await? {
         Ok(StatusCode::NO_CONTENT)
