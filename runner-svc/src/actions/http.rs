@@ -53,8 +53,7 @@ pub async fn run(action: &HttpAction, ctx: &ActionContext<'_>) -> ActionResult {
         .headers()
         .get(RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
+        .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
     let (body, truncated) = read_body(&mut response).await;
     let output =
         json!({ "status": status, "headers": headers, "body": body, "bodyTruncated": truncated });
@@ -75,6 +74,20 @@ pub async fn run(action: &HttpAction, ctx: &ActionContext<'_>) -> ActionResult {
         retryable: status >= 500 || status == 408 || status == 429,
         retry_after: retry_after.filter(|_| status == 429 || status == 503),
     })
+}
+
+/// `Retry-After` as seconds or as an HTTP date (RFC 9110 §10.2.3); a past date means now.
+fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    Some(
+        (at.with_timezone(&chrono::Utc) - now)
+            .to_std()
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 fn permanent(error: String) -> ActionFailure {
@@ -152,4 +165,29 @@ async fn read_body(response: &mut reqwest::Response) -> (String, bool) {
         body.extend_from_slice(&chunk);
     }
     (String::from_utf8_lossy(&body).into_owned(), truncated)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let now = chrono::DateTime::parse_from_rfc2822("Tue, 24 Nov 2026 05:00:00 GMT")
+            .unwrap()
+            .to_utc();
+        assert_eq!(
+            parse_retry_after(" 120 ", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Tue, 24 Nov 2026 05:00:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Tue, 24 Nov 2026 04:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
 }
