@@ -6,6 +6,7 @@ mod actions;
 mod attempt;
 mod lease;
 mod runner;
+mod stragglers;
 
 pub use runner::Runner;
 
@@ -38,6 +39,15 @@ pub async fn run_with(
         tokio::time::sleep(grace).await;
         release.cancel();
     });
+    if !backends.transport.delivers_from_store() {
+        tokio::spawn(stragglers::sweep(
+            backends.executions.clone(),
+            runner.clone(),
+            config.requeue_after,
+            config.requeue_after * 3,
+            shutdown.clone(),
+        ));
+    }
     tracing::info!(transport = backends.transport.name(), owner = %config.instance_id, "runner started");
     backends
         .transport

@@ -58,14 +58,10 @@ async fn triggers_accepted_while_the_broker_is_down_all_run_once_it_is_back() {
     );
     broker.resume();
 
-    // A consumer whose group session lapsed during the outage may take tansu up to a session
-    // to let back in; be patient with the first one.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while app.execution_status(&ids[0]).await == "queued" && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // A consumer whose group session lapsed during the outage may take tansu a while to let
+    // back in; be patient.
     for (i, id) in ids.iter().enumerate() {
-        let execution = app.wait_terminal(id).await;
+        let execution = app.wait_terminal_within(id, Duration::from_secs(60)).await;
         assert_eq!(execution["status"], "succeeded", "{execution}");
         assert_eq!(
             sink.hits(&format!("/d{i}")).len(),

@@ -39,6 +39,12 @@ pub trait Transport: Send + Sync {
     async fn ready(&self) -> Result<(), TransportError>;
 
     fn name(&self) -> &'static str;
+
+    /// Whether consumers read the store's queue themselves (then nothing queued can be missed
+    /// by the transport, and runners need no sweep for stragglers).
+    fn delivers_from_store(&self) -> bool {
+        false
+    }
 }
 
 /// Publishes without making the caller wait for the broker. Callers have recorded the execution

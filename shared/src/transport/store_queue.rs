@@ -124,4 +124,8 @@ impl Transport for StoreQueue {
     fn name(&self) -> &'static str {
         "store-queue"
     }
+
+    fn delivers_from_store(&self) -> bool {
+        true
+    }
 }

@@ -170,7 +170,12 @@ impl Api {
 
     /// Polls the execution until it ends; panics if it does not within [`SOON`].
     pub async fn wait_terminal(&self, id: &str) -> Value {
-        let deadline = Instant::now() + SOON;
+        self.wait_terminal_within(id, SOON).await
+    }
+
+    /// As [`Api::wait_terminal`], with its own patience.
+    pub async fn wait_terminal_within(&self, id: &str, within: Duration) -> Value {
+        let deadline = Instant::now() + within;
         loop {
             let (status, e) = self.get(&format!("/executions/{id}")).await;
             assert_eq!(status, StatusCode::OK, "{e}");

@@ -46,10 +46,20 @@ impl Service {
         dir: &Path,
         serves_api: bool,
     ) -> Service {
+        Self::start_logging_to(name, &dir.join(format!("{name}.log")), settings, serves_api).await
+    }
+
+    /// As [`Service::start`], with the log in a file of the caller's choice.
+    pub async fn start_logging_to(
+        name: &str,
+        log: &Path,
+        settings: &[(String, String)],
+        serves_api: bool,
+    ) -> Service {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(dir.join(format!("{name}.log")))
+            .open(log)
             .unwrap();
         let child = Command::new(binary(name))
             .envs(settings.iter().cloned())
