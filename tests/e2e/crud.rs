@@ -45,6 +45,16 @@ async fn seed_payload_round_trips_through_crud(transport: Transport) {
     assert_eq!(conflict["error"], "version_conflict");
     assert_eq!(app.get("/workflows/recurrent-workflow").await.1, updated);
 
+    // `If-Match: *` means "whatever the version": accepted over the stale body version.
+    let anyway = app
+        .http
+        .put(format!("{}/workflows/recurrent-workflow", app.base))
+        .header("If-Match", "*")
+        .json(&changed);
+    let (status, forced) = app.send(anyway).await;
+    assert_eq!(status, StatusCode::OK, "{forced}");
+    assert_eq!(forced["version"], 3);
+
     assert_eq!(
         app.delete("/workflows/recurrent-workflow").await,
         StatusCode::NO_CONTENT

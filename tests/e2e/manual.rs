@@ -85,6 +85,20 @@ async fn idempotency_key_returns_the_same_execution(transport: Transport) {
     assert_eq!(again["status"], "succeeded");
     assert_eq!(sink.hits("/once").len(), 1);
     assert_eq!(app.executions_of("once").await.len(), 1);
+
+    // A workflow deleted and created again under the same id is a new workflow: the old key
+    // does not replay the old (deleted workflow's) execution.
+    let definition = json!({"workflowId": "once", "trigger": {"type": "manual"},
+        "actions": [{"type": "http-request", "url": sink.url("/once")}]});
+    assert_eq!(app.delete("/workflows/once").await, StatusCode::NO_CONTENT);
+    tokio::time::sleep(std::time::Duration::from_millis(2)).await; // a later createdAt
+    app.create(&definition).await;
+    let (status, fresh) = app.send(trigger()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{fresh}");
+    assert_ne!(fresh["executionId"], id);
+    app.wait_terminal(fresh["executionId"].as_str().unwrap())
+        .await;
+    assert_eq!(sink.hits("/once").len(), 2);
 }
 
 crate::on_every_transport!(
