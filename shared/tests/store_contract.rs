@@ -63,6 +63,15 @@ fn manual(w: &Workflow) -> Execution {
     )
 }
 
+/// A manual workflow `id` with one accepted (queued) execution.
+async fn accepted_manual(s: &Store, id: &str) -> Execution {
+    let w = workflow(id, None);
+    s.workflows.create(&w).await.unwrap();
+    let e = manual(&w);
+    s.executions.accept_trigger(&e).await.unwrap();
+    e
+}
+
 fn lease(owner: &str, secs: i64) -> Lease {
     Lease {
         owner: owner.into(),
@@ -158,10 +167,7 @@ async fn a_slot_fires_once_even_with_two_schedulers() {
 #[tokio::test]
 async fn claims_are_exclusive_and_writes_need_the_lease() {
     for (name, s) in stores() {
-        let w = workflow("c", None);
-        s.workflows.create(&w).await.unwrap();
-        let e = manual(&w);
-        s.executions.accept_trigger(&e).await.unwrap();
+        let e = accepted_manual(&s, "c").await;
         let mine = s
             .executions
             .claim(e.execution_id, &lease("a", 30), time::now())
@@ -194,10 +200,7 @@ async fn claims_are_exclusive_and_writes_need_the_lease() {
 #[tokio::test]
 async fn expired_leases_and_due_retries_return_to_the_queue() {
     for (name, s) in stores() {
-        let w = workflow("r", None);
-        s.workflows.create(&w).await.unwrap();
-        let e = manual(&w);
-        s.executions.accept_trigger(&e).await.unwrap();
+        let e = accepted_manual(&s, "r").await;
         s.executions
             .claim(e.execution_id, &lease("dead", -1), time::now())
             .await
@@ -286,10 +289,7 @@ async fn stale_queued_executions_are_republished_once_per_threshold() {
 #[tokio::test]
 async fn deleting_a_workflow_cancels_its_waiting_executions() {
     for (name, s) in stores() {
-        let w = workflow("d", None);
-        s.workflows.create(&w).await.unwrap();
-        let e = manual(&w);
-        s.executions.accept_trigger(&e).await.unwrap();
+        let e = accepted_manual(&s, "d").await;
         assert!(
             s.workflows.delete("d", time::now()).await.unwrap(),
             "{name}"
