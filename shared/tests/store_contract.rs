@@ -39,18 +39,10 @@ fn workflow(id: &str, interval: Option<&str>) -> Workflow {
     let json = format!(
         r#"{{"workflowId":"{id}","trigger":{trigger},"actions":[{{"type":"log","message":"m"}}]}}"#
     );
-    let spec = decode_workflow_spec(json.as_bytes()).unwrap();
-    let now = from_millis(1_000_000);
-    Workflow {
-        next_run_at: spec.trigger.interval().map(|i| time::add(now, i)),
-        spec,
-        status: TriggerStatus::Idle,
-        current_execution_id: None,
-        paused: false,
-        version: 1,
-        created_at: now,
-        updated_at: now,
-    }
+    Workflow::created(
+        decode_workflow_spec(json.as_bytes()).unwrap(),
+        from_millis(1_000_000),
+    )
 }
 
 fn manual(w: &Workflow) -> Execution {

@@ -223,6 +223,25 @@ pub struct Workflow {
 }
 
 impl Workflow {
+    /// A workflow as created at `now`: version 1, idle, its first periodic slot one interval
+    /// after creation (the anchor of every later slot).
+    pub fn created(mut spec: WorkflowSpec, now: Timestamp) -> Self {
+        spec.version = None;
+        Self {
+            next_run_at: spec
+                .trigger
+                .interval()
+                .map(|interval| crate::time::add(now, interval)),
+            spec,
+            status: TriggerStatus::Idle,
+            current_execution_id: None,
+            paused: false,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     pub fn id(&self) -> &str {
         &self.spec.workflow_id
     }

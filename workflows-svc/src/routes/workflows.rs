@@ -38,22 +38,8 @@ pub async fn create(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let mut spec = decode_workflow_spec(&json_bytes(&headers, body)?)?;
-    spec.version = None;
-    let now = time::now();
-    let workflow = Workflow {
-        next_run_at: spec
-            .trigger
-            .interval()
-            .map(|interval| time::add(now, interval)),
-        spec,
-        status: TriggerStatus::Idle,
-        current_execution_id: None,
-        paused: false,
-        version: 1,
-        created_at: now,
-        updated_at: now,
-    };
+    let spec = decode_workflow_spec(&json_bytes(&headers, body)?)?;
+    let workflow = Workflow::created(spec, time::now());
     state.backends.workflows.create(&workflow).await?;
     if workflow.next_run_at.is_some() {
         state.backends.wakeups.schedule.notify_one();
