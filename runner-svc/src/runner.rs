@@ -42,17 +42,12 @@ impl Runner {
         self.release.clone()
     }
 
-    async fn run_claimed(&self, mut execution: Execution) {
+    /// `workflow` is `None` when it was deleted after the execution was queued.
+    async fn run_claimed(&self, mut execution: Execution, workflow: Option<Workflow>) {
         let id = execution.execution_id;
         let executions = self.backends.executions.clone();
-        let workflow = match self.backends.workflows.get(&execution.workflow_id).await {
-            Ok(Some(workflow)) => workflow,
-            Ok(None) => return self.cancel_orphan(execution).await,
-            Err(err) => {
-                tracing::warn!(%err, execution_id = %id, "cannot load the workflow; releasing the execution");
-                let _ = executions.release(id, &self.owner, time::now()).await;
-                return;
-            }
+        let Some(workflow) = workflow else {
+            return self.cancel_orphan(execution).await;
         };
         // An edit between attempts keeps the progress unless it changed the list of actions
         // itself; then "resume at the failed action" has no meaning and the run starts over.
@@ -123,11 +118,7 @@ impl Runner {
 
     /// The workflow was deleted after this execution was queued.
     async fn cancel_orphan(&self, mut execution: Execution) {
-        let now = time::now();
-        execution.status = ExecutionStatus::Cancelled;
-        execution.error = Some("the workflow was deleted".to_string());
-        execution.finished_at = Some(now);
-        execution.updated_at = now;
+        execution.cancel_for_deleted_workflow(time::now());
         if let Err(err) = self
             .backends
             .executions
@@ -142,6 +133,15 @@ impl Runner {
 #[async_trait]
 impl RequestHandler for Runner {
     async fn handle(&self, request: ExecutionRequest) {
+        // The definition first: if the store cannot give it, nothing is claimed, and the
+        // request comes again (queue poll, republish) instead of a claim to undo.
+        let workflow = match self.backends.workflows.get(&request.workflow_id).await {
+            Ok(workflow) => workflow,
+            Err(err) => {
+                tracing::warn!(%err, execution_id = %request.execution_id, "cannot load the workflow; will be retried");
+                return;
+            }
+        };
         let lease = lease_for(&self.owner, self.lease_duration);
         match self
             .backends
@@ -149,7 +149,7 @@ impl RequestHandler for Runner {
             .claim(request.execution_id, &lease, time::now())
             .await
         {
-            Ok(Some(execution)) => self.run_claimed(execution).await,
+            Ok(Some(execution)) => self.run_claimed(execution, workflow).await,
             // Done, cancelled or held by another runner: a duplicate delivery, nothing to do.
             Ok(None) => {
                 tracing::debug!(execution_id = %request.execution_id, "not claimable; skipped")

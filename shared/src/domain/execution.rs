@@ -205,6 +205,15 @@ impl Execution {
         ));
     }
 
+    /// Ends an execution whose workflow was deleted before it could run.
+    pub fn cancel_for_deleted_workflow(&mut self, now: Timestamp) {
+        self.status = ExecutionStatus::Cancelled;
+        self.error = Some("the workflow was deleted".to_string());
+        self.next_attempt_at = None;
+        self.finished_at = Some(now);
+        self.updated_at = now;
+    }
+
     pub fn lease_owner(&self) -> Option<&str> {
         self.lease.as_ref().map(|l| l.owner.as_str())
     }

@@ -1,4 +1,4 @@
-use super::rows::{decode_executions, insert_execution, select_execution, update_execution};
+use super::rows::{decode_executions, select_execution, write_execution};
 use super::SqliteStore;
 use crate::domain::{Execution, ExecutionStatus, Lease, TriggerStatus};
 use crate::repo::{
@@ -76,7 +76,7 @@ fn rewrite_each(
     let mut executions = decode_executions(docs)?;
     for e in &mut executions {
         change(e)?;
-        update_execution(conn, e)?;
+        write_execution(conn, e)?;
     }
     Ok(executions)
 }
@@ -92,11 +92,7 @@ pub(super) fn cancel_waiting(
         "SELECT doc FROM executions WHERE workflow_id = ?1 AND status IN ('queued', 'retrying')",
         [workflow_id],
         |e| {
-            e.status = ExecutionStatus::Cancelled;
-            e.error = Some("the workflow was deleted".to_string());
-            e.next_attempt_at = None;
-            e.finished_at = Some(now);
-            e.updated_at = now;
+            e.cancel_for_deleted_workflow(now);
             Ok(())
         },
     )?;
@@ -143,7 +139,7 @@ impl ExecutionRepo for SqliteStore {
                     current: state.current,
                 });
             }
-            insert_execution(conn, &e)?;
+            write_execution(conn, &e)?;
             set_trigger(
                 conn,
                 &e.workflow_id,
@@ -180,7 +176,7 @@ impl ExecutionRepo for SqliteStore {
                     SlotOutcome::Stale
                 }
                 Some(e) => {
-                    insert_execution(conn, &e)?;
+                    write_execution(conn, &e)?;
                     set_trigger(conn, &id, TriggerStatus::Busy, Some(e.execution_id))?;
                     SlotOutcome::Fired(Box::new(e))
                 }
@@ -261,7 +257,7 @@ impl ExecutionRepo for SqliteStore {
             e.next_attempt_at = None;
             e.started_at.get_or_insert(now);
             e.updated_at = now;
-            update_execution(conn, &e)?;
+            write_execution(conn, &e)?;
             Ok(Some(e))
         })
         .await
@@ -281,7 +277,7 @@ impl ExecutionRepo for SqliteStore {
                 }
                 _ => return Ok(false),
             }
-            update_execution(conn, &e)?;
+            write_execution(conn, &e)?;
             Ok(true)
         })
         .await
@@ -297,7 +293,7 @@ impl ExecutionRepo for SqliteStore {
                 return Ok(false);
             };
             e.lease = Some(lease);
-            update_execution(conn, &e)?;
+            write_execution(conn, &e)?;
             Ok(true)
         })
         .await
@@ -311,7 +307,7 @@ impl ExecutionRepo for SqliteStore {
                 return Ok(false);
             }
             e.lease = None;
-            update_execution(conn, &e)?;
+            write_execution(conn, &e)?;
             let (status, current) = match e.status {
                 ExecutionStatus::Retrying => (TriggerStatus::Pending, Some(e.execution_id)),
                 _ => (TriggerStatus::Idle, None),
@@ -341,7 +337,7 @@ impl ExecutionRepo for SqliteStore {
                 return Ok(false);
             };
             e.requeue_interrupted("the runner shut down before the action finished", now);
-            update_execution(conn, &e)?;
+            write_execution(conn, &e)?;
             Ok(true)
         })
         .await

@@ -78,36 +78,23 @@ pub fn decode_executions(docs: Vec<String>) -> RepoResult<Vec<Execution>> {
         .collect()
 }
 
-pub fn insert_execution(conn: &Connection, e: &Execution) -> RepoResult<()> {
+/// Writes every column of an execution from its value, inserting it if it is new. Callers
+/// decide beforehand whether a new execution may exist (the id is the deduplication key).
+pub fn write_execution(conn: &Connection, e: &Execution) -> RepoResult<()> {
     conn.prepare_cached(
         "INSERT INTO executions (execution_id, workflow_id, status, created_at, updated_at,
              next_attempt_at, lease_owner, lease_expires_at, doc)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (execution_id) DO UPDATE SET status = excluded.status,
+             updated_at = excluded.updated_at, next_attempt_at = excluded.next_attempt_at,
+             lease_owner = excluded.lease_owner, lease_expires_at = excluded.lease_expires_at,
+             doc = excluded.doc",
     )?
     .execute(params![
         e.execution_id.to_string(),
         e.workflow_id,
         e.status.as_str(),
         to_millis(e.created_at),
-        to_millis(e.updated_at),
-        e.next_attempt_at.map(to_millis),
-        e.lease.as_ref().map(|l| l.owner.as_str()),
-        e.lease.as_ref().map(|l| to_millis(l.expires_at)),
-        serde_json::to_string(e)?,
-    ])?;
-    Ok(())
-}
-
-/// Writes every column of an execution from its value.
-pub fn update_execution(conn: &Connection, e: &Execution) -> RepoResult<()> {
-    conn.prepare_cached(
-        "UPDATE executions SET status = ?2, updated_at = ?3, next_attempt_at = ?4,
-             lease_owner = ?5, lease_expires_at = ?6, doc = ?7
-         WHERE execution_id = ?1",
-    )?
-    .execute(params![
-        e.execution_id.to_string(),
-        e.status.as_str(),
         to_millis(e.updated_at),
         e.next_attempt_at.map(to_millis),
         e.lease.as_ref().map(|l| l.owner.as_str()),

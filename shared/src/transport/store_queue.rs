@@ -57,16 +57,38 @@ impl Dispatcher {
             permit = self.permits.clone().acquire_owned() => permit.expect("semaphore is never closed"),
             _ = shutdown.cancelled() => return,
         };
-        let (handler, in_flight) = (self.handler.clone(), self.in_flight.clone());
+        let handler = self.handler.clone();
+        // Frees the id and the permit however the handler ends, a panic included.
+        let done = InFlight {
+            id,
+            set: self.in_flight.clone(),
+            _permit: permit,
+        };
         self.tasks.spawn(async move {
-            // Its own task, so a panic ends there and the id is freed for the next delivery.
-            if let Err(err) = tokio::spawn(async move { handler.handle(request).await }).await {
-                tracing::error!(execution_id = %id, %err, "execution handler failed; its lease will expire and it will be rescued");
-            }
-            in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
-            drop(permit);
+            handler.handle(request).await;
+            drop(done);
         });
-        while self.tasks.try_join_next().is_some() {}
+        while let Some(ended) = self.tasks.try_join_next() {
+            if let Err(err) = ended {
+                tracing::error!(%err, "execution handler failed; its lease will expire and it will be rescued");
+            }
+        }
+    }
+}
+
+/// One execution handed to a handler; dropping it makes the id deliverable again.
+struct InFlight {
+    id: Uuid,
+    set: Arc<Mutex<HashSet<Uuid>>>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.set
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.id);
     }
 }
 

@@ -179,10 +179,7 @@ impl Api {
         loop {
             let (status, e) = self.get(&format!("/executions/{id}")).await;
             assert_eq!(status, StatusCode::OK, "{e}");
-            if matches!(
-                e["status"].as_str(),
-                Some("succeeded" | "failed" | "cancelled")
-            ) {
+            if has_ended(&e) {
                 return e;
             }
             assert!(Instant::now() < deadline, "execution {id} did not end: {e}");
@@ -195,13 +192,7 @@ impl Api {
         let deadline = Instant::now() + SOON;
         loop {
             let executions = self.executions_of(workflow_id).await;
-            let ended = |e: &Value| {
-                matches!(
-                    e["status"].as_str(),
-                    Some("succeeded" | "failed" | "cancelled")
-                )
-            };
-            if executions.iter().all(ended) {
+            if executions.iter().all(has_ended) {
                 return executions;
             }
             assert!(
@@ -219,4 +210,12 @@ impl Api {
         assert_eq!(status, StatusCode::OK, "{body}");
         body["items"].as_array().unwrap().clone()
     }
+}
+
+/// Whether an execution (as the API shows it) is in a terminal status.
+fn has_ended(execution: &Value) -> bool {
+    matches!(
+        execution["status"].as_str(),
+        Some("succeeded" | "failed" | "cancelled")
+    )
 }
