@@ -6,12 +6,14 @@ pub mod execution;
 pub mod ids;
 pub mod request;
 pub mod slots;
+pub mod transition;
 pub mod validation;
 pub mod workflow;
 
 pub use duration::HumanDuration;
 pub use execution::{ActionResult, ActionStatus, Execution, ExecutionStatus, Lease, Reason};
 pub use request::ExecutionRequest;
+pub use transition::Transition;
 pub use validation::{decode_workflow_spec, SpecError};
 pub use workflow::{
     Action, CatchUp, ExpectStatus, HttpAction, LogAction, LogLevel, RetryPolicy, Trigger,

@@ -1,8 +1,9 @@
 use super::rows::{decode_executions, select_execution, write_execution};
 use super::SqliteStore;
-use crate::domain::{Execution, ExecutionStatus, Lease, TriggerStatus};
+use crate::domain::{Execution, Lease, Transition, TriggerStatus};
 use crate::repo::{
-    ExecutionQuery, ExecutionRepo, Page, RepoError, RepoResult, SlotOutcome, TriggerOutcome,
+    crash_points, cursor, ExecutionQuery, ExecutionRepo, Failpoints, Page, RepoResult, SlotOutcome,
+    TriggerOutcome,
 };
 use crate::time::{from_millis, to_millis, Timestamp};
 use async_trait::async_trait;
@@ -29,6 +30,15 @@ fn trigger_state(conn: &Connection, workflow_id: &str) -> RepoResult<Option<Trig
         current: current.and_then(|c| Uuid::parse_str(&c).ok()),
         next_run_at,
     }))
+}
+
+/// Marks the workflow busy for its new execution `e`, then writes `e` (in this order in every
+/// store: see [`crash_points::BEFORE_EXECUTION_INSERT`]).
+fn launch(conn: &Connection, failpoints: &Failpoints, e: &Execution) -> RepoResult<()> {
+    let (status, current) = e.trigger_state();
+    set_trigger(conn, &e.workflow_id, status, current)?;
+    failpoints.pass(crash_points::BEFORE_EXECUTION_INSERT)?;
+    write_execution(conn, e)
 }
 
 fn set_trigger(
@@ -62,70 +72,109 @@ fn exists(conn: &Connection, execution_id: Uuid) -> RepoResult<bool> {
         .is_some())
 }
 
-/// Loads the executions a query selects, applies `change` to each, and writes them back.
-fn rewrite_each(
+/// Loads the executions a query selects and applies `transition` to each; returns those it
+/// changed.
+fn transition_each(
     conn: &Connection,
+    failpoints: &Failpoints,
     sql: &str,
     args: impl rusqlite::Params,
-    mut change: impl FnMut(&mut Execution) -> RepoResult<()>,
+    transition: &Transition,
 ) -> RepoResult<Vec<Execution>> {
     let docs = conn
         .prepare_cached(sql)?
         .query_map(args, |r| r.get::<_, String>(0))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut executions = decode_executions(docs)?;
-    for e in &mut executions {
-        change(e)?;
-        write_execution(conn, e)?;
+    let mut changed = Vec::new();
+    for e in decode_executions(docs)? {
+        if let Some(e) = persist(conn, failpoints, e, transition)? {
+            changed.push(e);
+        }
     }
-    Ok(executions)
+    Ok(changed)
+}
+
+/// Applies `transition` to the stored execution `id`: `None` if it is not there or the
+/// transition's precondition does not hold.
+pub(super) fn transition_one(
+    conn: &Connection,
+    failpoints: &Failpoints,
+    id: Uuid,
+    transition: &Transition,
+) -> RepoResult<Option<Execution>> {
+    match select_execution(conn, id)? {
+        Some(e) => persist(conn, failpoints, e, transition),
+        None => Ok(None),
+    }
+}
+
+/// Writes `transition` applied to `e` and the trigger state of its workflow that follows.
+fn persist(
+    conn: &Connection,
+    failpoints: &Failpoints,
+    mut e: Execution,
+    transition: &Transition,
+) -> RepoResult<Option<Execution>> {
+    let before = e.trigger_state();
+    if !e.apply(transition) {
+        return Ok(None);
+    }
+    write_execution(conn, &e)?;
+    if e.trigger_state() != before {
+        failpoints.pass(crash_points::BEFORE_TRIGGER_FOLLOWS)?;
+        follow(conn, &e)?;
+    }
+    Ok(Some(e))
+}
+
+/// Sets the workflow's trigger state to what its current execution `e` implies.
+fn follow(conn: &Connection, e: &Execution) -> RepoResult<()> {
+    let (status, current) = e.trigger_state();
+    set_trigger_if_current(conn, &e.workflow_id, e.execution_id, status, current)
+}
+
+fn set_trigger_if_current(
+    conn: &Connection,
+    workflow_id: &str,
+    expected_current: Uuid,
+    status: TriggerStatus,
+    current: Option<Uuid>,
+) -> RepoResult<()> {
+    conn.prepare_cached(
+        "UPDATE workflows SET status = ?2, current_execution_id = ?3
+         WHERE workflow_id = ?1 AND current_execution_id = ?4",
+    )?
+    .execute(params![
+        workflow_id,
+        status.as_str(),
+        current.map(|c| c.to_string()),
+        expected_current.to_string()
+    ])?;
+    Ok(())
 }
 
 /// Cancels the executions of a deleted workflow that are waiting (queued or retrying).
 pub(super) fn cancel_waiting(
     conn: &Connection,
+    failpoints: &Failpoints,
     workflow_id: &str,
     now: Timestamp,
 ) -> RepoResult<()> {
-    rewrite_each(
+    transition_each(
         conn,
+        failpoints,
         "SELECT doc FROM executions WHERE workflow_id = ?1 AND status IN ('queued', 'retrying')",
         [workflow_id],
-        |e| {
-            e.cancel_for_deleted_workflow(now);
-            Ok(())
-        },
+        &Transition::CancelForDeletedWorkflow { now },
     )?;
     Ok(())
-}
-
-/// Frees the workflow of an execution that just ended, if it is still the workflow's current one.
-fn set_idle_if_current(conn: &Connection, e: &Execution) -> RepoResult<()> {
-    conn.prepare_cached(
-        "UPDATE workflows SET status = 'idle', current_execution_id = NULL
-         WHERE workflow_id = ?1 AND current_execution_id = ?2",
-    )?
-    .execute(params![e.workflow_id, e.execution_id.to_string()])?;
-    Ok(())
-}
-
-/// The lease holder of a running execution, if it is running.
-fn running_owner(conn: &Connection, execution_id: Uuid) -> RepoResult<Option<String>> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT lease_owner FROM executions WHERE execution_id = ?1 AND status = 'running'",
-        )?
-        .query_row([execution_id.to_string()], |r| {
-            r.get::<_, Option<String>>(0)
-        })
-        .optional()?
-        .flatten())
 }
 
 #[async_trait]
 impl ExecutionRepo for SqliteStore {
     async fn accept_trigger(&self, execution: &Execution) -> RepoResult<TriggerOutcome> {
         let e = execution.clone();
+        let failpoints = self.failpoints().clone();
         self.write(move |conn| {
             if let Some(existing) = select_execution(conn, e.execution_id)? {
                 return Ok(TriggerOutcome::Existing(existing));
@@ -139,13 +188,7 @@ impl ExecutionRepo for SqliteStore {
                     current: state.current,
                 });
             }
-            write_execution(conn, &e)?;
-            set_trigger(
-                conn,
-                &e.workflow_id,
-                TriggerStatus::Busy,
-                Some(e.execution_id),
-            )?;
+            launch(conn, &failpoints, &e)?;
             Ok(TriggerOutcome::Accepted(e))
         })
         .await
@@ -160,6 +203,7 @@ impl ExecutionRepo for SqliteStore {
     ) -> RepoResult<SlotOutcome> {
         let id = workflow_id.to_string();
         let e = execution.cloned();
+        let failpoints = self.failpoints().clone();
         self.write(move |conn| {
             let Some(state) = trigger_state(conn, &id)? else {
                 return Ok(SlotOutcome::Stale);
@@ -176,8 +220,7 @@ impl ExecutionRepo for SqliteStore {
                     SlotOutcome::Stale
                 }
                 Some(e) => {
-                    write_execution(conn, &e)?;
-                    set_trigger(conn, &id, TriggerStatus::Busy, Some(e.execution_id))?;
+                    launch(conn, &failpoints, &e)?;
                     SlotOutcome::Fired(Box::new(e))
                 }
             };
@@ -206,9 +249,9 @@ impl ExecutionRepo for SqliteStore {
                 filter.push_str(&format!(" AND status = ?{}", args.len()));
             }
             if let Some(cursor) = &query.cursor {
-                let (created, execution_id) = parse_execution_cursor(cursor)?;
-                args.push(Value::Integer(created));
-                args.push(Value::Text(execution_id));
+                let (created, execution_id) = cursor::parse_execution(cursor)?;
+                args.push(Value::Integer(to_millis(created)));
+                args.push(Value::Text(execution_id.to_string()));
                 filter.push_str(&format!(
                     " AND (created_at, execution_id) < (?{}, ?{})",
                     args.len() - 1,
@@ -224,16 +267,11 @@ impl ExecutionRepo for SqliteStore {
                 .prepare_cached(&sql)?
                 .query_map(params_from_iter(args), |r| r.get::<_, String>(0))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            let mut items = decode_executions(docs)?;
-            let next_cursor = if items.len() > query.limit {
-                items.truncate(query.limit);
-                items
-                    .last()
-                    .map(|e| format!("{}_{}", to_millis(e.created_at), e.execution_id))
-            } else {
-                None
-            };
-            Ok(Page { items, next_cursor })
+            Ok(cursor::page(
+                decode_executions(docs)?,
+                query.limit,
+                cursor::after_execution,
+            ))
         })
         .await
     }
@@ -245,101 +283,57 @@ impl ExecutionRepo for SqliteStore {
         now: Timestamp,
     ) -> RepoResult<Option<Execution>> {
         let lease = lease.clone();
+        let failpoints = self.failpoints().clone();
         self.write(move |conn| {
-            let Some(mut e) = select_execution(conn, execution_id)? else {
-                return Ok(None);
-            };
-            if e.status != ExecutionStatus::Queued {
-                return Ok(None);
-            }
-            e.status = ExecutionStatus::Running;
-            e.lease = Some(lease);
-            e.next_attempt_at = None;
-            e.started_at.get_or_insert(now);
-            e.updated_at = now;
-            write_execution(conn, &e)?;
-            Ok(Some(e))
+            transition_one(
+                conn,
+                &failpoints,
+                execution_id,
+                &Transition::Claim { lease, now },
+            )
         })
         .await
     }
 
     async fn save_progress(&self, execution: &Execution) -> RepoResult<bool> {
-        let e = execution.clone();
-        self.write(move |conn| {
-            // The stored lease, not the caller's copy: renewals have moved it on since the claim.
-            let mut e = e;
-            match select_execution(conn, e.execution_id)? {
-                Some(stored)
-                    if stored.status == ExecutionStatus::Running
-                        && stored.lease_owner() == e.lease_owner() =>
-                {
-                    e.lease = stored.lease;
-                }
-                _ => return Ok(false),
-            }
-            write_execution(conn, &e)?;
-            Ok(true)
-        })
+        self.transition(
+            execution.execution_id,
+            Transition::Progress {
+                reported: Box::new(execution.clone()),
+            },
+        )
         .await
     }
 
     async fn renew_lease(&self, execution_id: Uuid, lease: &Lease) -> RepoResult<bool> {
-        let lease = lease.clone();
-        self.write(move |conn| {
-            if running_owner(conn, execution_id)?.as_deref() != Some(lease.owner.as_str()) {
-                return Ok(false);
-            }
-            let Some(mut e) = select_execution(conn, execution_id)? else {
-                return Ok(false);
-            };
-            e.lease = Some(lease);
-            write_execution(conn, &e)?;
-            Ok(true)
-        })
+        self.transition(
+            execution_id,
+            Transition::Renew {
+                lease: lease.clone(),
+            },
+        )
         .await
     }
 
     async fn finish(&self, execution: &Execution, owner: &str) -> RepoResult<bool> {
-        let mut e = execution.clone();
-        let owner = owner.to_string();
-        self.write(move |conn| {
-            if running_owner(conn, e.execution_id)?.as_deref() != Some(owner.as_str()) {
-                return Ok(false);
-            }
-            e.lease = None;
-            write_execution(conn, &e)?;
-            let (status, current) = match e.status {
-                ExecutionStatus::Retrying => (TriggerStatus::Pending, Some(e.execution_id)),
-                _ => (TriggerStatus::Idle, None),
-            };
-            conn.prepare_cached(
-                "UPDATE workflows SET status = ?2, current_execution_id = ?3
-                 WHERE workflow_id = ?1 AND current_execution_id = ?4",
-            )?
-            .execute(params![
-                e.workflow_id,
-                status.as_str(),
-                current.map(|c| c.to_string()),
-                e.execution_id.to_string()
-            ])?;
-            Ok(true)
-        })
+        self.transition(
+            execution.execution_id,
+            Transition::Finish {
+                reported: Box::new(execution.clone()),
+                owner: owner.to_string(),
+            },
+        )
         .await
     }
 
     async fn release(&self, execution_id: Uuid, owner: &str, now: Timestamp) -> RepoResult<bool> {
-        let owner = owner.to_string();
-        self.write(move |conn| {
-            if running_owner(conn, execution_id)?.as_deref() != Some(owner.as_str()) {
-                return Ok(false);
-            }
-            let Some(mut e) = select_execution(conn, execution_id)? else {
-                return Ok(false);
-            };
-            e.requeue_interrupted("the runner shut down before the action finished", now);
-            write_execution(conn, &e)?;
-            Ok(true)
-        })
+        self.transition(
+            execution_id,
+            Transition::Release {
+                owner: owner.to_string(),
+                now,
+            },
+        )
         .await
     }
 
@@ -359,23 +353,16 @@ impl ExecutionRepo for SqliteStore {
         now: Timestamp,
         limit: usize,
     ) -> RepoResult<Vec<Execution>> {
+        let failpoints = self.failpoints().clone();
         self.write(move |conn| {
-            let requeued = rewrite_each(
+            transition_each(
                 conn,
+                &failpoints,
                 "SELECT doc FROM executions WHERE status = 'retrying' AND next_attempt_at <= ?1
                  ORDER BY next_attempt_at LIMIT ?2",
                 params![to_millis(now), limit as i64],
-                |e| {
-                    e.status = ExecutionStatus::Queued;
-                    e.attempt += 1;
-                    e.updated_at = now;
-                    conn.prepare_cached("UPDATE workflows SET status = 'busy' WHERE workflow_id = ?1 AND current_execution_id = ?2")?
-            .execute(params![e.workflow_id, e.execution_id.to_string()],
-                    )?;
-                    Ok(())
-                },
-            )?;
-            Ok(requeued)
+                &Transition::StartRetry { now },
+            )
         })
         .await
     }
@@ -385,21 +372,16 @@ impl ExecutionRepo for SqliteStore {
         now: Timestamp,
         limit: usize,
     ) -> RepoResult<Vec<Execution>> {
+        let failpoints = self.failpoints().clone();
         self.write(move |conn| {
-            let rescued = rewrite_each(
+            transition_each(
                 conn,
+                &failpoints,
                 "SELECT doc FROM executions WHERE status = 'running' AND lease_expires_at < ?1
                  ORDER BY lease_expires_at LIMIT ?2",
                 params![to_millis(now), limit as i64],
-                |e| {
-                    e.rescue_from_lost_runner(now);
-                    if e.status.is_terminal() {
-                        set_idle_if_current(conn, e)?;
-                    }
-                    Ok(())
-                },
-            )?;
-            Ok(rescued)
+                &Transition::Rescue { now },
+            )
         })
         .await
     }
@@ -410,18 +392,16 @@ impl ExecutionRepo for SqliteStore {
         now: Timestamp,
         limit: usize,
     ) -> RepoResult<Vec<Execution>> {
+        let failpoints = self.failpoints().clone();
         self.write(move |conn| {
-            let stale = rewrite_each(
+            transition_each(
                 conn,
+                &failpoints,
                 "SELECT doc FROM executions WHERE status = 'queued' AND updated_at < ?1
                  ORDER BY updated_at LIMIT ?2",
                 params![to_millis(older_than), limit as i64],
-                |e| {
-                    e.updated_at = now;
-                    Ok(())
-                },
-            )?;
-            Ok(stale)
+                &Transition::Republish { older_than, now },
+            )
         })
         .await
     }
@@ -437,11 +417,47 @@ impl ExecutionRepo for SqliteStore {
         })
         .await
     }
-}
 
-fn parse_execution_cursor(cursor: &str) -> RepoResult<(i64, String)> {
-    cursor
-        .split_once('_')
-        .and_then(|(ms, id)| Some((ms.parse().ok()?, Uuid::parse_str(id).ok()?.to_string())))
-        .ok_or(RepoError::InvalidCursor)
+    /// Every write here is one transaction, so no crash leaves a workflow and its execution
+    /// apart; this mends what another writer of the file (or a bug) could have left.
+    async fn repair_trigger_states(
+        &self,
+        _older_than: Timestamp,
+        limit: usize,
+    ) -> RepoResult<Vec<Execution>> {
+        self.write(move |conn| {
+            let stuck = conn
+                .prepare_cached(
+                    "SELECT w.workflow_id, w.current_execution_id, e.doc FROM workflows w
+                     LEFT JOIN executions e ON e.execution_id = w.current_execution_id
+                     WHERE w.status != 'idle' LIMIT ?1",
+                )?
+                .query_map([limit as i64], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            for (workflow_id, current, doc) in stuck {
+                let implied = match doc {
+                    Some(doc) => serde_json::from_str::<Execution>(&doc)?.trigger_state(),
+                    None => (TriggerStatus::Idle, None),
+                };
+                conn.prepare_cached(
+                    "UPDATE workflows SET status = ?2, current_execution_id = ?3
+                     WHERE workflow_id = ?1 AND current_execution_id IS ?4 AND status != ?2",
+                )?
+                .execute(params![
+                    workflow_id,
+                    implied.0.as_str(),
+                    implied.1.map(|c| c.to_string()),
+                    current
+                ])?;
+            }
+            Ok(Vec::new())
+        })
+        .await
+    }
 }

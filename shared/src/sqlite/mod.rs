@@ -10,7 +10,7 @@ mod schema;
 mod workflows;
 mod writer;
 
-use crate::repo::{RepoError, RepoResult};
+use crate::repo::{Failpoints, RepoError, RepoResult};
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -28,6 +28,8 @@ struct Inner {
     writer: writer::Writer,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
+    /// Armed only by tests, to crash an operation halfway (here: roll it back whole).
+    failpoints: Failpoints,
 }
 
 impl SqliteStore {
@@ -51,12 +53,32 @@ impl SqliteStore {
             writer: writer::Writer::start(writer)?,
             readers,
             next_reader: AtomicUsize::new(0),
+            failpoints: Failpoints::default(),
         });
         let checkpointer = connect(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
         checkpoint::start(checkpointer, Arc::downgrade(&inner)).map_err(|e| {
             RepoError::Unavailable(format!("cannot start the checkpoint thread: {e}"))
         })?;
         Ok(Self { inner })
+    }
+
+    /// Where tests make an operation crash halfway (see `repo::crash_points`).
+    pub fn failpoints(&self) -> &Failpoints {
+        &self.inner.failpoints
+    }
+
+    /// Applies `transition` to one execution; false if its precondition did not hold.
+    async fn transition(
+        &self,
+        execution_id: uuid::Uuid,
+        transition: crate::domain::Transition,
+    ) -> RepoResult<bool> {
+        let failpoints = self.failpoints().clone();
+        self.write(move |conn| {
+            executions::transition_one(conn, &failpoints, execution_id, &transition)
+                .map(|e| e.is_some())
+        })
+        .await
     }
 
     /// Runs `f` as one atomic step of the writer's next group commit.
@@ -104,11 +126,5 @@ fn connect(path: &Path, flags: OpenFlags) -> RepoResult<Connection> {
 impl From<rusqlite::Error> for RepoError {
     fn from(e: rusqlite::Error) -> Self {
         RepoError::Unavailable(e.to_string())
-    }
-}
-
-impl From<serde_json::Error> for RepoError {
-    fn from(e: serde_json::Error) -> Self {
-        RepoError::Unavailable(format!("a stored document does not decode: {e}"))
     }
 }

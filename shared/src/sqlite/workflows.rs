@@ -1,7 +1,7 @@
 use super::rows::{select_workflow, WorkflowRow, WORKFLOW_COLUMNS};
 use super::SqliteStore;
 use crate::domain::Workflow;
-use crate::repo::{Page, RepoError, RepoResult, WorkflowQuery, WorkflowRepo};
+use crate::repo::{crash_points, cursor, Page, RepoError, RepoResult, WorkflowQuery, WorkflowRepo};
 use crate::time::{to_millis, Timestamp};
 use async_trait::async_trait;
 use rusqlite::types::Value;
@@ -72,17 +72,11 @@ impl WorkflowRepo for SqliteStore {
             let rows = stmt
                 .query_map(params_from_iter(args), WorkflowRow::from_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            let mut items = rows
+            let items = rows
                 .into_iter()
                 .map(WorkflowRow::decode)
                 .collect::<RepoResult<Vec<_>>>()?;
-            let next_cursor = if items.len() > query.limit {
-                items.truncate(query.limit);
-                items.last().map(|w| w.id().to_string())
-            } else {
-                None
-            };
-            Ok(Page { items, next_cursor })
+            Ok(cursor::page(items, query.limit, cursor::after_workflow))
         })
         .await
     }
@@ -122,12 +116,14 @@ impl WorkflowRepo for SqliteStore {
 
     async fn delete(&self, workflow_id: &str, now: Timestamp) -> RepoResult<bool> {
         let id = workflow_id.to_string();
+        let failpoints = self.failpoints().clone();
         self.write(move |conn| {
             let deleted = conn
                 .prepare_cached("DELETE FROM workflows WHERE workflow_id = ?1")?
                 .execute([&id])?;
             if deleted > 0 {
-                super::executions::cancel_waiting(conn, &id, now)?;
+                failpoints.pass(crash_points::BEFORE_CANCEL_WAITING)?;
+                super::executions::cancel_waiting(conn, &failpoints, &id, now)?;
             }
             Ok(deleted > 0)
         })

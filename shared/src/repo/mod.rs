@@ -7,6 +7,27 @@ use crate::time::Timestamp;
 use async_trait::async_trait;
 use uuid::Uuid;
 
+pub mod cursor;
+pub mod failpoint;
+
+pub use failpoint::Failpoints;
+
+/// The places where a store without multi-document transactions writes a second document,
+/// each a failpoint: a crash there must leave a state the scheduler's repair pass mends.
+pub mod crash_points {
+    /// The workflow is marked busy for a new execution, which is not written yet.
+    pub const BEFORE_EXECUTION_INSERT: &str = "before-execution-insert";
+    /// An execution changed status; its workflow's trigger state does not follow yet.
+    pub const BEFORE_TRIGGER_FOLLOWS: &str = "before-trigger-follows";
+    /// A workflow is deleted; its waiting executions are not cancelled yet.
+    pub const BEFORE_CANCEL_WAITING: &str = "before-cancel-waiting";
+    pub const ALL: [&str; 3] = [
+        BEFORE_EXECUTION_INSERT,
+        BEFORE_TRIGGER_FOLLOWS,
+        BEFORE_CANCEL_WAITING,
+    ];
+}
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RepoError {
     #[error("workflow `{0}` already exists")]
@@ -22,6 +43,12 @@ pub enum RepoError {
 }
 
 pub type RepoResult<T> = Result<T, RepoError>;
+
+impl From<serde_json::Error> for RepoError {
+    fn from(e: serde_json::Error) -> Self {
+        RepoError::Unavailable(format!("a stored document does not decode: {e}"))
+    }
+}
 
 /// One page of a listing; `next_cursor` is opaque to clients.
 #[derive(Debug, Clone)]
@@ -147,4 +174,15 @@ pub trait ExecutionRepo: Send + Sync {
     ) -> RepoResult<Vec<Execution>>;
     /// The earliest `nextAttemptAt` of any retrying execution.
     async fn next_retry_due(&self) -> RepoResult<Option<Timestamp>>;
+    /// Mends workflows whose trigger state disagrees with their current execution, as a crash
+    /// between two writes leaves them (see [`crash_points`]): a missing execution the
+    /// workflow was marked busy for is written after all, and otherwise the workflow takes the
+    /// state its execution implies. Only workflows whose state is older than `older_than` are
+    /// looked at, so that an operation still between its writes is left alone. Returns the
+    /// executions written, to be published.
+    async fn repair_trigger_states(
+        &self,
+        older_than: Timestamp,
+        limit: usize,
+    ) -> RepoResult<Vec<Execution>>;
 }
