@@ -1,7 +1,7 @@
 //! The scheduler: turns due periodic slots and due retries into execution requests, and repairs
-//! what others left behind (stale `queued` executions, expired leases). It sleeps until the
-//! earliest due instant, woken early by this process's API and runner, and polls for changes
-//! made by other processes.
+//! what others left behind (stale `queued` executions, expired leases, trigger states a crash
+//! left out of step). It sleeps until the earliest due instant, woken early by this process's
+//! API and runner, and polls for changes made by other processes.
 
 mod periodic;
 mod repair;
@@ -37,6 +37,7 @@ pub async fn run_with(
         repair::requeue_due_retries(&backends, now).await;
         if now >= next_repair {
             repair::rescue_expired_leases(&backends, now).await;
+            repair::mend_trigger_states(&backends, now, config.requeue_after).await;
             repair::republish_stale(&backends, now, config.requeue_after).await;
             next_repair = time::add(now, repair_every);
         }

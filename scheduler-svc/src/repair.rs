@@ -1,5 +1,6 @@
 //! Due retries and the repairs that keep "never lost" true: executions whose runner died
-//! (expired lease) and executions whose publish was lost (stale `queued`).
+//! (expired lease), executions whose publish was lost (stale `queued`), and workflows a crash
+//! between two writes left in a state their execution does not imply.
 
 use shared::domain::{Execution, ExecutionRequest};
 use shared::time::{self, Timestamp};
@@ -43,8 +44,27 @@ pub async fn rescue_expired_leases(backends: &Backends, now: Timestamp) {
     }
 }
 
+pub async fn mend_trigger_states(backends: &Backends, now: Timestamp, older_than: Duration) {
+    match backends
+        .executions
+        .repair_trigger_states(before(now, older_than), super::BATCH)
+        .await
+    {
+        Ok(written) => publish_all(
+            backends,
+            &written,
+            "execution a crash left unwritten: recorded",
+        ),
+        Err(err) => tracing::warn!(%err, "cannot repair trigger states"),
+    }
+}
+
+fn before(now: Timestamp, d: Duration) -> Timestamp {
+    time::from_millis(time::to_millis(now) - d.as_millis() as i64)
+}
+
 pub async fn republish_stale(backends: &Backends, now: Timestamp, older_than: Duration) {
-    let threshold = time::from_millis(time::to_millis(now) - older_than.as_millis() as i64);
+    let threshold = before(now, older_than);
     match backends
         .executions
         .stale_queued(threshold, now, super::BATCH)

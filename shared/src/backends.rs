@@ -1,6 +1,7 @@
 //! The store and transport a process runs on, chosen by configuration (DESIGN §2).
 
 use crate::config::{Config, StoreUrl};
+use crate::mongo::MongoStore;
 use crate::repo::{ExecutionRepo, WorkflowRepo};
 use crate::sqlite::SqliteStore;
 use crate::transport::store_queue::StoreQueue;
@@ -24,6 +25,10 @@ impl Backends {
             match &config.store {
                 StoreUrl::Sqlite(path) => {
                     let store = SqliteStore::open(path)?;
+                    (Arc::new(store.clone()), Arc::new(store))
+                }
+                StoreUrl::Mongo(url) => {
+                    let store = MongoStore::connect(&url.0).await?;
                     (Arc::new(store.clone()), Arc::new(store))
                 }
             };

@@ -1,35 +1,113 @@
 //! The repository contract (DESIGN §7): the guarantees every store must keep, written once
-//! against the traits. Runs against SQLite here; another store joins by adding its constructor
-//! to `stores()`.
+//! against the traits, one test per trait method, each on a fresh database. A store joins by
+//! adding a constructor to `contract!` below. MongoDB runs on the server `MONGODB_URI` names
+//! (`scripts/test` starts the nx-27017 stand-in; a real `mongod` when you set it).
 
 use shared::domain::ids::periodic_execution_id;
 use shared::domain::{
     decode_workflow_spec, Execution, ExecutionStatus, Lease, Reason, TriggerStatus, Workflow,
 };
-use shared::repo::{ExecutionRepo, SlotOutcome, TriggerOutcome, WorkflowRepo};
+use shared::mongo::MongoStore;
+use shared::repo::{
+    crash_points, ExecutionQuery, ExecutionRepo, Failpoints, RepoError, SlotOutcome,
+    TriggerOutcome, WorkflowQuery, WorkflowRepo,
+};
 use shared::sqlite::SqliteStore;
-use shared::time::{self, from_millis};
+use shared::time::{self, from_millis, Timestamp};
 use std::sync::Arc;
 use std::time::Duration;
 
-struct Store {
+pub struct Store {
     workflows: Arc<dyn WorkflowRepo>,
     executions: Arc<dyn ExecutionRepo>,
-    _dir: tempfile::TempDir,
+    failpoints: Failpoints,
+    /// Whether every operation is one transaction (a failpoint then rolls it back whole).
+    atomic: bool,
+    _dir: Option<tempfile::TempDir>,
 }
 
-fn stores() -> Vec<(&'static str, Store)> {
+async fn sqlite() -> Option<Store> {
     let dir = tempfile::tempdir().unwrap();
-    let sqlite = SqliteStore::open(&dir.path().join("contract.db")).unwrap();
-    vec![(
-        "sqlite",
-        Store {
-            workflows: Arc::new(sqlite.clone()),
-            executions: Arc::new(sqlite),
-            _dir: dir,
-        },
-    )]
+    let store = SqliteStore::open(&dir.path().join("contract.db")).unwrap();
+    Some(Store {
+        failpoints: store.failpoints().clone(),
+        workflows: Arc::new(store.clone()),
+        executions: Arc::new(store),
+        atomic: true,
+        _dir: Some(dir),
+    })
 }
+
+async fn mongodb() -> Option<Store> {
+    let url = shared::mongo::test_database_url("store contract")?;
+    let store = MongoStore::connect(&url).await.unwrap();
+    Some(Store {
+        failpoints: store.failpoints().clone(),
+        workflows: Arc::new(store.clone()),
+        executions: Arc::new(store),
+        atomic: false,
+        _dir: None,
+    })
+}
+
+/// Runs each named `async fn(Store)` once per store, each on a database of its own.
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::sqlite().await.unwrap()).await
+                }
+            )*
+        }
+        mod on_mongodb {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    if let Some(store) = super::mongodb().await {
+                        super::$name(store).await
+                    }
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    create_refuses_a_duplicate_id,
+    get_answers_none_for_an_unknown_id,
+    list_pages_by_cursor_and_filters,
+    update_checks_the_version_and_keeps_the_trigger_state,
+    delete_cancels_waiting_executions_and_keeps_history,
+    due_periodic_returns_due_workflows_earliest_first,
+    next_periodic_due_is_the_earliest_slot,
+    ping_answers,
+    accept_trigger_allows_one_live_execution_per_workflow,
+    fire_slot_fires_once_even_with_two_schedulers,
+    fire_slot_advances_without_an_execution,
+    get_returns_the_recorded_execution,
+    list_for_workflow_pages_newest_first,
+    claim_is_exclusive,
+    save_progress_needs_the_lease_and_keeps_its_renewal,
+    renew_lease_fails_once_the_lease_is_lost,
+    finish_sets_the_workflow_pending_or_idle,
+    release_gives_the_execution_back_to_the_queue,
+    queued_lists_oldest_first,
+    requeue_due_retries_starts_the_next_attempt,
+    rescue_expired_leases_requeues_and_counts_the_attempt,
+    an_execution_that_keeps_losing_its_runner_ends_failed,
+    stale_queued_republishes_once_per_threshold,
+    next_retry_due_is_the_earliest_retry,
+    a_crash_between_the_workflow_and_a_new_execution_is_mended,
+    a_crash_between_a_slot_and_its_execution_loses_no_slot,
+    a_crash_before_the_trigger_state_follows_a_finish_is_mended,
+    a_crash_before_the_trigger_state_follows_a_retry_is_mended,
+    a_crash_before_the_trigger_state_follows_a_rescue_is_mended,
+    a_crash_between_delete_and_cancel_is_mended,
+);
+
+// ---- fixtures -------------------------------------------------------------------------
 
 fn workflow(id: &str, interval: Option<&str>) -> Workflow {
     let trigger = match interval {
@@ -55,13 +133,31 @@ fn manual(w: &Workflow) -> Execution {
     )
 }
 
+fn slot_execution(w: &Workflow, due: Timestamp) -> Execution {
+    Execution::queued(
+        periodic_execution_id(w.id(), due),
+        w,
+        Reason::Periodic,
+        due,
+        due,
+    )
+}
+
 /// A manual workflow `id` with one accepted (queued) execution.
 async fn accepted_manual(s: &Store, id: &str) -> Execution {
     let w = workflow(id, None);
     s.workflows.create(&w).await.unwrap();
     let e = manual(&w);
-    s.executions.accept_trigger(&e).await.unwrap();
+    accept(s, &e).await;
     e
+}
+
+async fn accept(s: &Store, e: &Execution) {
+    let outcome = s.executions.accept_trigger(e).await.unwrap();
+    assert!(
+        matches!(outcome, TriggerOutcome::Accepted(_)),
+        "{outcome:?}"
+    );
 }
 
 fn lease(owner: &str, secs: i64) -> Lease {
@@ -71,254 +167,747 @@ fn lease(owner: &str, secs: i64) -> Lease {
     }
 }
 
-#[tokio::test]
-async fn one_live_execution_per_workflow() {
-    for (name, s) in stores() {
-        let w = workflow("w", None);
-        s.workflows.create(&w).await.unwrap();
-        let first = manual(&w);
-        assert!(
-            matches!(
-                s.executions.accept_trigger(&first).await.unwrap(),
-                TriggerOutcome::Accepted(_)
-            ),
-            "{name}"
-        );
-        match s.executions.accept_trigger(&manual(&w)).await.unwrap() {
-            TriggerOutcome::Busy { status, current } => {
-                assert_eq!(status, TriggerStatus::Busy, "{name}");
-                assert_eq!(current, Some(first.execution_id), "{name}");
-            }
-            other => panic!("{name}: second trigger was {other:?}"),
+async fn claimed(s: &Store, e: &Execution, owner: &str, secs: i64) -> Execution {
+    s.executions
+        .claim(e.execution_id, &lease(owner, secs), time::now())
+        .await
+        .unwrap()
+        .expect("claimable")
+}
+
+async fn trigger_of(s: &Store, id: &str) -> (TriggerStatus, Option<uuid::Uuid>) {
+    let w = s.workflows.get(id).await.unwrap().unwrap();
+    (w.status, w.current_execution_id)
+}
+
+async fn status_of(s: &Store, e: &Execution) -> ExecutionStatus {
+    s.executions
+        .get(e.execution_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .status
+}
+
+fn later(secs: u64) -> Timestamp {
+    time::add(time::now(), Duration::from_secs(secs))
+}
+
+// ---- WorkflowRepo ---------------------------------------------------------------------
+
+async fn create_refuses_a_duplicate_id(s: Store) {
+    let w = workflow("dup", None);
+    s.workflows.create(&w).await.unwrap();
+    assert_eq!(
+        s.workflows.create(&w).await,
+        Err(RepoError::AlreadyExists("dup".into()))
+    );
+}
+
+async fn get_answers_none_for_an_unknown_id(s: Store) {
+    let w = workflow("known", Some("10s"));
+    s.workflows.create(&w).await.unwrap();
+    assert_eq!(s.workflows.get("known").await.unwrap(), Some(w));
+    assert_eq!(s.workflows.get("unknown").await.unwrap(), None);
+}
+
+async fn list_pages_by_cursor_and_filters(s: Store) {
+    for id in ["a", "b", "c", "d", "e"] {
+        let interval = (id != "c").then_some("1m");
+        s.workflows.create(&workflow(id, interval)).await.unwrap();
+    }
+    accept(&s, &manual(&workflow("c", None))).await;
+    let mut query = WorkflowQuery {
+        limit: 2,
+        ..Default::default()
+    };
+    let mut seen = Vec::new();
+    loop {
+        let page = s.workflows.list(&query).await.unwrap();
+        seen.extend(page.items.iter().map(|w| w.id().to_string()));
+        match page.next_cursor {
+            Some(cursor) => query.cursor = Some(cursor),
+            None => break,
         }
-        // The same id again is the idempotent replay, not a conflict.
-        assert!(
-            matches!(
-                s.executions.accept_trigger(&first).await.unwrap(),
-                TriggerOutcome::Existing(_)
-            ),
-            "{name}"
-        );
     }
+    assert_eq!(seen, ["a", "b", "c", "d", "e"]);
+    let manual_only = s
+        .workflows
+        .list(&WorkflowQuery {
+            trigger_type: Some("manual".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(manual_only.items.len(), 1);
+    assert_eq!(manual_only.items[0].id(), "c");
+    let busy = s
+        .workflows
+        .list(&WorkflowQuery {
+            status: Some(TriggerStatus::Busy),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(busy.items.iter().map(|w| w.id()).collect::<Vec<_>>(), ["c"]);
 }
 
-#[tokio::test]
-async fn a_slot_fires_once_even_with_two_schedulers() {
-    for (name, s) in stores() {
-        let w = workflow("p", Some("10s"));
-        s.workflows.create(&w).await.unwrap();
-        let due = w.next_run_at.unwrap();
-        let next = time::add(due, Duration::from_secs(10));
-        let e = Execution::queued(
-            periodic_execution_id("p", due),
-            &w,
-            Reason::Periodic,
-            due,
-            due,
-        );
-        let a = s
-            .executions
-            .fire_slot("p", due, next, Some(&e))
-            .await
-            .unwrap();
-        let b = s
-            .executions
-            .fire_slot("p", due, next, Some(&e))
-            .await
-            .unwrap();
-        assert!(matches!(a, SlotOutcome::Fired(_)), "{name}: {a:?}");
-        assert_eq!(b, SlotOutcome::Stale, "{name}");
-        assert_eq!(
-            s.workflows.get("p").await.unwrap().unwrap().next_run_at,
-            Some(next),
-            "{name}"
-        );
-        // The next slot comes while the first execution is still live: skipped, schedule moves on.
-        let later = time::add(next, Duration::from_secs(10));
-        let e2 = Execution::queued(
-            periodic_execution_id("p", next),
-            &w,
-            Reason::Periodic,
-            next,
-            next,
-        );
-        assert_eq!(
-            s.executions
-                .fire_slot("p", next, later, Some(&e2))
-                .await
-                .unwrap(),
-            SlotOutcome::SkippedBusy
-        );
-        assert!(
-            s.executions.get(e2.execution_id).await.unwrap().is_none(),
-            "{name}"
-        );
-    }
+async fn update_checks_the_version_and_keeps_the_trigger_state(s: Store) {
+    let e = accepted_manual(&s, "u").await;
+    let mut w = s.workflows.get("u").await.unwrap().unwrap();
+    w.version = 2;
+    w.spec.retry.max_attempts = 7;
+    assert_eq!(
+        s.workflows.update(&w, 5).await,
+        Err(RepoError::VersionConflict { current: 1 })
+    );
+    s.workflows.update(&w, 1).await.unwrap();
+    let stored = s.workflows.get("u").await.unwrap().unwrap();
+    assert_eq!((stored.version, stored.spec.retry.max_attempts), (2, 7));
+    assert_eq!(
+        (stored.status, stored.current_execution_id),
+        (TriggerStatus::Busy, Some(e.execution_id)),
+        "the runner's state is not the editor's"
+    );
+    let mut missing = workflow("missing", None);
+    missing.version = 2;
+    assert_eq!(
+        s.workflows.update(&missing, 1).await,
+        Err(RepoError::NotFound)
+    );
 }
 
-#[tokio::test]
-async fn claims_are_exclusive_and_writes_need_the_lease() {
-    for (name, s) in stores() {
-        let e = accepted_manual(&s, "c").await;
-        let mine = s
-            .executions
-            .claim(e.execution_id, &lease("a", 30), time::now())
-            .await
-            .unwrap();
-        assert!(
-            s.executions
-                .claim(e.execution_id, &lease("b", 30), time::now())
-                .await
-                .unwrap()
-                .is_none(),
-            "{name}"
-        );
-        let mut done = mine.unwrap();
-        done.status = ExecutionStatus::Succeeded;
-        assert!(
-            !s.executions.finish(&done, "b").await.unwrap(),
-            "{name}: a non-holder finished it"
-        );
-        assert!(s.executions.finish(&done, "a").await.unwrap(), "{name}");
-        let stored = s.workflows.get("c").await.unwrap().unwrap();
-        assert_eq!(
-            (stored.status, stored.current_execution_id),
-            (TriggerStatus::Idle, None),
-            "{name}"
-        );
-    }
+async fn delete_cancels_waiting_executions_and_keeps_history(s: Store) {
+    let e = accepted_manual(&s, "d").await;
+    assert!(s.workflows.delete("d", time::now()).await.unwrap());
+    assert!(!s.workflows.delete("d", time::now()).await.unwrap());
+    assert_eq!(s.workflows.get("d").await.unwrap(), None);
+    let cancelled = s.executions.get(e.execution_id).await.unwrap().unwrap();
+    assert_eq!(cancelled.status, ExecutionStatus::Cancelled);
+    assert!(s.executions.queued(10).await.unwrap().is_empty());
+
+    // A running execution is left to its runner.
+    let running = accepted_manual(&s, "r").await;
+    claimed(&s, &running, "a", 30).await;
+    assert!(s.workflows.delete("r", time::now()).await.unwrap());
+    assert_eq!(status_of(&s, &running).await, ExecutionStatus::Running);
 }
 
-#[tokio::test]
-async fn expired_leases_and_due_retries_return_to_the_queue() {
-    for (name, s) in stores() {
-        let e = accepted_manual(&s, "r").await;
+async fn due_periodic_returns_due_workflows_earliest_first(s: Store) {
+    let soon = workflow("soon", Some("1s"));
+    let later_one = workflow("later", Some("5s"));
+    let far = workflow("far", Some("1h"));
+    for w in [&far, &later_one, &soon] {
+        s.workflows.create(w).await.unwrap();
+    }
+    s.workflows.create(&workflow("manual", None)).await.unwrap();
+    let at = time::add(later_one.next_run_at.unwrap(), Duration::from_millis(1));
+    let due = s.workflows.due_periodic(at, 10).await.unwrap();
+    assert_eq!(
+        due.iter().map(|w| w.id()).collect::<Vec<_>>(),
+        ["soon", "later"]
+    );
+    assert_eq!(s.workflows.due_periodic(at, 1).await.unwrap().len(), 1);
+}
+
+async fn next_periodic_due_is_the_earliest_slot(s: Store) {
+    assert_eq!(s.workflows.next_periodic_due().await.unwrap(), None);
+    let soon = workflow("soon", Some("2s"));
+    s.workflows
+        .create(&workflow("far", Some("1h")))
+        .await
+        .unwrap();
+    s.workflows.create(&soon).await.unwrap();
+    assert_eq!(
+        s.workflows.next_periodic_due().await.unwrap(),
+        soon.next_run_at
+    );
+}
+
+async fn ping_answers(s: Store) {
+    s.workflows.ping().await.unwrap();
+}
+
+// ---- ExecutionRepo --------------------------------------------------------------------
+
+async fn accept_trigger_allows_one_live_execution_per_workflow(s: Store) {
+    let w = workflow("w", None);
+    s.workflows.create(&w).await.unwrap();
+    let first = manual(&w);
+    accept(&s, &first).await;
+    assert_eq!(
+        trigger_of(&s, "w").await,
+        (TriggerStatus::Busy, Some(first.execution_id))
+    );
+    match s.executions.accept_trigger(&manual(&w)).await.unwrap() {
+        TriggerOutcome::Busy { status, current } => {
+            assert_eq!(status, TriggerStatus::Busy);
+            assert_eq!(current, Some(first.execution_id));
+        }
+        other => panic!("second trigger was {other:?}"),
+    }
+    // The same id again is the idempotent replay, not a conflict.
+    assert!(matches!(
+        s.executions.accept_trigger(&first).await.unwrap(),
+        TriggerOutcome::Existing(_)
+    ));
+    assert_eq!(
         s.executions
-            .claim(e.execution_id, &lease("dead", -1), time::now())
+            .accept_trigger(&manual(&workflow("nobody", None)))
             .await
-            .unwrap()
-            .unwrap();
-        let rescued = s
-            .executions
+            .unwrap(),
+        TriggerOutcome::WorkflowNotFound
+    );
+}
+
+async fn fire_slot_fires_once_even_with_two_schedulers(s: Store) {
+    let w = workflow("p", Some("10s"));
+    s.workflows.create(&w).await.unwrap();
+    let due = w.next_run_at.unwrap();
+    let next = time::add(due, Duration::from_secs(10));
+    let e = slot_execution(&w, due);
+    let a = s
+        .executions
+        .fire_slot("p", due, next, Some(&e))
+        .await
+        .unwrap();
+    let b = s
+        .executions
+        .fire_slot("p", due, next, Some(&e))
+        .await
+        .unwrap();
+    assert!(matches!(a, SlotOutcome::Fired(_)), "{a:?}");
+    assert_eq!(b, SlotOutcome::Stale);
+    assert_eq!(
+        s.workflows.get("p").await.unwrap().unwrap().next_run_at,
+        Some(next)
+    );
+    // The next slot comes while the first execution is still live: skipped, schedule moves on.
+    let after = time::add(next, Duration::from_secs(10));
+    let e2 = slot_execution(&w, next);
+    assert_eq!(
+        s.executions
+            .fire_slot("p", next, after, Some(&e2))
+            .await
+            .unwrap(),
+        SlotOutcome::SkippedBusy
+    );
+    assert!(s.executions.get(e2.execution_id).await.unwrap().is_none());
+    assert_eq!(
+        s.workflows.get("p").await.unwrap().unwrap().next_run_at,
+        Some(after)
+    );
+}
+
+async fn fire_slot_advances_without_an_execution(s: Store) {
+    let w = workflow("p", Some("10s"));
+    s.workflows.create(&w).await.unwrap();
+    let due = w.next_run_at.unwrap();
+    let next = time::add(due, Duration::from_secs(10));
+    assert_eq!(
+        s.executions.fire_slot("p", due, next, None).await.unwrap(),
+        SlotOutcome::Advanced
+    );
+    assert_eq!(
+        s.executions.fire_slot("p", due, next, None).await.unwrap(),
+        SlotOutcome::Stale
+    );
+    assert_eq!(trigger_of(&s, "p").await, (TriggerStatus::Idle, None));
+    assert_eq!(
+        s.executions
+            .fire_slot("gone", due, next, None)
+            .await
+            .unwrap(),
+        SlotOutcome::Stale
+    );
+}
+
+async fn get_returns_the_recorded_execution(s: Store) {
+    let e = accepted_manual(&s, "g").await;
+    assert_eq!(s.executions.get(e.execution_id).await.unwrap(), Some(e));
+    assert_eq!(s.executions.get(uuid::Uuid::new_v4()).await.unwrap(), None);
+}
+
+async fn list_for_workflow_pages_newest_first(s: Store) {
+    let w = workflow("h", None);
+    s.workflows.create(&w).await.unwrap();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let mut e = manual(&w);
+        e.created_at = from_millis(2_000_000 + i / 2); // two pairs share a millisecond
+        accept(&s, &e).await;
+        let mut done = claimed(&s, &e, "a", 30).await;
+        done.status = if i % 2 == 0 {
+            ExecutionStatus::Succeeded
+        } else {
+            ExecutionStatus::Failed
+        };
+        assert!(s.executions.finish(&done, "a").await.unwrap());
+        ids.push(e.execution_id);
+    }
+    let mut query = ExecutionQuery {
+        limit: 2,
+        ..Default::default()
+    };
+    let mut seen = Vec::new();
+    loop {
+        let page = s.executions.list_for_workflow("h", &query).await.unwrap();
+        assert!(page.items.len() <= 2);
+        seen.extend(page.items.iter().map(|e| (e.created_at, e.execution_id)));
+        match page.next_cursor {
+            Some(cursor) => query.cursor = Some(cursor),
+            None => break,
+        }
+    }
+    let mut expected = seen.clone();
+    expected.sort_by(|a, b| b.cmp(a));
+    assert_eq!(seen, expected, "newest first, ties by id");
+    assert_eq!(seen.len(), 5);
+    let failed = s
+        .executions
+        .list_for_workflow(
+            "h",
+            &ExecutionQuery {
+                status: Some(ExecutionStatus::Failed),
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(failed.items.len(), 2);
+    let bad = ExecutionQuery {
+        cursor: Some("not-a-cursor".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(
+        s.executions.list_for_workflow("h", &bad).await.err(),
+        Some(RepoError::InvalidCursor)
+    );
+}
+
+async fn claim_is_exclusive(s: Store) {
+    let e = accepted_manual(&s, "c").await;
+    let (lease_a, lease_b) = (lease("a", 30), lease("b", 30));
+    let (a, b) = tokio::join!(
+        s.executions.claim(e.execution_id, &lease_a, time::now()),
+        s.executions.claim(e.execution_id, &lease_b, time::now()),
+    );
+    let granted = [a.unwrap(), b.unwrap()];
+    assert_eq!(granted.iter().filter(|c| c.is_some()).count(), 1);
+    let running = granted.into_iter().flatten().next().unwrap();
+    assert_eq!(running.status, ExecutionStatus::Running);
+    assert!(running.started_at.is_some());
+    assert_eq!(status_of(&s, &e).await, ExecutionStatus::Running);
+    assert!(s
+        .executions
+        .claim(uuid::Uuid::new_v4(), &lease("a", 30), time::now())
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn save_progress_needs_the_lease_and_keeps_its_renewal(s: Store) {
+    let e = accepted_manual(&s, "sp").await;
+    let mut mine = claimed(&s, &e, "a", 30).await;
+    let renewed = lease("a", 60);
+    assert!(s
+        .executions
+        .renew_lease(e.execution_id, &renewed)
+        .await
+        .unwrap());
+    mine.actions[0].attempts = 1;
+    assert!(s.executions.save_progress(&mine).await.unwrap());
+    let stored = s.executions.get(e.execution_id).await.unwrap().unwrap();
+    assert_eq!(stored.actions[0].attempts, 1);
+    assert_eq!(stored.lease, Some(renewed), "the renewal is not undone");
+    let mut stranger = mine.clone();
+    stranger.lease = Some(lease("b", 30));
+    assert!(!s.executions.save_progress(&stranger).await.unwrap());
+}
+
+async fn renew_lease_fails_once_the_lease_is_lost(s: Store) {
+    let e = accepted_manual(&s, "rl").await;
+    claimed(&s, &e, "a", -1).await;
+    assert!(!s
+        .executions
+        .renew_lease(e.execution_id, &lease("b", 30))
+        .await
+        .unwrap());
+    s.executions
+        .rescue_expired_leases(time::now(), 10)
+        .await
+        .unwrap();
+    assert!(!s
+        .executions
+        .renew_lease(e.execution_id, &lease("a", 30))
+        .await
+        .unwrap());
+}
+
+async fn finish_sets_the_workflow_pending_or_idle(s: Store) {
+    let e = accepted_manual(&s, "f").await;
+    let mut attempt = claimed(&s, &e, "a", 30).await;
+    attempt.status = ExecutionStatus::Retrying;
+    attempt.next_attempt_at = Some(later(60));
+    assert!(!s.executions.finish(&attempt, "b").await.unwrap());
+    assert!(s.executions.finish(&attempt, "a").await.unwrap());
+    assert_eq!(
+        trigger_of(&s, "f").await,
+        (TriggerStatus::Pending, Some(e.execution_id))
+    );
+    let stored = s.executions.get(e.execution_id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.status, stored.lease),
+        (ExecutionStatus::Retrying, None)
+    );
+
+    let e = accepted_manual(&s, "g").await;
+    let mut done = claimed(&s, &e, "a", 30).await;
+    done.status = ExecutionStatus::Succeeded;
+    assert!(s.executions.finish(&done, "a").await.unwrap());
+    assert_eq!(trigger_of(&s, "g").await, (TriggerStatus::Idle, None));
+    assert!(
+        !s.executions.finish(&done, "a").await.unwrap(),
+        "a finished execution is not finished twice"
+    );
+}
+
+async fn release_gives_the_execution_back_to_the_queue(s: Store) {
+    let e = accepted_manual(&s, "rel").await;
+    claimed(&s, &e, "a", 30).await;
+    assert!(!s
+        .executions
+        .release(e.execution_id, "b", time::now())
+        .await
+        .unwrap());
+    assert!(s
+        .executions
+        .release(e.execution_id, "a", time::now())
+        .await
+        .unwrap());
+    let stored = s.executions.get(e.execution_id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.status, stored.lease, stored.actions[0].attempts),
+        (ExecutionStatus::Queued, None, 1)
+    );
+    assert_eq!(
+        trigger_of(&s, "rel").await,
+        (TriggerStatus::Busy, Some(e.execution_id))
+    );
+    claimed(&s, &e, "b", 30).await;
+}
+
+async fn queued_lists_oldest_first(s: Store) {
+    let first = accepted_manual(&s, "q1").await;
+    let second = accepted_manual(&s, "q2").await;
+    let taken = accepted_manual(&s, "q3").await;
+    claimed(&s, &taken, "a", 30).await;
+    let queued: Vec<_> = s
+        .executions
+        .queued(10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.execution_id)
+        .collect();
+    assert_eq!(queued, [first.execution_id, second.execution_id]);
+    assert_eq!(s.executions.queued(1).await.unwrap().len(), 1);
+}
+
+async fn requeue_due_retries_starts_the_next_attempt(s: Store) {
+    let e = accepted_manual(&s, "r").await;
+    let mut attempt = claimed(&s, &e, "a", 30).await;
+    attempt.status = ExecutionStatus::Retrying;
+    attempt.next_attempt_at = Some(later(30));
+    assert!(s.executions.finish(&attempt, "a").await.unwrap());
+    assert!(s
+        .executions
+        .requeue_due_retries(time::now(), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let requeued = s
+        .executions
+        .requeue_due_retries(later(31), 10)
+        .await
+        .unwrap();
+    assert_eq!(requeued.len(), 1);
+    assert_eq!(
+        (requeued[0].status, requeued[0].attempt),
+        (ExecutionStatus::Queued, 2)
+    );
+    assert_eq!(
+        trigger_of(&s, "r").await,
+        (TriggerStatus::Busy, Some(e.execution_id))
+    );
+}
+
+async fn rescue_expired_leases_requeues_and_counts_the_attempt(s: Store) {
+    let e = accepted_manual(&s, "x").await;
+    claimed(&s, &e, "dead", -1).await;
+    let alive = accepted_manual(&s, "y").await;
+    claimed(&s, &alive, "alive", 30).await;
+    let rescued = s
+        .executions
+        .rescue_expired_leases(time::now(), 10)
+        .await
+        .unwrap();
+    assert_eq!(rescued.len(), 1);
+    assert_eq!(rescued[0].execution_id, e.execution_id);
+    assert_eq!(
+        rescued[0].actions[0].attempts, 1,
+        "the interrupted start is counted"
+    );
+    assert_eq!(rescued[0].attempt, 2, "losing the runner ends the attempt");
+    assert_eq!(status_of(&s, &e).await, ExecutionStatus::Queued);
+    assert_eq!(status_of(&s, &alive).await, ExecutionStatus::Running);
+}
+
+async fn an_execution_that_keeps_losing_its_runner_ends_failed(s: Store) {
+    let mut w = workflow("poison", None);
+    w.spec.retry.max_attempts = 2;
+    s.workflows.create(&w).await.unwrap();
+    let e = manual(&w);
+    accept(&s, &e).await;
+    for _ in 0..2 {
+        claimed(&s, &e, "dies", -1).await;
+        s.executions
             .rescue_expired_leases(time::now(), 10)
             .await
             .unwrap();
-        assert_eq!(rescued.len(), 1, "{name}");
-        assert_eq!(
-            rescued[0].actions[0].attempts, 1,
-            "{name}: the interrupted start is counted"
-        );
-        assert_eq!(
-            rescued[0].attempt, 2,
-            "{name}: losing the runner ends the attempt"
-        );
+    }
+    assert_eq!(status_of(&s, &e).await, ExecutionStatus::Failed);
+    assert_eq!(trigger_of(&s, "poison").await, (TriggerStatus::Idle, None));
+}
 
-        let mut running = s
-            .executions
-            .claim(e.execution_id, &lease("b", 30), time::now())
+async fn stale_queued_republishes_once_per_threshold(s: Store) {
+    let e = accepted_manual(&s, "q").await;
+    assert!(s
+        .executions
+        .stale_queued(e.updated_at, time::now(), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let threshold = later(60);
+    let stale = s
+        .executions
+        .stale_queued(threshold, threshold, 10)
+        .await
+        .unwrap();
+    assert_eq!(stale.len(), 1);
+    assert!(
+        s.executions
+            .stale_queued(threshold, threshold, 10)
             .await
             .unwrap()
-            .unwrap();
-        running.status = ExecutionStatus::Retrying;
-        running.next_attempt_at = Some(time::now());
-        assert!(s.executions.finish(&running, "b").await.unwrap());
-        assert_eq!(
-            s.workflows.get("r").await.unwrap().unwrap().status,
-            TriggerStatus::Pending,
-            "{name}"
+            .is_empty(),
+        "touched"
+    );
+}
+
+async fn next_retry_due_is_the_earliest_retry(s: Store) {
+    assert_eq!(s.executions.next_retry_due().await.unwrap(), None);
+    let mut dues = Vec::new();
+    for (id, secs) in [("a", 90), ("b", 30)] {
+        let e = accepted_manual(&s, id).await;
+        let mut attempt = claimed(&s, &e, "r", 30).await;
+        attempt.status = ExecutionStatus::Retrying;
+        attempt.next_attempt_at = Some(later(secs));
+        dues.push(attempt.next_attempt_at.unwrap());
+        assert!(s.executions.finish(&attempt, "r").await.unwrap());
+    }
+    assert_eq!(s.executions.next_retry_due().await.unwrap(), Some(dues[1]));
+}
+
+// ---- crashes between two writes, and repair_trigger_states ----------------------------
+
+/// What the scheduler and a runner do afterwards, until nothing is left waiting: repair, due
+/// retries, expired leases, then run every queued execution (cancelling those whose workflow
+/// is gone, as a runner does). Everything counts as old: the crash was "long ago".
+async fn settle(s: &Store) -> Vec<Execution> {
+    let long_after = later(3600);
+    let mut published = Vec::new();
+    for _ in 0..10 {
+        published.extend(
+            s.executions
+                .repair_trigger_states(long_after, 100)
+                .await
+                .unwrap(),
         );
-        assert!(
-            s.executions.next_retry_due().await.unwrap().is_some(),
-            "{name}"
-        );
-        let requeued = s
-            .executions
-            .requeue_due_retries(time::add(time::now(), Duration::from_millis(1)), 10)
+        s.executions
+            .requeue_due_retries(long_after, 100)
             .await
             .unwrap();
-        assert_eq!(requeued.len(), 1, "{name}");
-        assert_eq!(
-            (requeued[0].status, requeued[0].attempt),
-            (ExecutionStatus::Queued, 3),
-            "{name}"
-        );
-        assert_eq!(
-            s.workflows.get("r").await.unwrap().unwrap().status,
-            TriggerStatus::Busy,
-            "{name}"
-        );
-    }
-}
-
-#[tokio::test]
-async fn stale_queued_executions_are_republished_once_per_threshold() {
-    for (name, s) in stores() {
-        let w = workflow("q", None);
-        s.workflows.create(&w).await.unwrap();
-        s.executions.accept_trigger(&manual(&w)).await.unwrap();
-        let later = time::add(time::now(), Duration::from_secs(60));
-        assert_eq!(
-            s.executions
-                .stale_queued(later, later, 10)
-                .await
-                .unwrap()
-                .len(),
-            1,
-            "{name}"
-        );
-        assert_eq!(
-            s.executions
-                .stale_queued(later, later, 10)
-                .await
-                .unwrap()
-                .len(),
-            0,
-            "{name}: touched"
-        );
-    }
-}
-
-#[tokio::test]
-async fn deleting_a_workflow_cancels_its_waiting_executions() {
-    for (name, s) in stores() {
-        let e = accepted_manual(&s, "d").await;
-        assert!(
-            s.workflows.delete("d", time::now()).await.unwrap(),
-            "{name}"
-        );
-        let cancelled = s.executions.get(e.execution_id).await.unwrap().unwrap();
-        assert_eq!(cancelled.status, ExecutionStatus::Cancelled, "{name}");
-        assert!(s.executions.queued(10).await.unwrap().is_empty(), "{name}");
-    }
-}
-
-#[tokio::test]
-async fn an_execution_that_keeps_losing_its_runner_ends_failed() {
-    for (name, s) in stores() {
-        let mut w = workflow("poison", None);
-        w.spec.retry.max_attempts = 2;
-        s.workflows.create(&w).await.unwrap();
-        let e = manual(&w);
-        s.executions.accept_trigger(&e).await.unwrap();
-        for _ in 0..2 {
-            let claimed = s
-                .executions
-                .claim(e.execution_id, &lease("dies", -1), time::now())
-                .await
-                .unwrap();
-            assert!(claimed.is_some(), "{name}");
-            s.executions
-                .rescue_expired_leases(time::now(), 10)
-                .await
-                .unwrap();
+        s.executions
+            .rescue_expired_leases(long_after, 100)
+            .await
+            .unwrap();
+        let queued = s.executions.queued(100).await.unwrap();
+        if queued.is_empty() {
+            break;
         }
-        let ended = s.executions.get(e.execution_id).await.unwrap().unwrap();
-        assert_eq!(ended.status, ExecutionStatus::Failed, "{name}");
-        let freed = s.workflows.get("poison").await.unwrap().unwrap();
-        assert_eq!(
-            (freed.status, freed.current_execution_id),
-            (TriggerStatus::Idle, None),
-            "{name}"
-        );
+        for e in queued {
+            let mut running = claimed(s, &e, "runner", 30).await;
+            match s.workflows.get(&e.workflow_id).await.unwrap() {
+                Some(_) => running.status = ExecutionStatus::Succeeded,
+                None => running.cancel_for_deleted_workflow(time::now()),
+            }
+            assert!(s.executions.finish(&running, "runner").await.unwrap());
+        }
     }
+    published
+}
+
+/// Afterwards every execution of `workflow_id` has ended and the workflow (if it exists) is
+/// idle and takes a new trigger.
+async fn assert_settled(s: &Store, workflow_id: &str) -> Vec<Execution> {
+    let page = s
+        .executions
+        .list_for_workflow(
+            workflow_id,
+            &ExecutionQuery {
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    for e in &page.items {
+        assert!(e.status.is_terminal(), "{e:?}");
+    }
+    if let Some(w) = s.workflows.get(workflow_id).await.unwrap() {
+        assert_eq!(
+            (w.status, w.current_execution_id),
+            (TriggerStatus::Idle, None)
+        );
+        accept(s, &manual(&w)).await;
+    }
+    page.items
+}
+
+async fn a_crash_between_the_workflow_and_a_new_execution_is_mended(s: Store) {
+    let w = workflow("m", None);
+    s.workflows.create(&w).await.unwrap();
+    let e = manual(&w);
+    s.failpoints.arm(crash_points::BEFORE_EXECUTION_INSERT);
+    assert!(s.executions.accept_trigger(&e).await.is_err());
+    let published = settle(&s).await;
+    let ended = assert_settled(&s, "m").await;
+    if s.atomic {
+        assert!(ended.is_empty(), "rolled back whole: {ended:?}");
+    } else {
+        // The workflow was marked for it: the execution is written after all, and published.
+        assert_eq!(published.len(), 1);
+        assert_eq!(ended.len(), 1);
+        assert_eq!(ended[0].execution_id, e.execution_id);
+    }
+}
+
+async fn a_crash_between_a_slot_and_its_execution_loses_no_slot(s: Store) {
+    let w = workflow("p", Some("1s"));
+    s.workflows.create(&w).await.unwrap();
+    let due = w.next_run_at.unwrap();
+    let next = time::add(due, Duration::from_secs(1));
+    let e = slot_execution(&w, due);
+    s.failpoints.arm(crash_points::BEFORE_EXECUTION_INSERT);
+    assert!(s
+        .executions
+        .fire_slot("p", due, next, Some(&e))
+        .await
+        .is_err());
+    // The scheduler tries the slot again: where the crash undid it, it fires now.
+    let again = s
+        .executions
+        .fire_slot("p", due, next, Some(&e))
+        .await
+        .unwrap();
+    assert_eq!(
+        matches!(again, SlotOutcome::Fired(_)),
+        s.atomic,
+        "{again:?}"
+    );
+    settle(&s).await;
+    let ended = assert_settled(&s, "p").await;
+    let slot: Vec<_> = ended
+        .iter()
+        .filter(|x| x.execution_id == e.execution_id)
+        .collect();
+    assert_eq!(slot.len(), 1, "the slot ran exactly once");
+    assert_eq!(slot[0].status, ExecutionStatus::Succeeded);
+}
+
+async fn a_crash_before_the_trigger_state_follows_a_finish_is_mended(s: Store) {
+    let e = accepted_manual(&s, "f").await;
+    let mut done = claimed(&s, &e, "a", 30).await;
+    done.status = ExecutionStatus::Succeeded;
+    s.failpoints.arm(crash_points::BEFORE_TRIGGER_FOLLOWS);
+    assert!(s.executions.finish(&done, "a").await.is_err());
+    settle(&s).await;
+    assert_settled(&s, "f").await;
+}
+
+async fn a_crash_before_the_trigger_state_follows_a_retry_is_mended(s: Store) {
+    let e = accepted_manual(&s, "r").await;
+    let mut attempt = claimed(&s, &e, "a", 30).await;
+    attempt.status = ExecutionStatus::Retrying;
+    attempt.next_attempt_at = Some(time::now());
+    assert!(s.executions.finish(&attempt, "a").await.unwrap());
+    s.failpoints.arm(crash_points::BEFORE_TRIGGER_FOLLOWS);
+    assert!(s
+        .executions
+        .requeue_due_retries(later(1), 10)
+        .await
+        .is_err());
+    settle(&s).await;
+    let ended = assert_settled(&s, "r").await;
+    assert_eq!(ended.len(), 1);
+    assert_eq!(ended[0].status, ExecutionStatus::Succeeded);
+}
+
+async fn a_crash_before_the_trigger_state_follows_a_rescue_is_mended(s: Store) {
+    let mut w = workflow("once", None);
+    w.spec.retry.max_attempts = 1;
+    s.workflows.create(&w).await.unwrap();
+    let e = manual(&w);
+    accept(&s, &e).await;
+    claimed(&s, &e, "dies", -1).await;
+    s.failpoints.arm(crash_points::BEFORE_TRIGGER_FOLLOWS);
+    assert!(s
+        .executions
+        .rescue_expired_leases(time::now(), 10)
+        .await
+        .is_err());
+    settle(&s).await;
+    let ended = assert_settled(&s, "once").await;
+    assert_eq!(ended[0].status, ExecutionStatus::Failed);
+}
+
+async fn a_crash_between_delete_and_cancel_is_mended(s: Store) {
+    let e = accepted_manual(&s, "d").await;
+    s.failpoints.arm(crash_points::BEFORE_CANCEL_WAITING);
+    assert!(s.workflows.delete("d", time::now()).await.is_err());
+    assert_eq!(
+        s.workflows.get("d").await.unwrap().is_some(),
+        s.atomic,
+        "the delete is undone only where it was one transaction"
+    );
+    settle(&s).await;
+    let ended = assert_settled(&s, "d").await;
+    let expected = if s.atomic {
+        ExecutionStatus::Succeeded
+    } else {
+        ExecutionStatus::Cancelled
+    };
+    assert_eq!(
+        ended
+            .iter()
+            .find(|x| x.execution_id == e.execution_id)
+            .unwrap()
+            .status,
+        expected
+    );
 }

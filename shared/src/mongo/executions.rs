@@ -1,0 +1,583 @@
+use super::documents::{self, date, StoredWorkflow};
+use super::workflows::Change;
+use super::{bounded, is_duplicate_key, MongoStore, CONCURRENT_WRITE_TRIES};
+use crate::domain::{Execution, Lease, Transition, TriggerStatus};
+use crate::repo::{
+    crash_points, cursor, ExecutionQuery, ExecutionRepo, Page, RepoError, RepoResult, SlotOutcome,
+    TriggerOutcome,
+};
+use crate::time::{self, Timestamp};
+use async_trait::async_trait;
+use futures_util::TryStreamExt;
+use mongodb::bson::{doc, Document};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// What one conditional write of a transition came to.
+enum Written {
+    Done(Box<Execution>),
+    /// The transition's precondition does not hold.
+    Refused,
+    /// Someone changed the execution since it was read.
+    Raced,
+}
+
+impl MongoStore {
+    async fn find_executions(
+        &self,
+        filter: Document,
+        sort: Document,
+        limit: usize,
+    ) -> RepoResult<Vec<(Execution, i64)>> {
+        self.find_executions_from(filter, sort, 0, limit).await
+    }
+
+    async fn find_executions_from(
+        &self,
+        filter: Document,
+        sort: Document,
+        skip: u64,
+        limit: usize,
+    ) -> RepoResult<Vec<(Execution, i64)>> {
+        let docs: Vec<Document> = self
+            .executions
+            .find(filter)
+            .sort(sort)
+            .skip(skip)
+            .limit(find_limit(limit))
+            .await?
+            .try_collect()
+            .await?;
+        docs.into_iter().map(documents::decode_execution).collect()
+    }
+
+    async fn find_execution(&self, id: Uuid) -> RepoResult<Option<(Execution, i64)>> {
+        self.executions
+            .find_one(doc! {"_id": id.to_string()})
+            .await?
+            .map(documents::decode_execution)
+            .transpose()
+    }
+
+    /// Applies `transition` to execution `id`, re-reading it when another writer got there
+    /// first. `None` if it is not there or the precondition does not hold.
+    async fn transition_one(
+        &self,
+        id: Uuid,
+        transition: &Transition,
+    ) -> RepoResult<Option<Execution>> {
+        for _ in 0..CONCURRENT_WRITE_TRIES {
+            let Some((e, revision)) = self.find_execution(id).await? else {
+                return Ok(None);
+            };
+            match self.write_transition(e, revision, transition).await? {
+                Written::Done(e) => return Ok(Some(*e)),
+                Written::Refused => return Ok(None),
+                Written::Raced => continue,
+            }
+        }
+        Err(RepoError::Unavailable(format!(
+            "execution {id} kept changing under concurrent writes; try again"
+        )))
+    }
+
+    /// Applies `transition` to every execution `filter` selects; returns those it changed.
+    pub(super) async fn transition_all(
+        &self,
+        filter: Document,
+        sort: Document,
+        limit: usize,
+        transition: &Transition,
+    ) -> RepoResult<Vec<Execution>> {
+        let mut changed = Vec::new();
+        for (e, revision) in self.find_executions(filter, sort, limit).await? {
+            let id = e.execution_id;
+            let written = match self.write_transition(e, revision, transition).await? {
+                Written::Raced => self.transition_one(id, transition).await?,
+                Written::Done(e) => Some(*e),
+                Written::Refused => None,
+            };
+            changed.extend(written);
+        }
+        Ok(changed)
+    }
+
+    /// The execution first, its workflow's trigger state after: a crash in between leaves a
+    /// workflow whose state disagrees with its execution, which the repair pass sets right.
+    async fn write_transition(
+        &self,
+        mut e: Execution,
+        revision: i64,
+        transition: &Transition,
+    ) -> RepoResult<Written> {
+        let before = e.trigger_state();
+        if !e.apply(transition) {
+            return Ok(Written::Refused);
+        }
+        let written = self
+            .executions
+            .replace_one(
+                doc! {"_id": e.execution_id.to_string(), "revision": revision},
+                documents::execution(&e, revision + 1)?,
+            )
+            .await?;
+        if written.matched_count == 0 {
+            return Ok(Written::Raced);
+        }
+        if e.trigger_state() != before {
+            self.failpoints.pass(crash_points::BEFORE_TRIGGER_FOLLOWS)?;
+            let (status, current) = e.trigger_state();
+            self.set_trigger_if_current(&e.workflow_id, e.execution_id, status, current)
+                .await?;
+        }
+        Ok(Written::Done(Box::new(e)))
+    }
+
+    async fn set_trigger_if_current(
+        &self,
+        workflow_id: &str,
+        expected_current: Uuid,
+        status: TriggerStatus,
+        current: Option<Uuid>,
+    ) -> RepoResult<()> {
+        self.change_workflow(workflow_id, |w| {
+            if w.workflow.current_execution_id != Some(expected_current) {
+                return Ok(Change::Keep(()));
+            }
+            set_trigger(w, status, current);
+            Ok(Change::Write(()))
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Records a new execution for its workflow if `may_launch` allows: the workflow is
+    /// marked busy first, carrying the execution it launches, and the execution is written
+    /// after. A crash in between leaves a busy workflow whose execution is missing; the repair
+    /// pass writes it from `launching`.
+    async fn launch(
+        &self,
+        e: &Execution,
+        mut may_launch: impl FnMut(&mut StoredWorkflow) -> Result<(), Launched>,
+    ) -> RepoResult<Launched> {
+        let d = documents::execution(e, 0)?;
+        let marked = self
+            .change_workflow(&e.workflow_id, |w| {
+                if let Err(refused) = may_launch(w) {
+                    return Ok(Change::Keep(refused));
+                }
+                let (status, current) = e.trigger_state();
+                set_trigger(w, status, current);
+                // Without its `_id` (`executionId` says the same): a nested `_id` is best avoided.
+                let mut launching = d.clone();
+                launching.remove("_id");
+                w.launching = Some(launching);
+                Ok(Change::Write(Launched::Recorded))
+            })
+            .await?;
+        match marked {
+            None => return Ok(Launched::WorkflowNotFound),
+            Some(Launched::Recorded) => {}
+            Some(refused) => return Ok(refused),
+        }
+        self.failpoints
+            .pass(crash_points::BEFORE_EXECUTION_INSERT)?;
+        match self.executions.insert_one(d).await {
+            Ok(_) => Ok(Launched::Recorded),
+            Err(err) if is_duplicate_key(&err) => {
+                // Recorded earlier: the busy mark above was for nothing; take it back.
+                self.set_trigger_if_current(
+                    &e.workflow_id,
+                    e.execution_id,
+                    TriggerStatus::Idle,
+                    None,
+                )
+                .await?;
+                Ok(Launched::AlreadyThere)
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+}
+
+/// Sets a workflow's trigger state; the execution it was launching is written by now.
+fn set_trigger(w: &mut StoredWorkflow, status: TriggerStatus, current: Option<Uuid>) {
+    w.workflow.status = status;
+    w.workflow.current_execution_id = current;
+    w.status_since = time::now();
+    w.launching = None;
+}
+
+/// What became of a new execution.
+enum Launched {
+    Recorded,
+    /// It was recorded before (its id is the deduplication key).
+    AlreadyThere,
+    /// The workflow is not idle.
+    Busy(TriggerStatus, Option<Uuid>),
+    /// The workflow's schedule moved past the slot (another scheduler took it).
+    SlotTaken,
+    WorkflowNotFound,
+}
+
+/// A find limit; 0 means none to the server.
+fn find_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(0)
+}
+
+#[async_trait]
+impl ExecutionRepo for MongoStore {
+    async fn accept_trigger(&self, execution: &Execution) -> RepoResult<TriggerOutcome> {
+        let id = execution.execution_id;
+        bounded(async {
+            if let Some((existing, _)) = self.find_execution(id).await? {
+                return Ok(TriggerOutcome::Existing(existing));
+            }
+            let launched = self
+                .launch(execution, |w| match w.workflow.status {
+                    TriggerStatus::Idle => Ok(()),
+                    status => Err(Launched::Busy(status, w.workflow.current_execution_id)),
+                })
+                .await?;
+            Ok(match launched {
+                Launched::Recorded => TriggerOutcome::Accepted(execution.clone()),
+                Launched::WorkflowNotFound => TriggerOutcome::WorkflowNotFound,
+                // A concurrent replay of the same Idempotency-Key got there first.
+                Launched::Busy(_, Some(current)) if current == id => {
+                    match self.find_execution(id).await? {
+                        Some((existing, _)) => TriggerOutcome::Existing(existing),
+                        None => TriggerOutcome::Busy {
+                            status: TriggerStatus::Busy,
+                            current: Some(id),
+                        },
+                    }
+                }
+                Launched::Busy(status, current) => TriggerOutcome::Busy { status, current },
+                Launched::AlreadyThere | Launched::SlotTaken => {
+                    match self.find_execution(id).await? {
+                        Some((existing, _)) => TriggerOutcome::Existing(existing),
+                        None => {
+                            return Err(RepoError::Unavailable(
+                                "the execution changed meanwhile; try again".into(),
+                            ))
+                        }
+                    }
+                }
+            })
+        })
+        .await
+    }
+
+    async fn fire_slot(
+        &self,
+        workflow_id: &str,
+        due: Timestamp,
+        next_run_at: Timestamp,
+        execution: Option<&Execution>,
+    ) -> RepoResult<SlotOutcome> {
+        let at_slot = |w: &StoredWorkflow| w.workflow.next_run_at == Some(due);
+        bounded(async {
+            if let Some(e) = execution {
+                let launched = self
+                    .launch(e, |w| {
+                        if !at_slot(w) {
+                            return Err(Launched::SlotTaken);
+                        }
+                        if w.workflow.status != TriggerStatus::Idle {
+                            return Err(Launched::Busy(
+                                w.workflow.status,
+                                w.workflow.current_execution_id,
+                            ));
+                        }
+                        w.workflow.next_run_at = Some(next_run_at);
+                        Ok(())
+                    })
+                    .await?;
+                match launched {
+                    Launched::Recorded => return Ok(SlotOutcome::Fired(Box::new(e.clone()))),
+                    Launched::Busy(..) => {}
+                    Launched::AlreadyThere | Launched::SlotTaken | Launched::WorkflowNotFound => {
+                        return Ok(SlotOutcome::Stale)
+                    }
+                }
+            }
+            let advanced = self
+                .change_workflow(workflow_id, |w| {
+                    if !at_slot(w) {
+                        return Ok(Change::Keep(false));
+                    }
+                    w.workflow.next_run_at = Some(next_run_at);
+                    Ok(Change::Write(true))
+                })
+                .await?;
+            Ok(match (advanced, execution) {
+                (None | Some(false), _) => SlotOutcome::Stale,
+                (Some(true), Some(_)) => SlotOutcome::SkippedBusy,
+                (Some(true), None) => SlotOutcome::Advanced,
+            })
+        })
+        .await
+    }
+
+    async fn get(&self, execution_id: Uuid) -> RepoResult<Option<Execution>> {
+        bounded(async { Ok(self.find_execution(execution_id).await?.map(|(e, _)| e)) }).await
+    }
+
+    async fn list_for_workflow(
+        &self,
+        workflow_id: &str,
+        query: &ExecutionQuery,
+    ) -> RepoResult<Page<Execution>> {
+        let mut filter = doc! {"workflowId": workflow_id};
+        if let Some(status) = query.status {
+            filter.insert("status", status.as_str());
+        }
+        let after = query
+            .cursor
+            .as_deref()
+            .map(cursor::parse_execution)
+            .transpose()?;
+        if let Some((created, _)) = after {
+            filter.insert("createdAt", doc! {"$lte": date(created)});
+        }
+        let is_after = |e: &Execution| {
+            after.is_none_or(|(created, id)| (e.created_at, e.execution_id) < (created, id))
+        };
+        let wanted = query.limit + 1;
+        bounded(async {
+            // The filter selects the cursor's own instant too (the stand-in compares dates by
+            // the second); those come first, newest first, and are skipped here.
+            let mut items = Vec::new();
+            let mut skip = 0;
+            loop {
+                let batch = self
+                    .find_executions_from(
+                        filter.clone(),
+                        doc! {"createdAt": -1, "_id": -1},
+                        skip,
+                        wanted,
+                    )
+                    .await?;
+                let fetched = batch.len();
+                skip += fetched as u64;
+                items.extend(batch.into_iter().map(|(e, _)| e).filter(is_after));
+                if items.len() >= wanted || fetched < wanted {
+                    break;
+                }
+            }
+            items.truncate(wanted);
+            Ok(cursor::page(items, query.limit, cursor::after_execution))
+        })
+        .await
+    }
+
+    async fn claim(
+        &self,
+        execution_id: Uuid,
+        lease: &Lease,
+        now: Timestamp,
+    ) -> RepoResult<Option<Execution>> {
+        let claim = Transition::Claim {
+            lease: lease.clone(),
+            now,
+        };
+        bounded(self.transition_one(execution_id, &claim)).await
+    }
+
+    async fn save_progress(&self, execution: &Execution) -> RepoResult<bool> {
+        let progress = Transition::Progress {
+            reported: Box::new(execution.clone()),
+        };
+        bounded(self.transition_one(execution.execution_id, &progress))
+            .await
+            .map(|e| e.is_some())
+    }
+
+    async fn renew_lease(&self, execution_id: Uuid, lease: &Lease) -> RepoResult<bool> {
+        let renew = Transition::Renew {
+            lease: lease.clone(),
+        };
+        bounded(self.transition_one(execution_id, &renew))
+            .await
+            .map(|e| e.is_some())
+    }
+
+    async fn finish(&self, execution: &Execution, owner: &str) -> RepoResult<bool> {
+        let finish = Transition::Finish {
+            reported: Box::new(execution.clone()),
+            owner: owner.to_string(),
+        };
+        bounded(self.transition_one(execution.execution_id, &finish))
+            .await
+            .map(|e| e.is_some())
+    }
+
+    async fn release(&self, execution_id: Uuid, owner: &str, now: Timestamp) -> RepoResult<bool> {
+        let release = Transition::Release {
+            owner: owner.to_string(),
+            now,
+        };
+        bounded(self.transition_one(execution_id, &release))
+            .await
+            .map(|e| e.is_some())
+    }
+
+    async fn queued(&self, limit: usize) -> RepoResult<Vec<Execution>> {
+        bounded(async {
+            let found = self
+                .find_executions(doc! {"status": "queued"}, doc! {"updatedAt": 1}, limit)
+                .await?;
+            Ok(found.into_iter().map(|(e, _)| e).collect())
+        })
+        .await
+    }
+
+    async fn requeue_due_retries(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> RepoResult<Vec<Execution>> {
+        bounded(self.transition_all(
+            doc! {"status": "retrying", "nextAttemptAt": {"$lte": date(now)}},
+            doc! {"nextAttemptAt": 1},
+            limit,
+            &Transition::StartRetry { now },
+        ))
+        .await
+    }
+
+    async fn rescue_expired_leases(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> RepoResult<Vec<Execution>> {
+        bounded(self.transition_all(
+            doc! {"status": "running", "lease.expiresAt": {"$lt": date(now)}},
+            doc! {"lease.expiresAt": 1},
+            limit,
+            &Transition::Rescue { now },
+        ))
+        .await
+    }
+
+    async fn stale_queued(
+        &self,
+        older_than: Timestamp,
+        now: Timestamp,
+        limit: usize,
+    ) -> RepoResult<Vec<Execution>> {
+        bounded(self.transition_all(
+            doc! {"status": "queued", "updatedAt": {"$lt": date(older_than)}},
+            doc! {"updatedAt": 1},
+            limit,
+            &Transition::Republish { older_than, now },
+        ))
+        .await
+    }
+
+    async fn next_retry_due(&self) -> RepoResult<Option<Timestamp>> {
+        bounded(async {
+            let earliest = self
+                .find_executions(
+                    doc! {"status": "retrying", "nextAttemptAt": {"$ne": null}},
+                    doc! {"nextAttemptAt": 1},
+                    1,
+                )
+                .await?;
+            Ok(earliest
+                .into_iter()
+                .next()
+                .and_then(|(e, _)| e.next_attempt_at))
+        })
+        .await
+    }
+
+    async fn repair_trigger_states(
+        &self,
+        older_than: Timestamp,
+        limit: usize,
+    ) -> RepoResult<Vec<Execution>> {
+        bounded(async {
+            let stuck: Vec<StoredWorkflow> = self
+                .workflows
+                .find(doc! {"status": {"$ne": "idle"}, "statusSince": {"$lt": date(older_than)}})
+                .limit(find_limit(limit))
+                .await?
+                .try_collect::<Vec<Document>>()
+                .await?
+                .into_iter()
+                .map(documents::decode_workflow)
+                .collect::<RepoResult<_>>()?;
+            let ids: Vec<String> = stuck
+                .iter()
+                .filter_map(|w| w.workflow.current_execution_id.map(|id| id.to_string()))
+                .collect();
+            let current: HashMap<Uuid, Execution> = self
+                .find_executions(doc! {"_id": {"$in": &ids}}, doc! {}, 0)
+                .await?
+                .into_iter()
+                .map(|(e, _)| (e.execution_id, e))
+                .collect();
+            let mut written = Vec::new();
+            for w in &stuck {
+                if let Some(e) = self.mend(w, &current).await? {
+                    written.push(e);
+                }
+            }
+            Ok(written)
+        })
+        .await
+    }
+}
+
+impl MongoStore {
+    /// Sets one workflow's trigger state right; returns the execution it wrote, if any.
+    async fn mend(
+        &self,
+        found: &StoredWorkflow,
+        current: &HashMap<Uuid, Execution>,
+    ) -> RepoResult<Option<Execution>> {
+        let w = &found.workflow;
+        let current_id = w.current_execution_id;
+        let launching = found.launching.as_ref().filter(|d| {
+            d.get_str("executionId").ok() == current_id.map(|id| id.to_string()).as_deref()
+        });
+        let (implied, written) = match (current_id.and_then(|id| current.get(&id)), launching) {
+            (Some(e), _) => (e.trigger_state(), None),
+            (None, Some(launching)) => {
+                tracing::warn!(
+                    workflow_id = w.id(),
+                    "repair: writing the execution a crash left unwritten"
+                );
+                let mut d = doc! {"_id": documents::optional_id(current_id)};
+                d.extend(launching.clone());
+                match self.executions.insert_one(d).await {
+                    Ok(_) => {}
+                    Err(err) if is_duplicate_key(&err) => {}
+                    Err(err) => return Err(err.into()),
+                }
+                let (e, _) = documents::decode_execution(launching.clone())?;
+                (e.trigger_state(), Some(e))
+            }
+            (None, None) => ((TriggerStatus::Idle, None), None),
+        };
+        if implied != (w.status, w.current_execution_id) || written.is_some() {
+            tracing::warn!(
+                workflow_id = w.id(),
+                from = w.status.as_str(),
+                to = implied.0.as_str(),
+                "repair: the trigger state follows its execution"
+            );
+            let as_found = (w.status, w.current_execution_id);
+            self.change_workflow(w.id(), |now| {
+                if (now.workflow.status, now.workflow.current_execution_id) != as_found {
+                    return Ok(Change::Keep(()));
+                }
+                set_trigger(now, implied.0, implied.1);
+                Ok(Change::Write(()))
+            })
+            .await?;
+        }
+        Ok(written)
+    }
+}
