@@ -102,7 +102,7 @@ impl ApiError {
             ),
             Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
+                "store_unavailable",
                 "The store is unavailable right now; retry shortly.".to_string(),
                 None,
             ),

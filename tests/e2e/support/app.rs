@@ -97,6 +97,20 @@ impl Api {
         }
     }
 
+    /// A client that sends `token` as its bearer token on every request.
+    pub fn with_token(base: String, token: &str) -> Api {
+        let mut headers = reqwest::header::HeaderMap::new();
+        let bearer = format!("Bearer {token}").parse().unwrap();
+        headers.insert(reqwest::header::AUTHORIZATION, bearer);
+        Api {
+            base,
+            http: reqwest::Client::builder()
+                .default_headers(headers)
+                .build()
+                .unwrap(),
+        }
+    }
+
     pub async fn wait_ready(&self) {
         let deadline = Instant::now() + SOON;
         loop {

@@ -1,8 +1,10 @@
-//! The end-to-end harness: the real services on random ports over a temp SQLite file, a real
-//! HTTP sink, and (for the Kafka variant) the real broker started by `scripts/test`.
+//! The end-to-end harness: the real services on random ports over a temp SQLite file (or a
+//! MongoDB database of the test's own), a real HTTP sink, and for the Kafka variants the real
+//! broker started by `scripts/test`.
 
 pub mod app;
 pub mod broker;
+pub mod mongo;
 pub mod process;
 pub mod sink;
 pub mod transport;
@@ -33,6 +35,14 @@ macro_rules! on_every_transport {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     super::$name($crate::support::Transport::Kafka).await
+                }
+            )*
+        }
+        mod mongo_kafka {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::support::Transport::MongoKafka).await
                 }
             )*
         }

@@ -1,17 +1,28 @@
-//! Which transport a test runs on, and the settings that select it.
+//! Which transport (and store) a test runs on, and the settings that select it.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
+    /// SQLite, store-as-queue: the default install.
     Embedded,
+    /// SQLite and Kafka.
     Kafka,
+    /// MongoDB and Kafka: the production stack.
+    MongoKafka,
 }
 
 impl Transport {
-    /// Settings selecting this transport, with a topic and group of the test's own; `None` when
-    /// no broker is configured and none is required (the test prints SKIPPED and passes).
+    /// Settings selecting this transport, with a topic, group and database of the test's own;
+    /// `None` when no broker or server is configured and none is required (the test prints
+    /// SKIPPED and passes).
     pub fn settings(self, test: &str) -> Option<Vec<(String, String)>> {
         match self {
             Transport::Embedded => Some(Vec::new()),
+            Transport::MongoKafka => {
+                let mut settings = Transport::Kafka.settings(test)?;
+                let url = shared::mongo::test_database_url(test)?;
+                settings.push(("DATABASE_URL".into(), url));
+                Some(settings)
+            }
             Transport::Kafka => {
                 let brokers = kafka_brokers(test)?;
                 let unique = uuid::Uuid::new_v4().simple().to_string();
