@@ -13,6 +13,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
+# The installed version of a PyPI package, empty if none (sed reads all: no SIGPIPE to pip).
+pip_version() { python3 -m pip show "$1" 2>/dev/null | sed -n 's/^Version: //p'; }
+
 TANSU_VERSION=0.6.0
 NX_VERSION=0.8.1
 DEPS_DIR=${WFA_DEPS_DIR:-$PWD/.deps}
@@ -42,7 +45,7 @@ install_stand_ins() {
     say "installing tansu $TANSU_VERSION (one-off, about 10-20 minutes)"
     cargo install --locked tansu --version "$TANSU_VERSION" --features dynostore >&2
   fi
-  if ! python3 -m pip show nx-27017 2>/dev/null | grep -qx "Version: $NX_VERSION"; then
+  if [ "$(pip_version nx-27017)" != "$NX_VERSION" ]; then
     say "installing nx-27017 $NX_VERSION"
     python3 -m pip install --quiet "nx-27017==$NX_VERSION" >&2
   fi

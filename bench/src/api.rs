@@ -146,6 +146,27 @@ impl Api {
         call(self.http.get(url), 200).await
     }
 
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> Result<String, Failure> {
+        let failure = |e: reqwest::Error| Failure {
+            kind: "transport".into(),
+            detail: format!("{e:#}"),
+        };
+        let resp = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .map_err(failure)?;
+        if resp.status() != 200 {
+            return Err(Failure {
+                kind: resp.status().as_u16().to_string(),
+                detail: "GET /metrics".into(),
+            });
+        }
+        resp.text().await.map_err(failure)
+    }
+
     /// Every execution of a workflow, following the cursor.
     pub async fn executions_of(&self, workflow_id: &str) -> Result<Vec<Execution>, Failure> {
         let mut all = Vec::new();

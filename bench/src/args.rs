@@ -11,6 +11,8 @@ usage: cargo run --release -p bench -- [options]
 
   --transport embedded|kafka  execution transport of the product (default embedded)
   --kafka-brokers ADDR        use this broker instead of starting tansu (kafka only)
+  --database-url URL          run the product on this store (e.g. mongodb://HOST:PORT/DBNAME,
+                              an empty database) instead of a temp SQLite file
   --quick                     reduced run, under a minute, every row still printed
   --out PATH                  JSON results (default bench/results.json)
   --wfa PATH                  product binary to run; skips `cargo build --release --bin wfa`
@@ -58,6 +60,7 @@ fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 pub struct Args {
     pub transport: Transport,
     pub kafka_brokers: Option<String>,
+    pub database_url: Option<String>,
     pub quick: bool,
     pub out: PathBuf,
     pub wfa: Option<PathBuf>,
@@ -75,6 +78,7 @@ pub fn parse() -> Result<Args> {
     let mut it = std::env::args().skip(1);
     let mut transport = Transport::Embedded;
     let mut kafka_brokers = None;
+    let mut database_url = None;
     let mut quick = false;
     let mut out = bench_dir().join("results.json");
     let mut wfa = None;
@@ -96,6 +100,7 @@ pub fn parse() -> Result<Args> {
                 }
             }
             "--kafka-brokers" => kafka_brokers = Some(value()?),
+            "--database-url" => database_url = Some(value()?),
             "--quick" => quick = true,
             "--out" => out = PathBuf::from(value()?),
             "--wfa" => wfa = Some(PathBuf::from(value()?)),
@@ -159,6 +164,7 @@ pub fn parse() -> Result<Args> {
     Ok(Args {
         transport,
         kafka_brokers,
+        database_url,
         quick,
         out,
         wfa,

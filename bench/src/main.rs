@@ -1,6 +1,7 @@
 //! Benchmark harness for the Workflow Automation System.
 //!
-//! Starts the release `wfa` binary on a temporary SQLite store (optionally with Kafka),
+//! Starts the release `wfa` binary on a temporary SQLite store, or the store `--database-url`
+//! names (optionally with Kafka),
 //! drives it only through its public HTTP API, observes its outgoing calls at a local sink,
 //! and prints one table (also written as JSON). See bench/README.md.
 
@@ -26,7 +27,7 @@ use crate::kafka::Broker;
 use crate::machine::Machine;
 use crate::product::Product;
 use crate::report::Results;
-use crate::scenarios::{accept, create, e2e, latency, lateness, limit, Ctx};
+use crate::scenarios::{accept, create, e2e, latency, lateness, limit, round_trips, Ctx};
 use crate::sink::Sink;
 
 fn main() -> ExitCode {
@@ -81,7 +82,8 @@ async fn run(args: &Args, machine: Machine, wfa: &Path) -> Result<Results> {
         Transport::Kafka => "kafka",
     };
     let log = std::env::temp_dir().join(format!("wfa-bench-{transport}.log"));
-    let mut product = Product::start(wfa, brokers.as_deref(), &log).await?;
+    let mut product =
+        Product::start(wfa, brokers.as_deref(), args.database_url.as_deref(), &log).await?;
     eprintln!(
         "bench: wfa pid {} at {}, sink at {}, kafka {}",
         product.pid,
@@ -111,6 +113,13 @@ async fn run(args: &Args, machine: Machine, wfa: &Path) -> Result<Results> {
     )
     .await;
     let latency = step("latency", &mut errors, &mut product, latency::run(&ctx)).await;
+    let round_trips = step(
+        "round trips",
+        &mut errors,
+        &mut product,
+        round_trips::run(&ctx),
+    )
+    .await;
     let e2e = step("e2e", &mut errors, &mut product, e2e::run(&ctx, &manual)).await;
     // Last: its thousands of periodic workflows keep ticking until the product stops.
     let lateness = step("lateness", &mut errors, &mut product, lateness::run(&ctx)).await;
@@ -125,6 +134,11 @@ async fn run(args: &Args, machine: Machine, wfa: &Path) -> Result<Results> {
         machine,
         transport: args.transport,
         kafka_brokers: brokers,
+        store: args
+            .database_url
+            .as_deref()
+            .and_then(|u| u.split_once("://"))
+            .map_or("sqlite".into(), |(scheme, _)| scheme.to_string()),
         quick: args.quick,
         concurrency: args.concurrency,
         bench_threads: args.threads,
@@ -136,6 +150,7 @@ async fn run(args: &Args, machine: Machine, wfa: &Path) -> Result<Results> {
         latency,
         e2e,
         lateness,
+        round_trips,
         peak_rss_kib,
         stop: Some(stop),
         product_log: log.display().to_string(),

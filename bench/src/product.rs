@@ -67,25 +67,29 @@ pub struct StopReport {
 }
 
 impl Product {
-    /// Starts the binary on a fresh SQLite store and a free port, and waits for `/readyz`.
-    pub async fn start(bin: &Path, kafka_brokers: Option<&str>, log: &Path) -> Result<Product> {
+    /// Starts the binary on a fresh SQLite store (or `database_url`) and a free port, and waits
+    /// for `/readyz`.
+    pub async fn start(
+        bin: &Path,
+        kafka_brokers: Option<&str>,
+        database_url: Option<&str>,
+        log: &Path,
+    ) -> Result<Product> {
         let store = tempfile::Builder::new().prefix("wfa-bench-").tempdir()?;
         let addr = format!("127.0.0.1:{}", free_port()?);
         let out = File::create(log).with_context(|| format!("creating {}", log.display()))?;
         let mut cmd = Command::new(bin);
-        cmd.env(
-            "DATABASE_URL",
-            format!("sqlite://{}", store.path().join("wfa.db").display()),
-        )
-        .env("HTTP_ADDR", &addr)
-        .env("RUST_LOG", "warn")
-        // The bench talks without a token on loopback; a token in the caller's env would 401.
-        .env_remove("WFA_API_TOKEN")
-        .env_remove("KAFKA_BROKERS")
-        .stdin(Stdio::null())
-        .stdout(out.try_clone()?)
-        .stderr(out)
-        .kill_on_drop(true);
+        let sqlite = format!("sqlite://{}", store.path().join("wfa.db").display());
+        cmd.env("DATABASE_URL", database_url.unwrap_or(&sqlite))
+            .env("HTTP_ADDR", &addr)
+            .env("RUST_LOG", "warn")
+            // The bench talks without a token on loopback; a token in the caller's env would 401.
+            .env_remove("WFA_API_TOKEN")
+            .env_remove("KAFKA_BROKERS")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .kill_on_drop(true);
         if let Some(brokers) = kafka_brokers {
             cmd.env("KAFKA_BROKERS", brokers);
         }

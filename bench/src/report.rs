@@ -10,6 +10,7 @@ use crate::machine::Machine;
 use crate::product::StopReport;
 use crate::scenarios::{
     accept::Accept, create::Create, e2e::E2e, latency::Latency, lateness::Lateness, limit::Limit,
+    round_trips::RoundTrips,
 };
 use crate::stats::Summary;
 
@@ -18,6 +19,8 @@ pub struct Results {
     pub machine: Machine,
     pub transport: Transport,
     pub kafka_brokers: Option<String>,
+    /// The store the product ran on (`sqlite` on a temp file unless `--database-url`).
+    pub store: String,
     pub quick: bool,
     pub concurrency: usize,
     pub bench_threads: usize,
@@ -29,6 +32,7 @@ pub struct Results {
     pub latency: Option<Latency>,
     pub e2e: Option<E2e>,
     pub lateness: Option<Lateness>,
+    pub round_trips: Option<RoundTrips>,
     pub peak_rss_kib: u64,
     pub stop: Option<StopReport>,
     pub product_log: String,
@@ -51,9 +55,10 @@ pub fn print(r: &Results) {
     let m = &r.machine;
     println!();
     println!(
-        "Workflow Automation System bench — transport {}, {} run",
+        "Workflow Automation System bench — store {}, transport {}, {} run",
+        r.store,
         match r.transport {
-            Transport::Embedded => "embedded (SQLite, store-as-queue)",
+            Transport::Embedded => "store-as-queue",
             Transport::Kafka => "kafka",
         },
         if r.quick { "quick" } else { "full" }
@@ -192,6 +197,27 @@ pub fn print(r: &Results) {
             ),
         ),
         None => missing("lateness"),
+    }
+    match &r.round_trips {
+        Some(t) => row(
+            "store",
+            format!(
+                "{:.1} round trips/trigger, {:.1}/execution",
+                t.per_accepted_trigger, t.per_execution
+            ),
+            "-".into(),
+            format!(
+                "{} one-action executions one at a time, counted by the {} store layer; by operation per execution: {}",
+                t.executions,
+                t.store,
+                t.by_operation
+                    .iter()
+                    .map(|(op, n)| format!("{op} {n:.1}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+        None => missing("store"),
     }
     row(
         "rss",

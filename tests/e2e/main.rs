@@ -14,6 +14,7 @@ mod crash;
 mod crud;
 mod egress;
 mod manual;
+mod metrics;
 mod periodic;
 mod processes;
 mod replicas;

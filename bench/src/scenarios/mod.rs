@@ -8,6 +8,7 @@ pub mod e2e;
 pub mod latency;
 pub mod lateness;
 pub mod limit;
+pub mod round_trips;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};

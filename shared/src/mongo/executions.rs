@@ -229,7 +229,7 @@ fn find_limit(limit: usize) -> i64 {
 impl ExecutionRepo for MongoStore {
     async fn accept_trigger(&self, execution: &Execution) -> RepoResult<TriggerOutcome> {
         let id = execution.execution_id;
-        bounded(async {
+        bounded("accept_trigger", async {
             if let Some((existing, _)) = self.find_execution(id).await? {
                 return Ok(TriggerOutcome::Existing(existing));
             }
@@ -276,7 +276,7 @@ impl ExecutionRepo for MongoStore {
         execution: Option<&Execution>,
     ) -> RepoResult<SlotOutcome> {
         let at_slot = |w: &StoredWorkflow| w.workflow.next_run_at == Some(due);
-        bounded(async {
+        bounded("fire_slot", async {
             if let Some(e) = execution {
                 let launched = self
                     .launch(e, |w| {
@@ -320,7 +320,10 @@ impl ExecutionRepo for MongoStore {
     }
 
     async fn get(&self, execution_id: Uuid) -> RepoResult<Option<Execution>> {
-        bounded(async { Ok(self.find_execution(execution_id).await?.map(|(e, _)| e)) }).await
+        bounded("get_execution", async {
+            Ok(self.find_execution(execution_id).await?.map(|(e, _)| e))
+        })
+        .await
     }
 
     async fn list_for_workflow(
@@ -344,7 +347,7 @@ impl ExecutionRepo for MongoStore {
             after.is_none_or(|(created, id)| (e.created_at, e.execution_id) < (created, id))
         };
         let wanted = query.limit + 1;
-        bounded(async {
+        bounded("list_for_workflow", async {
             // The filter selects the cursor's own instant too (the stand-in compares dates by
             // the second); those come first, newest first, and are skipped here.
             let mut items = Vec::new();
@@ -381,23 +384,26 @@ impl ExecutionRepo for MongoStore {
             lease: lease.clone(),
             now,
         };
-        bounded(self.transition_one(execution_id, &claim)).await
+        bounded("claim", self.transition_one(execution_id, &claim)).await
     }
 
     async fn save_progress(&self, execution: &Execution) -> RepoResult<bool> {
         let progress = Transition::Progress {
             reported: Box::new(execution.clone()),
         };
-        bounded(self.transition_one(execution.execution_id, &progress))
-            .await
-            .map(|e| e.is_some())
+        bounded(
+            "save_progress",
+            self.transition_one(execution.execution_id, &progress),
+        )
+        .await
+        .map(|e| e.is_some())
     }
 
     async fn renew_lease(&self, execution_id: Uuid, lease: &Lease) -> RepoResult<bool> {
         let renew = Transition::Renew {
             lease: lease.clone(),
         };
-        bounded(self.transition_one(execution_id, &renew))
+        bounded("renew_lease", self.transition_one(execution_id, &renew))
             .await
             .map(|e| e.is_some())
     }
@@ -407,9 +413,12 @@ impl ExecutionRepo for MongoStore {
             reported: Box::new(execution.clone()),
             owner: owner.to_string(),
         };
-        bounded(self.transition_one(execution.execution_id, &finish))
-            .await
-            .map(|e| e.is_some())
+        bounded(
+            "finish",
+            self.transition_one(execution.execution_id, &finish),
+        )
+        .await
+        .map(|e| e.is_some())
     }
 
     async fn release(&self, execution_id: Uuid, owner: &str, now: Timestamp) -> RepoResult<bool> {
@@ -417,13 +426,13 @@ impl ExecutionRepo for MongoStore {
             owner: owner.to_string(),
             now,
         };
-        bounded(self.transition_one(execution_id, &release))
+        bounded("release", self.transition_one(execution_id, &release))
             .await
             .map(|e| e.is_some())
     }
 
     async fn queued(&self, limit: usize) -> RepoResult<Vec<Execution>> {
-        bounded(async {
+        bounded("queued", async {
             let found = self
                 .find_executions(doc! {"status": "queued"}, doc! {"updatedAt": 1}, limit)
                 .await?;
@@ -437,12 +446,15 @@ impl ExecutionRepo for MongoStore {
         now: Timestamp,
         limit: usize,
     ) -> RepoResult<Vec<Execution>> {
-        bounded(self.transition_all(
-            doc! {"status": "retrying", "nextAttemptAt": {"$lte": date(now)}},
-            doc! {"nextAttemptAt": 1},
-            limit,
-            &Transition::StartRetry { now },
-        ))
+        bounded(
+            "requeue_due_retries",
+            self.transition_all(
+                doc! {"status": "retrying", "nextAttemptAt": {"$lte": date(now)}},
+                doc! {"nextAttemptAt": 1},
+                limit,
+                &Transition::StartRetry { now },
+            ),
+        )
         .await
     }
 
@@ -451,12 +463,15 @@ impl ExecutionRepo for MongoStore {
         now: Timestamp,
         limit: usize,
     ) -> RepoResult<Vec<Execution>> {
-        bounded(self.transition_all(
-            doc! {"status": "running", "lease.expiresAt": {"$lt": date(now)}},
-            doc! {"lease.expiresAt": 1},
-            limit,
-            &Transition::Rescue { now },
-        ))
+        bounded(
+            "rescue_expired_leases",
+            self.transition_all(
+                doc! {"status": "running", "lease.expiresAt": {"$lt": date(now)}},
+                doc! {"lease.expiresAt": 1},
+                limit,
+                &Transition::Rescue { now },
+            ),
+        )
         .await
     }
 
@@ -466,17 +481,20 @@ impl ExecutionRepo for MongoStore {
         now: Timestamp,
         limit: usize,
     ) -> RepoResult<Vec<Execution>> {
-        bounded(self.transition_all(
-            doc! {"status": "queued", "updatedAt": {"$lt": date(older_than)}},
-            doc! {"updatedAt": 1},
-            limit,
-            &Transition::Republish { older_than, now },
-        ))
+        bounded(
+            "stale_queued",
+            self.transition_all(
+                doc! {"status": "queued", "updatedAt": {"$lt": date(older_than)}},
+                doc! {"updatedAt": 1},
+                limit,
+                &Transition::Republish { older_than, now },
+            ),
+        )
         .await
     }
 
     async fn next_retry_due(&self) -> RepoResult<Option<Timestamp>> {
-        bounded(async {
+        bounded("next_retry_due", async {
             let earliest = self
                 .find_executions(
                     doc! {"status": "retrying", "nextAttemptAt": {"$ne": null}},
@@ -497,7 +515,7 @@ impl ExecutionRepo for MongoStore {
         older_than: Timestamp,
         limit: usize,
     ) -> RepoResult<Vec<Execution>> {
-        bounded(async {
+        bounded("repair_trigger_states", async {
             let stuck: Vec<StoredWorkflow> = self
                 .workflows
                 .find(doc! {"status": {"$ne": "idle"}, "statusSince": {"$lt": date(older_than)}})

@@ -10,6 +10,8 @@ mod workflows;
 
 use crate::repo::{Failpoints, RepoError, RepoResult};
 use mongodb::bson::{doc, Document};
+use mongodb::event::command::CommandEvent;
+use mongodb::event::EventHandler;
 use mongodb::options::ClientOptions;
 use mongodb::{Collection, Database, IndexModel};
 use std::future::Future;
@@ -42,6 +44,12 @@ impl MongoStore {
             .await
             .map_err(|e| RepoError::Unavailable(format!("DATABASE_URL is not usable: {e}")))?;
         options.app_name = Some("wfa".into());
+        options.command_event_handler = Some(EventHandler::callback(|event| {
+            if let CommandEvent::Started(_) = event {
+                let op = OPERATION.try_with(|op| *op).unwrap_or("other");
+                crate::telemetry::count_store_round_trip("mongodb", op);
+            }
+        }));
         options.server_selection_timeout = Some(SERVER_SELECTION_TIMEOUT);
         options.connect_timeout = Some(SERVER_SELECTION_TIMEOUT);
         let name = options
@@ -68,7 +76,7 @@ impl MongoStore {
     /// Idempotent: creating an index that exists with the same keys does nothing.
     async fn create_indexes(&self) -> RepoResult<()> {
         let index = |keys: Document| IndexModel::builder().keys(keys).build();
-        bounded(async {
+        bounded("create_indexes", async {
             self.workflows
                 .create_indexes([
                     index(doc! {"nextRunAt": 1}),
@@ -96,7 +104,7 @@ impl MongoStore {
     }
 
     async fn ping(&self) -> RepoResult<()> {
-        bounded(async {
+        bounded("ping", async {
             self.db.run_command(doc! {"ping": 1}).await?;
             Ok(())
         })
@@ -121,9 +129,18 @@ pub fn url_with_database(url: &str, name: &str) -> String {
     }
 }
 
-/// Runs one store operation within [`OPERATION_TIMEOUT`].
-async fn bounded<T>(operation: impl Future<Output = RepoResult<T>>) -> RepoResult<T> {
-    tokio::time::timeout(OPERATION_TIMEOUT, operation)
+tokio::task_local! {
+    /// The repository operation a driver command belongs to, for the round-trip count.
+    static OPERATION: &'static str;
+}
+
+/// Runs repository operation `op` within [`OPERATION_TIMEOUT`].
+async fn bounded<T>(
+    op: &'static str,
+    operation: impl Future<Output = RepoResult<T>>,
+) -> RepoResult<T> {
+    OPERATION
+        .scope(op, tokio::time::timeout(OPERATION_TIMEOUT, operation))
         .await
         .unwrap_or_else(|_| {
             Err(RepoError::Unavailable(format!(

@@ -80,7 +80,7 @@ impl WorkflowRepo for MongoStore {
             status_since: workflow.updated_at,
             launching: None,
         })?;
-        bounded(async {
+        bounded("create_workflow", async {
             match self.workflows.insert_one(d).await {
                 Ok(_) => Ok(()),
                 Err(e) if is_duplicate_key(&e) => {
@@ -93,7 +93,7 @@ impl WorkflowRepo for MongoStore {
     }
 
     async fn get(&self, workflow_id: &str) -> RepoResult<Option<Workflow>> {
-        bounded(async {
+        bounded("get_workflow", async {
             self.workflows
                 .find_one(doc! {"_id": workflow_id})
                 .await?
@@ -114,7 +114,7 @@ impl WorkflowRepo for MongoStore {
         if let Some(status) = query.status {
             filter.insert("status", status.as_str());
         }
-        bounded(async {
+        bounded("list_workflows", async {
             let items = self
                 .find_workflows(filter, doc! {"_id": 1}, query.limit + 1)
                 .await?;
@@ -124,7 +124,7 @@ impl WorkflowRepo for MongoStore {
     }
 
     async fn update(&self, workflow: &Workflow, expected_version: u64) -> RepoResult<()> {
-        bounded(async {
+        bounded("update_workflow", async {
             let updated = self
                 .change_workflow(workflow.id(), |stored| {
                     let current = &mut stored.workflow;
@@ -149,7 +149,7 @@ impl WorkflowRepo for MongoStore {
     /// executions of a workflow that no longer exists, which a runner cancels when it takes
     /// them (the outbox and retry repairs deliver them).
     async fn delete(&self, workflow_id: &str, now: Timestamp) -> RepoResult<bool> {
-        bounded(async {
+        bounded("delete_workflow", async {
             let deleted = self.workflows.delete_one(doc! {"_id": workflow_id}).await?;
             if deleted.deleted_count == 0 {
                 return Ok(false);
@@ -170,11 +170,14 @@ impl WorkflowRepo for MongoStore {
     }
 
     async fn due_periodic(&self, now: Timestamp, limit: usize) -> RepoResult<Vec<Workflow>> {
-        let due = bounded(self.find_workflows(
-            doc! {"nextRunAt": {"$lte": date(now)}, "paused": false},
-            doc! {"nextRunAt": 1},
-            limit,
-        ))
+        let due = bounded(
+            "due_periodic",
+            self.find_workflows(
+                doc! {"nextRunAt": {"$lte": date(now)}, "paused": false},
+                doc! {"nextRunAt": 1},
+                limit,
+            ),
+        )
         .await?;
         // Exact to the millisecond even where the server compares dates by the second (the
         // stand-in does): the not-yet-due sort last, so the limit never cut a due one.
@@ -185,7 +188,7 @@ impl WorkflowRepo for MongoStore {
     }
 
     async fn next_periodic_due(&self) -> RepoResult<Option<Timestamp>> {
-        bounded(async {
+        bounded("next_periodic_due", async {
             let earliest = self
                 .find_workflows(
                     doc! {"nextRunAt": {"$ne": null}, "paused": false},

@@ -175,7 +175,7 @@ impl ExecutionRepo for SqliteStore {
     async fn accept_trigger(&self, execution: &Execution) -> RepoResult<TriggerOutcome> {
         let e = execution.clone();
         let failpoints = self.failpoints().clone();
-        self.write(move |conn| {
+        self.write("accept_trigger", move |conn| {
             if let Some(existing) = select_execution(conn, e.execution_id)? {
                 return Ok(TriggerOutcome::Existing(existing));
             }
@@ -204,7 +204,7 @@ impl ExecutionRepo for SqliteStore {
         let id = workflow_id.to_string();
         let e = execution.cloned();
         let failpoints = self.failpoints().clone();
-        self.write(move |conn| {
+        self.write("fire_slot", move |conn| {
             let Some(state) = trigger_state(conn, &id)? else {
                 return Ok(SlotOutcome::Stale);
             };
@@ -230,8 +230,10 @@ impl ExecutionRepo for SqliteStore {
     }
 
     async fn get(&self, execution_id: Uuid) -> RepoResult<Option<Execution>> {
-        self.read(move |conn| select_execution(conn, execution_id))
-            .await
+        self.read("get_execution", move |conn| {
+            select_execution(conn, execution_id)
+        })
+        .await
     }
 
     async fn list_for_workflow(
@@ -241,7 +243,7 @@ impl ExecutionRepo for SqliteStore {
     ) -> RepoResult<Page<Execution>> {
         let id = workflow_id.to_string();
         let query = query.clone();
-        self.read(move |conn| {
+        self.read("list_for_workflow", move |conn| {
             let mut args: Vec<Value> = vec![Value::Text(id)];
             let mut filter = String::new();
             if let Some(status) = query.status {
@@ -284,7 +286,7 @@ impl ExecutionRepo for SqliteStore {
     ) -> RepoResult<Option<Execution>> {
         let lease = lease.clone();
         let failpoints = self.failpoints().clone();
-        self.write(move |conn| {
+        self.write("claim", move |conn| {
             transition_one(
                 conn,
                 &failpoints,
@@ -297,6 +299,7 @@ impl ExecutionRepo for SqliteStore {
 
     async fn save_progress(&self, execution: &Execution) -> RepoResult<bool> {
         self.transition(
+            "save_progress",
             execution.execution_id,
             Transition::Progress {
                 reported: Box::new(execution.clone()),
@@ -307,6 +310,7 @@ impl ExecutionRepo for SqliteStore {
 
     async fn renew_lease(&self, execution_id: Uuid, lease: &Lease) -> RepoResult<bool> {
         self.transition(
+            "renew_lease",
             execution_id,
             Transition::Renew {
                 lease: lease.clone(),
@@ -317,6 +321,7 @@ impl ExecutionRepo for SqliteStore {
 
     async fn finish(&self, execution: &Execution, owner: &str) -> RepoResult<bool> {
         self.transition(
+            "finish",
             execution.execution_id,
             Transition::Finish {
                 reported: Box::new(execution.clone()),
@@ -328,6 +333,7 @@ impl ExecutionRepo for SqliteStore {
 
     async fn release(&self, execution_id: Uuid, owner: &str, now: Timestamp) -> RepoResult<bool> {
         self.transition(
+            "release",
             execution_id,
             Transition::Release {
                 owner: owner.to_string(),
@@ -338,7 +344,7 @@ impl ExecutionRepo for SqliteStore {
     }
 
     async fn queued(&self, limit: usize) -> RepoResult<Vec<Execution>> {
-        self.read(move |conn| {
+        self.read("queued", move |conn| {
             let docs = conn
                 .prepare_cached("SELECT doc FROM executions WHERE status = 'queued' ORDER BY updated_at LIMIT ?1")?
                 .query_map([limit as i64], |r| r.get::<_, String>(0))?
@@ -354,7 +360,7 @@ impl ExecutionRepo for SqliteStore {
         limit: usize,
     ) -> RepoResult<Vec<Execution>> {
         let failpoints = self.failpoints().clone();
-        self.write(move |conn| {
+        self.write("requeue_due_retries", move |conn| {
             transition_each(
                 conn,
                 &failpoints,
@@ -373,7 +379,7 @@ impl ExecutionRepo for SqliteStore {
         limit: usize,
     ) -> RepoResult<Vec<Execution>> {
         let failpoints = self.failpoints().clone();
-        self.write(move |conn| {
+        self.write("rescue_expired_leases", move |conn| {
             transition_each(
                 conn,
                 &failpoints,
@@ -393,7 +399,7 @@ impl ExecutionRepo for SqliteStore {
         limit: usize,
     ) -> RepoResult<Vec<Execution>> {
         let failpoints = self.failpoints().clone();
-        self.write(move |conn| {
+        self.write("stale_queued", move |conn| {
             transition_each(
                 conn,
                 &failpoints,
@@ -407,7 +413,7 @@ impl ExecutionRepo for SqliteStore {
     }
 
     async fn next_retry_due(&self) -> RepoResult<Option<Timestamp>> {
-        self.read(|conn| {
+        self.read("next_retry_due", |conn| {
             let ms: Option<i64> = conn
                 .prepare_cached(
                     "SELECT MIN(next_attempt_at) FROM executions WHERE status = 'retrying'",
@@ -425,7 +431,7 @@ impl ExecutionRepo for SqliteStore {
         _older_than: Timestamp,
         limit: usize,
     ) -> RepoResult<Vec<Execution>> {
-        self.write(move |conn| {
+        self.write("repair_trigger_states", move |conn| {
             let stuck = conn
                 .prepare_cached(
                     "SELECT w.workflow_id, w.current_execution_id, e.doc FROM workflows w

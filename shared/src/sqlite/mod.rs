@@ -70,31 +70,35 @@ impl SqliteStore {
     /// Applies `transition` to one execution; false if its precondition did not hold.
     async fn transition(
         &self,
+        op: &'static str,
         execution_id: uuid::Uuid,
         transition: crate::domain::Transition,
     ) -> RepoResult<bool> {
         let failpoints = self.failpoints().clone();
-        self.write(move |conn| {
+        self.write(op, move |conn| {
             executions::transition_one(conn, &failpoints, execution_id, &transition)
                 .map(|e| e.is_some())
         })
         .await
     }
 
-    /// Runs `f` as one atomic step of the writer's next group commit.
-    async fn write<T, F>(&self, f: F) -> RepoResult<T>
+    /// Runs `f` as one atomic step of the writer's next group commit; `op` names the
+    /// repository operation in the round-trip count.
+    async fn write<T, F>(&self, op: &'static str, f: F) -> RepoResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> RepoResult<T> + Send + 'static,
     {
+        crate::telemetry::count_store_round_trip("sqlite", op);
         self.inner.writer.submit(f).await
     }
 
-    async fn read<T, F>(&self, f: F) -> RepoResult<T>
+    async fn read<T, F>(&self, op: &'static str, f: F) -> RepoResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> RepoResult<T> + Send + 'static,
     {
+        crate::telemetry::count_store_round_trip("sqlite", op);
         let inner = self.inner.clone();
         run_blocking(move || {
             let i = inner.next_reader.fetch_add(1, Ordering::Relaxed) % inner.readers.len();

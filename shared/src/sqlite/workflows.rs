@@ -12,7 +12,7 @@ impl WorkflowRepo for SqliteStore {
     async fn create(&self, workflow: &Workflow) -> RepoResult<()> {
         let w = workflow.clone();
         let spec = serde_json::to_string(&w.spec)?;
-        self.write(move |conn| {
+        self.write("create_workflow", move |conn| {
             let inserted = conn.prepare_cached("INSERT INTO workflows (workflow_id, spec, trigger_type, version, status, paused,
                      next_run_at, current_execution_id, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, ?8, ?9)
@@ -39,12 +39,13 @@ impl WorkflowRepo for SqliteStore {
 
     async fn get(&self, workflow_id: &str) -> RepoResult<Option<Workflow>> {
         let id = workflow_id.to_string();
-        self.read(move |conn| select_workflow(conn, &id)).await
+        self.read("get_workflow", move |conn| select_workflow(conn, &id))
+            .await
     }
 
     async fn list(&self, query: &WorkflowQuery) -> RepoResult<Page<Workflow>> {
         let query = query.clone();
-        self.read(move |conn| {
+        self.read("list_workflows", move |conn| {
             let mut clauses = Vec::new();
             let mut args: Vec<Value> = Vec::new();
             if let Some(cursor) = &query.cursor {
@@ -84,7 +85,7 @@ impl WorkflowRepo for SqliteStore {
     async fn update(&self, workflow: &Workflow, expected_version: u64) -> RepoResult<()> {
         let w = workflow.clone();
         let spec = serde_json::to_string(&w.spec)?;
-        self.write(move |conn| {
+        self.write("update_workflow", move |conn| {
             let current: Option<i64> = conn
                 .prepare_cached("SELECT version FROM workflows WHERE workflow_id = ?1")?
                 .query_row([w.id()], |r| r.get(0))
@@ -117,7 +118,7 @@ impl WorkflowRepo for SqliteStore {
     async fn delete(&self, workflow_id: &str, now: Timestamp) -> RepoResult<bool> {
         let id = workflow_id.to_string();
         let failpoints = self.failpoints().clone();
-        self.write(move |conn| {
+        self.write("delete_workflow", move |conn| {
             let deleted = conn
                 .prepare_cached("DELETE FROM workflows WHERE workflow_id = ?1")?
                 .execute([&id])?;
@@ -131,7 +132,7 @@ impl WorkflowRepo for SqliteStore {
     }
 
     async fn due_periodic(&self, now: Timestamp, limit: usize) -> RepoResult<Vec<Workflow>> {
-        self.read(move |conn| {
+        self.read("due_periodic", move |conn| {
             let sql = format!(
                 "SELECT {WORKFLOW_COLUMNS} FROM workflows
                  WHERE next_run_at IS NOT NULL AND next_run_at <= ?1 AND paused = 0
@@ -147,7 +148,7 @@ impl WorkflowRepo for SqliteStore {
     }
 
     async fn next_periodic_due(&self) -> RepoResult<Option<Timestamp>> {
-        self.read(|conn| {
+        self.read("next_periodic_due", |conn| {
             let ms: Option<i64> = conn.prepare_cached("SELECT MIN(next_run_at) FROM workflows WHERE next_run_at IS NOT NULL AND paused = 0")?
             .query_row([],
                 |r| r.get(0),
@@ -158,7 +159,9 @@ impl WorkflowRepo for SqliteStore {
     }
 
     async fn ping(&self) -> RepoResult<()> {
-        self.read(|conn| Ok(conn.prepare_cached("SELECT 1")?.query_row([], |_| Ok(()))?))
-            .await
+        self.read("ping", |conn| {
+            Ok(conn.prepare_cached("SELECT 1")?.query_row([], |_| Ok(()))?)
+        })
+        .await
     }
 }

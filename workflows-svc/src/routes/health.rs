@@ -44,3 +44,14 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
         Json(body),
     )
 }
+
+/// Prometheus text format: the counters of everything this process runs.
+pub async fn metrics() -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        shared::telemetry::metrics().render(),
+    )
+}

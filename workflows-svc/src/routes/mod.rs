@@ -30,6 +30,7 @@ pub fn router(state: AppState) -> Router {
         .route("/executions/{id}", get(executions::get_one))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -1,0 +1,129 @@
+//! Store round trips: what one accepted trigger and one one-action execution cost the store,
+//! counted by the store layer itself (`wfa_store_round_trips_total{store, op}` on `/metrics`),
+//! not estimated. Unlike this machine's timings, the figure carries over to a production
+//! database: multiply by its round-trip time.
+//!
+//! Triggers run one at a time, each waiting for the execution to end, so every operation the
+//! window counts belongs to them; the scheduler's and queue's background polls are counted
+//! under their own operations and left out.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::Serialize;
+use serde_json::json;
+
+use super::Ctx;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RoundTrips {
+    pub store: String,
+    pub executions: usize,
+    /// The API's share: the workflow read and `accept_trigger`.
+    pub per_accepted_trigger: f64,
+    /// The runner's share: the workflow read, claim, progress, lease renewals, finish.
+    pub per_execution: f64,
+    /// Per execution, by repository operation (work operations only).
+    pub by_operation: BTreeMap<String, f64>,
+}
+
+/// Operations a trigger and its execution make; everything else is background polling.
+const WORK: [&str; 7] = [
+    "get_workflow",
+    "accept_trigger",
+    "get_execution",
+    "claim",
+    "save_progress",
+    "renew_lease",
+    "finish",
+];
+const WORKFLOW: &str = "round-trips";
+
+pub async fn run(ctx: &Ctx) -> Result<RoundTrips> {
+    let n = ctx.scale.latency_samples;
+    let body = json!({
+        "workflowId": WORKFLOW,
+        "trigger": { "type": "manual" },
+        "actions": [{ "type": "http-request", "url": format!("{}/hit/round-trips", ctx.sink.url()) }]
+    });
+    ctx.api
+        .create(&body)
+        .await
+        .map_err(|f| anyhow!("{}: {}", f.kind, f.detail))
+        .context("creating the round-trips workflow")?;
+    let (store, before) = counts(ctx).await?;
+    for _ in 0..n {
+        let accepted = ctx
+            .api
+            .trigger(WORKFLOW)
+            .await
+            .map_err(|f| anyhow!("trigger: {}: {}", f.kind, f.detail))?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let e = ctx.api.execution(&accepted.execution_id).await;
+            if matches!(&e, Ok(e) if e.is_terminal()) {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "execution {} did not end within 10 s",
+                    accepted.execution_id
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    let (_, after) = counts(ctx).await?;
+    let per = |op: &str| {
+        (after.get(op).copied().unwrap_or(0.0) - before.get(op).copied().unwrap_or(0.0)) / n as f64
+    };
+    // The workflow is read once by the API (to build the execution) and once by the runner.
+    let read = per("get_workflow") / 2.0;
+    let per_accepted_trigger = read + per("accept_trigger");
+    let runner: f64 = ["claim", "save_progress", "renew_lease", "finish"]
+        .iter()
+        .map(|op| per(op))
+        .sum();
+    Ok(RoundTrips {
+        store,
+        executions: n,
+        per_accepted_trigger,
+        per_execution: read + runner,
+        by_operation: WORK
+            .iter()
+            .map(|op| (op.to_string(), per(op)))
+            .filter(|(_, v)| *v > 0.0)
+            .collect(),
+    })
+}
+
+/// The store's name and its round trips by operation, as `/metrics` shows them now.
+async fn counts(ctx: &Ctx) -> Result<(String, BTreeMap<String, f64>)> {
+    let text = ctx
+        .api
+        .metrics()
+        .await
+        .map_err(|f| anyhow!("/metrics: {}: {}", f.kind, f.detail))?;
+    let mut store = String::new();
+    let mut by_op = BTreeMap::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("wfa_store_round_trips_total{") else {
+            continue;
+        };
+        let Some((labels, value)) = rest.split_once("} ") else {
+            continue;
+        };
+        let label = |name: &str| {
+            labels
+                .split(',')
+                .find_map(|kv| kv.strip_prefix(&format!("{name}=\"")))
+                .map(|v| v.trim_end_matches('"').to_string())
+        };
+        if let (Some(s), Some(op)) = (label("store"), label("op")) {
+            store = s;
+            *by_op.entry(op).or_insert(0.0) += value.trim().parse::<f64>().unwrap_or(0.0);
+        }
+    }
+    Ok((store, by_op))
+}
