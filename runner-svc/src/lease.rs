@@ -39,8 +39,10 @@ impl Renewal {
                     .await
                 {
                     Ok(true) => {}
+                    // Also what an attempt that ended between two ticks sees (the execution is no
+                    // longer running): not a loss, and the guard is being dropped anyway.
                     Ok(false) => {
-                        tracing::warn!(%execution_id, "lease lost to another runner; abandoning this attempt");
+                        tracing::debug!(%execution_id, "lease no longer held; abandoning this attempt if it still runs");
                         lost.cancel();
                         return;
                     }

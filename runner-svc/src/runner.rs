@@ -72,7 +72,10 @@ impl Runner {
         );
         let outcome = tokio::select! {
             outcome = attempt::run(&mut execution, &workflow, &self.http, &self.egress, executions.as_ref()) => outcome,
-            _ = lost.cancelled() => AttemptOutcome::LeaseLost,
+            _ = lost.cancelled() => {
+                tracing::warn!(execution_id = %id, "lease lost to another runner; abandoning this attempt");
+                AttemptOutcome::LeaseLost
+            }
             _ = self.release.cancelled() => {
                 tracing::warn!(execution_id = %id, "shutdown grace over; releasing the execution to another runner");
                 let _ = executions.release(id, &self.owner, time::now()).await;

@@ -61,6 +61,11 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "when set, the only address ranges http-request actions may call",
     ),
     (
+        "EGRESS_PROXY",
+        "",
+        "proxy for http-request actions (HTTP_PROXY and the like are ignored)",
+    ),
+    (
         "LOG_FORMAT",
         "pretty",
         "json or pretty (RUST_LOG sets the levels)",
@@ -161,63 +166,85 @@ impl Config {
     /// Builds a configuration from variable names to values; absent ones take their default.
     pub fn from_values(values: &HashMap<String, String>) -> Result<Self, ConfigError> {
         let v = Values(values);
-        let config = Config {
-            store: parse_store(&v.get("DATABASE_URL"))?,
-            kafka: match v.get("KAFKA_BROKERS").trim() {
-                "" => None,
-                brokers => Some(KafkaConfig {
-                    brokers: brokers.to_string(),
-                    topic: v.non_empty("KAFKA_TOPIC")?,
-                    partitions: v.parse_with(
-                        "KAFKA_PARTITIONS",
-                        |s| s.parse::<i32>().ok().filter(|n| (1..=10_000).contains(n)),
-                        "a partition count between 1 and 10000",
-                    )?,
-                    group_id: v.non_empty("KAFKA_GROUP_ID")?,
-                    session_timeout: v.duration("KAFKA_SESSION_TIMEOUT")?,
-                }),
-            },
-            http_addr: v.parse_with(
-                "HTTP_ADDR",
-                |s| s.parse().ok(),
-                "a socket address such as 127.0.0.1:8080",
-            )?,
-            api_token: Some(v.get("WFA_API_TOKEN")).filter(|t| !t.is_empty()),
-            auth_disabled: v.parse_with("WFA_AUTH_DISABLED", parse_bool, "true or false")?,
-            egress: crate::egress::EgressPolicy {
-                deny: crate::egress::parse_ranges(&v.get("EGRESS_DENY"))
-                    .map_err(|m| err("EGRESS_DENY", &m))?,
-                allow: crate::egress::parse_ranges(&v.get("EGRESS_ALLOW"))
-                    .map_err(|m| err("EGRESS_ALLOW", &m))?,
-            },
-            log_format: v.parse_with(
-                "LOG_FORMAT",
-                |s| match s {
-                    "json" => Some(LogFormat::Json),
-                    "pretty" => Some(LogFormat::Pretty),
-                    _ => None,
+        let config =
+            Config {
+                store: parse_store(&v.get("DATABASE_URL"))?,
+                kafka: match v.get("KAFKA_BROKERS").trim() {
+                    "" => None,
+                    brokers => Some(KafkaConfig {
+                        brokers: brokers.to_string(),
+                        topic: v.non_empty("KAFKA_TOPIC")?,
+                        partitions: v.parse_with(
+                            "KAFKA_PARTITIONS",
+                            |s| s.parse::<i32>().ok().filter(|n| (1..=10_000).contains(n)),
+                            "a partition count between 1 and 10000",
+                        )?,
+                        group_id: v.non_empty("KAFKA_GROUP_ID")?,
+                        session_timeout: v.duration("KAFKA_SESSION_TIMEOUT")?,
+                    }),
                 },
-                "json or pretty",
-            )?,
-            runner_concurrency: v.parse_with(
-                "RUNNER_CONCURRENCY",
-                |s| {
-                    s.parse::<usize>()
-                        .ok()
-                        .filter(|n| (1..=100_000).contains(n))
+                http_addr: v.parse_with(
+                    "HTTP_ADDR",
+                    |s| s.parse().ok(),
+                    "a socket address such as 127.0.0.1:8080",
+                )?,
+                api_token: match v.get("WFA_API_TOKEN") {
+                    t if t.is_empty() => None,
+                    t if t.len() >= 16 && t.bytes().all(|b| b.is_ascii_graphic()) => Some(t),
+                    _ => return Err(err(
+                        "WFA_API_TOKEN",
+                        "must be at least 16 visible ASCII characters (e.g. openssl rand -hex 32)",
+                    )),
                 },
-                "a number between 1 and 100000",
-            )?,
-            lease_duration: v.duration("LEASE_DURATION")?,
-            poll_interval: v.duration("POLL_INTERVAL")?,
-            requeue_after: v.duration("REQUEUE_AFTER")?,
-            shutdown_grace: v.duration("SHUTDOWN_GRACE")?,
-            instance_id: format!(
-                "{}-{}",
-                std::process::id(),
-                &uuid::Uuid::new_v4().simple().to_string()[..8]
-            ),
-        };
+                auth_disabled: v.parse_with("WFA_AUTH_DISABLED", parse_bool, "true or false")?,
+                egress: crate::egress::EgressPolicy {
+                    deny: crate::egress::parse_ranges(&v.get("EGRESS_DENY"))
+                        .map_err(|m| err("EGRESS_DENY", &m))?,
+                    allow: crate::egress::parse_ranges(&v.get("EGRESS_ALLOW"))
+                        .map_err(|m| err("EGRESS_ALLOW", &m))?,
+                    proxy: match v.get("EGRESS_PROXY").trim() {
+                        "" => None,
+                        proxy => Some(
+                            url::Url::parse(proxy)
+                                .ok()
+                                .filter(|u| matches!(u.scheme(), "http" | "https" | "socks5"))
+                                .ok_or_else(|| {
+                                    err(
+                                        "EGRESS_PROXY",
+                                        "is not a proxy URL such as http://proxy:3128",
+                                    )
+                                })?,
+                        ),
+                    },
+                },
+                log_format: v.parse_with(
+                    "LOG_FORMAT",
+                    |s| match s {
+                        "json" => Some(LogFormat::Json),
+                        "pretty" => Some(LogFormat::Pretty),
+                        _ => None,
+                    },
+                    "json or pretty",
+                )?,
+                runner_concurrency: v.parse_with(
+                    "RUNNER_CONCURRENCY",
+                    |s| {
+                        s.parse::<usize>()
+                            .ok()
+                            .filter(|n| (1..=100_000).contains(n))
+                    },
+                    "a number between 1 and 100000",
+                )?,
+                lease_duration: v.duration("LEASE_DURATION")?,
+                poll_interval: v.duration("POLL_INTERVAL")?,
+                requeue_after: v.duration("REQUEUE_AFTER")?,
+                shutdown_grace: v.duration("SHUTDOWN_GRACE")?,
+                instance_id: format!(
+                    "{}-{}",
+                    std::process::id(),
+                    &uuid::Uuid::new_v4().simple().to_string()[..8]
+                ),
+            };
         if config.lease_duration < Duration::from_millis(300) {
             return Err(err("LEASE_DURATION", "must be at least 300ms"));
         }
@@ -388,6 +415,19 @@ mod tests {
             load(&[("DATABASE_URL", "postgres://x")]).unwrap_err().var,
             "DATABASE_URL"
         );
+    }
+
+    #[test]
+    fn a_weak_token_is_refused() {
+        for weak in ["x", " ", "short-token", "sixteen chars ok"] {
+            assert_eq!(
+                load(&[("WFA_API_TOKEN", weak)]).unwrap_err().var,
+                "WFA_API_TOKEN",
+                "{weak}"
+            );
+        }
+        let strong = load(&[("WFA_API_TOKEN", "0123456789abcdef")]).unwrap();
+        assert_eq!(strong.api_token.as_deref(), Some("0123456789abcdef"));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! addresses are always refused, whatever the configuration: they hand out credentials to
 //! whoever asks from inside the host. Operators add deny and allow ranges.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// An address range, `10.0.0.0/8` or a single address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,13 +58,38 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// The IPv4 address an IPv6 spelling carries and the network delivers to: NAT64 (the
+/// well-known `64:ff9b::/96` and the local-use `64:ff9b:1::/48`), IPv4-compatible
+/// (`::a.b.c.d`) and 6to4 (`2002:AABB:CCDD::/48`). A check of the IPv6 form alone would let
+/// `64:ff9b::a9fe:a9fe` reach 169.254.169.254.
+fn embedded_ipv4(ip: IpAddr) -> Option<Ipv4Addr> {
+    let IpAddr::V6(v6) = ip else { return None };
+    let s = v6.segments();
+    let low = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
+    match s {
+        [0x64, 0xff9b, 0, 0, 0, 0, _, _] | [0x64, 0xff9b, 1, ..] => Some(low),
+        // `::` and `::1` are IPv6's own unspecified and loopback addresses, not IPv4 ones.
+        [0, 0, 0, 0, 0, 0, hi, _] if hi != 0 => Some(low),
+        [0x2002, a, b, ..] => Some(Ipv4Addr::new(
+            (a >> 8) as u8,
+            a as u8,
+            (b >> 8) as u8,
+            b as u8,
+        )),
+        _ => None,
+    }
+}
+
 /// Ranges refused whatever the configuration: link-local (which holds the AWS, GCP and Azure
-/// metadata services) and the other clouds' metadata addresses.
-const ALWAYS_DENIED: [&str; 4] = [
+/// metadata services), the other clouds' metadata addresses, and the unspecified addresses
+/// (`0.0.0.0`, `::`), which a connection takes to the local host, past any deny of loopback.
+const ALWAYS_DENIED: [&str; 6] = [
     "169.254.0.0/16",
     "fe80::/10",
     "fd00:ec2::254",
     "100.100.100.200",
+    "0.0.0.0/8",
+    "::/128",
 ];
 
 #[derive(Debug, Clone, Default)]
@@ -73,23 +98,34 @@ pub struct EgressPolicy {
     pub deny: Vec<Cidr>,
     /// When not empty, only these ranges may be called.
     pub allow: Vec<Cidr>,
+    /// The proxy `http-request` actions go through (`EGRESS_PROXY`); the environment's
+    /// `HTTP_PROXY` and the like are ignored, so that no variable turns the checks off.
+    pub proxy: Option<url::Url>,
 }
 
 impl EgressPolicy {
-    /// Why `ip` may not be called, or `Ok` if it may.
+    /// Why `ip` may not be called, or `Ok` if it may. An IPv6 address that carries an IPv4 one
+    /// is refused if either form is.
     pub fn check(&self, ip: IpAddr) -> Result<(), String> {
-        let always = ALWAYS_DENIED
+        let forms: Vec<IpAddr> = std::iter::once(ip)
+            .chain(embedded_ipv4(ip).map(IpAddr::V4))
+            .collect();
+        let any_in = |ranges: &mut dyn Iterator<Item = Cidr>| {
+            let ranges: Vec<Cidr> = ranges.collect();
+            forms.iter().any(|f| ranges.iter().any(|c| c.contains(*f)))
+        };
+        let mut always = ALWAYS_DENIED
             .iter()
             .map(|c| Cidr::parse(c).expect("constant range"));
-        if always.into_iter().any(|c| c.contains(ip)) {
+        if any_in(&mut always) {
             return Err(format!(
-                "{ip} is a link-local or cloud-metadata address, which is always refused"
+                "{ip} is a link-local, cloud-metadata or unspecified address, which is always refused"
             ));
         }
-        if self.deny.iter().any(|c| c.contains(ip)) {
+        if any_in(&mut self.deny.iter().cloned()) {
             return Err(format!("{ip} is in a range denied by EGRESS_DENY"));
         }
-        if !self.allow.is_empty() && !self.allow.iter().any(|c| c.contains(ip)) {
+        if !self.allow.is_empty() && !any_in(&mut self.allow.iter().cloned()) {
             return Err(format!(
                 "{ip} is outside the ranges allowed by EGRESS_ALLOW"
             ));
@@ -133,10 +169,42 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_spellings_of_an_ipv4_address_are_checked_as_it() {
+        let policy = EgressPolicy::default();
+        for refused in [
+            "64:ff9b::a9fe:a9fe",   // NAT64 of 169.254.169.254
+            "64:ff9b:1::a9fe:a9fe", // local-use NAT64
+            "::169.254.169.254",    // IPv4-compatible
+            "2002:a9fe:a9fe::1",    // 6to4
+            "0.0.0.0",
+            "0.1.2.3",
+            "::",
+        ] {
+            assert!(policy.check(ip(refused)).is_err(), "{refused}");
+        }
+        let no_loopback = EgressPolicy {
+            deny: parse_ranges("127.0.0.0/8, ::1").unwrap(),
+            ..Default::default()
+        };
+        for refused in [
+            "64:ff9b::7f00:1",
+            "::127.0.0.1",
+            "2002:7f00:1::",
+            "::1",
+            "0.0.0.0",
+        ] {
+            assert!(no_loopback.check(ip(refused)).is_err(), "{refused}");
+        }
+        assert!(no_loopback.check(ip("64:ff9b::808:808")).is_ok());
+        assert!(no_loopback.check(ip("2606:4700::1")).is_ok());
+    }
+
+    #[test]
     fn configured_ranges_deny_and_allow() {
         let policy = EgressPolicy {
             deny: parse_ranges("10.0.0.0/8, 192.168.1.7").unwrap(),
             allow: parse_ranges("10.0.0.0/8,192.168.0.0/16").unwrap(),
+            proxy: None,
         };
         assert!(policy.check(ip("10.9.9.9")).is_err());
         assert!(policy.check(ip("192.168.1.7")).is_err());

@@ -23,7 +23,7 @@ pub async fn require_token(
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(bearer_credentials)
         .unwrap_or_default();
     if constant_time_eq(presented.as_bytes(), token.as_bytes()) {
         next.run(request).await
@@ -32,7 +32,30 @@ pub async fn require_token(
     }
 }
 
+/// The credentials of an `Authorization: Bearer …` header; the scheme is case-insensitive
+/// (RFC 9110 §11.1).
+fn bearer_credentials(value: &str) -> Option<&str> {
+    let (scheme, credentials) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| credentials.trim_start())
+}
+
 /// Compares without an early exit, so response time does not reveal how much of a guess matched.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_credentials;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for value in ["Bearer t0k", "bearer t0k", "BEARER  t0k"] {
+            assert_eq!(bearer_credentials(value), Some("t0k"), "{value}");
+        }
+        assert_eq!(bearer_credentials("Basic t0k"), None);
+        assert_eq!(bearer_credentials("Bearer"), None);
+    }
 }

@@ -35,6 +35,10 @@ pub enum ApiError {
     PayloadTooLarge,
     UnsupportedMediaType,
     Unauthorized,
+    /// A browser sent it from another site (`Origin`, `Sec-Fetch-Site`): CSRF.
+    CrossSite(String),
+    /// `Host` names something other than this loopback API: DNS rebinding.
+    MisdirectedHost(String),
     /// The store or the transport cannot be reached; the details go to the log, not the client.
     Unavailable(String),
 }
@@ -98,6 +102,13 @@ impl ApiError {
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
                 "Send the API token as `Authorization: Bearer <token>`.".to_string(),
+                None,
+            ),
+            CrossSite(m) => (StatusCode::FORBIDDEN, "cross_site_request", m.clone(), None),
+            MisdirectedHost(m) => (
+                StatusCode::MISDIRECTED_REQUEST,
+                "host_not_allowed",
+                m.clone(),
                 None,
             ),
             Unavailable(_) => (

@@ -2,6 +2,7 @@
 
 mod auth;
 mod error;
+mod guard;
 mod routes;
 mod state;
 

@@ -7,6 +7,8 @@ pub struct AppState {
     pub backends: Backends,
     /// The bearer token clients must present; `None` when auth is off (loopback, or disabled).
     pub api_token: Option<Arc<str>>,
+    /// No token and auth not disabled: the API answers only to loopback host names.
+    pub loopback_only: bool,
 }
 
 impl AppState {
@@ -14,6 +16,7 @@ impl AppState {
         Self {
             backends,
             api_token: config.api_token.as_deref().map(Arc::from),
+            loopback_only: config.api_token.is_none() && !config.auth_disabled,
         }
     }
 }

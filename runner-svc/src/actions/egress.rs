@@ -1,5 +1,6 @@
 //! Enforcing the egress policy where it cannot be bypassed: after DNS resolution (a name may
-//! point anywhere), on IP-literal URLs (which skip resolution) and on every redirect.
+//! point anywhere), on IP-literal URLs (which skip resolution), on every redirect, and before a
+//! request goes through a proxy (which would resolve the name itself).
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use shared::egress::EgressPolicy;
@@ -65,15 +66,23 @@ pub fn check_url(policy: &EgressPolicy, url: &reqwest::Url) -> Result<(), Egress
     }
 }
 
-/// Follows at most `max` redirects, each one checked like the first request.
-pub fn redirect_policy(policy: Arc<EgressPolicy>, max: usize) -> reqwest::redirect::Policy {
-    reqwest::redirect::Policy::custom(move |attempt| {
-        if attempt.previous().len() >= max {
-            return attempt.error(format!("more than {max} redirects"));
-        }
-        match check_url(&policy, attempt.url()) {
-            Ok(()) => attempt.follow(),
-            Err(refused) => attempt.error(refused),
-        }
-    })
+/// Resolves a URL's host name and checks every address: for when a proxy, not our resolver,
+/// would resolve it.
+pub async fn check_resolved(
+    policy: &EgressPolicy,
+    url: &reqwest::Url,
+) -> Result<(), EgressRefused> {
+    let Some(url::Host::Domain(name)) = url.host() else {
+        return Ok(());
+    };
+    let port = url.port_or_known_default().unwrap_or(80);
+    let addrs = tokio::net::lookup_host((name, port))
+        .await
+        .map_err(|e| EgressRefused(format!("{name} does not resolve: {e}")))?;
+    for addr in addrs {
+        policy
+            .check(addr.ip())
+            .map_err(|why| EgressRefused(format!("{name} resolves to {why}")))?;
+    }
+    Ok(())
 }

@@ -1,6 +1,6 @@
 //! The `http-request` action.
 
-use super::egress::{check_url, redirect_policy, EgressRefused, PolicyResolver};
+use super::egress::{check_url, EgressRefused, PolicyResolver};
 use super::{ActionContext, ActionFailure, ActionResult};
 use reqwest::header::{HeaderMap, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use serde_json::{json, Map, Value};
@@ -15,14 +15,25 @@ const MAX_RECORDED_BODY: usize = 64 * 1024;
 const RECORDED_HEADERS: [reqwest::header::HeaderName; 4] =
     [CONTENT_TYPE, CONTENT_LENGTH, LOCATION, RETRY_AFTER];
 
-/// The client of all `http-request` actions, with the egress policy built in.
+/// Redirects followed before the action fails.
+const MAX_REDIRECTS: usize = 5;
+
+/// The client of all `http-request` actions, with the egress policy built in. It follows no
+/// redirect and sends no `Referer` itself: `send` follows them, so that each hop is checked
+/// and a hop to another origin does not carry the workflow's headers. Proxy variables of the
+/// environment are ignored; only `EGRESS_PROXY` sets a proxy.
 pub fn http_client(policy: Arc<EgressPolicy>) -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder()
         .dns_resolver(Arc::new(PolicyResolver(policy.clone())))
-        .redirect(redirect_policy(policy, 5))
+        .redirect(reqwest::redirect::Policy::none())
+        .referer(false)
+        .no_proxy()
         .pool_idle_timeout(Duration::from_secs(30))
-        .user_agent(concat!("wfa-runner/", env!("CARGO_PKG_VERSION")))
-        .build()?)
+        .user_agent(concat!("wfa-runner/", env!("CARGO_PKG_VERSION")));
+    if let Some(proxy) = &policy.proxy {
+        builder = builder.proxy(reqwest::Proxy::all(proxy.as_str())?);
+    }
+    Ok(builder.build()?)
 }
 
 pub async fn run(action: &HttpAction, ctx: &ActionContext<'_>) -> ActionResult {
@@ -30,23 +41,8 @@ pub async fn run(action: &HttpAction, ctx: &ActionContext<'_>) -> ActionResult {
         .map_err(|_| permanent(format!("`{}` is not an HTTP method", action.method)))?;
     let url = reqwest::Url::parse(&action.url)
         .map_err(|e| permanent(format!("`{}` is not a URL: {e}", action.url)))?;
-    check_url(ctx.egress, &url).map_err(|refused| permanent(refused.to_string()))?;
-    let mut request = ctx
-        .http
-        .request(method, url)
-        .timeout(action.timeout.value());
-    for (name, value) in &action.headers {
-        request = request.header(name, value);
-    }
-    request = match &action.body {
-        None => request,
-        Some(Value::String(text)) => request.body(text.clone()),
-        Some(json_body) => request.json(json_body),
-    };
-    let mut response = request
-        .send()
-        .await
-        .map_err(|e| transport_failure(e, action))?;
+    let deadline = tokio::time::Instant::now() + action.timeout.value();
+    let mut response = send(action, ctx, method, url, deadline).await?;
     let status = response.status().as_u16();
     let headers = recorded_headers(response.headers());
     let retry_after = response
@@ -54,7 +50,7 @@ pub async fn run(action: &HttpAction, ctx: &ActionContext<'_>) -> ActionResult {
         .get(RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
-    let (body, truncated) = read_body(&mut response).await;
+    let (body, truncated) = read_body(&mut response, action).await?;
     let output =
         json!({ "status": status, "headers": headers, "body": body, "bodyTruncated": truncated });
     if ExpectStatus::accepts(action.expect_status.as_ref(), status) {
@@ -74,6 +70,75 @@ pub async fn run(action: &HttpAction, ctx: &ActionContext<'_>) -> ActionResult {
         retryable: status >= 500 || status == 408 || status == 429,
         retry_after: retry_after.filter(|_| status == 429 || status == 503),
     })
+}
+
+/// Sends the request and follows up to [`MAX_REDIRECTS`] redirects, each hop checked by the
+/// egress policy like the first. The workflow's headers go to the first origin only, unless
+/// the action sets `forwardHeadersOnRedirect`.
+async fn send(
+    action: &HttpAction,
+    ctx: &ActionContext<'_>,
+    mut method: reqwest::Method,
+    mut url: reqwest::Url,
+    deadline: tokio::time::Instant,
+) -> Result<reqwest::Response, ActionFailure> {
+    let origin = url.origin();
+    let mut body = action.body.as_ref();
+    for redirects in 0..=MAX_REDIRECTS {
+        check_target(ctx.egress, &url).await?;
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let mut request = ctx
+            .http
+            .request(method.clone(), url.clone())
+            .timeout(remaining);
+        if url.origin() == origin || action.forward_headers_on_redirect {
+            for (name, value) in &action.headers {
+                request = request.header(name, value);
+            }
+        }
+        request = match body {
+            None => request,
+            Some(Value::String(text)) => request.body(text.clone()),
+            Some(json_body) => request.json(json_body),
+        };
+        let response = request
+            .send()
+            .await
+            .map_err(|e| transport_failure(e, action))?;
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|l| url.join(l).ok());
+        let Some(next) = location.filter(|_| matches!(status, 301 | 302 | 303 | 307 | 308)) else {
+            return Ok(response);
+        };
+        if redirects == MAX_REDIRECTS {
+            break;
+        }
+        // As browsers do: 303, and 301/302 after a POST, continue as a GET without the body.
+        if status == 303 && method != reqwest::Method::HEAD
+            || matches!(status, 301 | 302) && method == reqwest::Method::POST
+        {
+            method = reqwest::Method::GET;
+            body = None;
+        }
+        url = next;
+    }
+    Err(permanent(format!("more than {MAX_REDIRECTS} redirects")))
+}
+
+/// The egress check before a request leaves: IP literals here; names where they resolve, or
+/// here as well when a proxy resolves them instead of us.
+async fn check_target(policy: &EgressPolicy, url: &reqwest::Url) -> Result<(), ActionFailure> {
+    check_url(policy, url).map_err(|refused| permanent(refused.to_string()))?;
+    if policy.proxy.is_some() {
+        super::egress::check_resolved(policy, url)
+            .await
+            .map_err(|refused| permanent(refused.to_string()))?;
+    }
+    Ok(())
 }
 
 /// `Retry-After` as seconds or as an HTTP date (RFC 9110 §10.2.3); a past date means now.
@@ -151,20 +216,39 @@ fn recorded_headers(headers: &HeaderMap) -> Value {
     Value::Object(map)
 }
 
-/// Reads at most [`MAX_RECORDED_BODY`] bytes; the rest is not downloaded.
-async fn read_body(response: &mut reqwest::Response) -> (String, bool) {
+/// Reads at most [`MAX_RECORDED_BODY`] bytes; the rest is not downloaded. A body cut off by
+/// the timeout or the connection is a failed attempt, not a short success.
+async fn read_body(
+    response: &mut reqwest::Response,
+    action: &HttpAction,
+) -> Result<(String, bool), ActionFailure> {
     let mut body = Vec::new();
-    let mut truncated = false;
-    while let Ok(Some(chunk)) = response.chunk().await {
+    loop {
+        let chunk = match response.chunk().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => return Ok((String::from_utf8_lossy(&body).into_owned(), false)),
+            Err(e) => {
+                let why = match e.is_timeout() {
+                    true => format!("the {} timeout ran out", action.timeout.as_str()),
+                    false => root_cause(&e.without_url()),
+                };
+                return Err(ActionFailure {
+                    error: format!(
+                        "the response body was cut off after {} bytes: {why}",
+                        body.len()
+                    ),
+                    retryable: true,
+                    retry_after: None,
+                });
+            }
+        };
         let room = MAX_RECORDED_BODY - body.len();
         if chunk.len() > room {
             body.extend_from_slice(&chunk[..room]);
-            truncated = true;
-            break;
+            return Ok((String::from_utf8_lossy(&body).into_owned(), true));
         }
         body.extend_from_slice(&chunk);
     }
-    (String::from_utf8_lossy(&body).into_owned(), truncated)
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! Durations as users write them (`10s`, `5m`, `1h30m`), kept verbatim for display.
+//! Durations as users write them (`10s`, `5m`, `1h30m`), stored and shown normalised: `"1s 1s"`
+//! means two seconds and is kept as `2s`, so what is shown is what runs.
 
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 use std::time::Duration;
@@ -17,7 +18,9 @@ impl HumanDuration {
             )
         })?;
         Ok(Self {
-            text: text.trim().to_string(),
+            text: humantime::format_duration(value)
+                .to_string()
+                .replace(' ', ""),
             value,
         })
     }
@@ -49,10 +52,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_compound_durations_and_keeps_the_text() {
+    fn parses_compound_durations_and_shows_them_normalised() {
         let d = HumanDuration::parse("1h30m").unwrap();
         assert_eq!(d.value(), Duration::from_secs(5400));
         assert_eq!(serde_json::to_string(&d).unwrap(), "\"1h30m\"");
+        for (written, shown) in [
+            ("1s 1s", "2s"),
+            ("90s", "1m30s"),
+            (" 10s ", "10s"),
+            ("500ms", "500ms"),
+        ] {
+            assert_eq!(
+                HumanDuration::parse(written).unwrap().as_str(),
+                shown,
+                "{written}"
+            );
+        }
     }
 
     #[test]

@@ -65,6 +65,18 @@ fn strip_position(message: &str) -> String {
 }
 
 const MAX_ACTIONS: usize = 100;
+/// Headers that decide how a request is framed or routed: one set by a workflow could smuggle
+/// a second request to the target, or to whatever sits between.
+const FRAMING_HEADERS: [&str; 8] = [
+    "content-length",
+    "transfer-encoding",
+    "host",
+    "connection",
+    "keep-alive",
+    "upgrade",
+    "te",
+    "trailer",
+];
 const MIN_INTERVAL: Duration = Duration::from_secs(1);
 const MAX_TIMEOUT: Duration = Duration::from_secs(600);
 /// Longest interval or retry delay: a year. Also keeps every computed instant in range.
@@ -170,6 +182,14 @@ fn validate_http(path: &str, http: &HttpAction) -> Result<(), SpecError> {
             return Err(SpecError::invalid(
                 format!("{path}.headers"),
                 format!("`{name}` is not a valid header name"),
+            ));
+        }
+        if FRAMING_HEADERS.iter().any(|f| f.eq_ignore_ascii_case(name)) {
+            return Err(SpecError::invalid(
+                format!("{path}.headers.{name}"),
+                format!(
+                    "`{name}` frames the request on the wire and is set by the runner itself; remove it"
+                ),
             ));
         }
         if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {

@@ -122,6 +122,10 @@ pub struct HttpAction {
     /// Statuses that count as success; any 2xx when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect_status: Option<ExpectStatus>,
+    /// Send `headers` on a redirect to another origin too. Off by default: they often carry
+    /// credentials meant for the first origin only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub forward_headers_on_redirect: bool,
 }
 
 fn default_method() -> String {

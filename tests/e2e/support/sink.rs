@@ -37,6 +37,10 @@ impl From<u16> for Reply {
 struct Inner {
     hits: Mutex<Vec<Hit>>,
     scripts: Mutex<HashMap<String, VecDeque<Reply>>>,
+    /// Paths that answer with a redirect to another URL.
+    redirects: Mutex<HashMap<String, (u16, String)>>,
+    /// Paths whose body arrives one byte at a time: (bytes, pause between them).
+    trickles: Mutex<HashMap<String, (usize, Duration)>>,
     arrived: Notify,
 }
 
@@ -70,6 +74,22 @@ impl Sink {
             .lock()
             .unwrap()
             .insert(path.to_string(), queue);
+    }
+
+    /// Requests to `path` are answered `status` with `Location: location`.
+    pub fn redirect(&self, path: &str, status: u16, location: &str) {
+        let to = (status, location.to_string());
+        self.inner.redirects.lock().unwrap().insert(path.into(), to);
+    }
+
+    /// Requests to `path` get 200 and a body of `bytes` bytes, one every `pause`.
+    pub fn trickle(&self, path: &str, bytes: usize, pause: Duration) {
+        let slow = (bytes, pause);
+        self.inner
+            .trickles
+            .lock()
+            .unwrap()
+            .insert(path.into(), slow);
     }
 
     pub fn hits(&self, path: &str) -> Vec<Hit> {
@@ -111,7 +131,8 @@ async fn record(
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
-) -> StatusCode {
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
     let path = uri.path().to_string();
     inner.hits.lock().unwrap().push(Hit {
         method: method.to_string(),
@@ -121,6 +142,21 @@ async fn record(
         at: Instant::now(),
     });
     inner.arrived.notify_waiters();
+    if let Some((status, location)) = inner.redirects.lock().unwrap().get(&path).cloned() {
+        let status = StatusCode::from_u16(status).unwrap();
+        return (status, [(axum::http::header::LOCATION, location)]).into_response();
+    }
+    if let Some((bytes, pause)) = inner.trickles.lock().unwrap().get(&path).copied() {
+        let stream = futures_util::stream::unfold(0, move |sent| async move {
+            if sent == bytes {
+                return None;
+            }
+            tokio::time::sleep(pause).await;
+            Some((Ok::<_, std::io::Error>(Bytes::from_static(b"x")), sent + 1))
+        });
+        let length = [(axum::http::header::CONTENT_LENGTH, bytes.to_string())];
+        return (length, axum::body::Body::from_stream(stream)).into_response();
+    }
     let reply = inner
         .scripts
         .lock()
@@ -132,5 +168,5 @@ async fn record(
         delay: Duration::ZERO,
     });
     tokio::time::sleep(reply.delay).await;
-    StatusCode::from_u16(reply.status).unwrap()
+    StatusCode::from_u16(reply.status).unwrap().into_response()
 }

@@ -1,11 +1,10 @@
-mod body;
 mod executions;
 mod health;
 mod path;
 mod trigger;
 mod workflows;
 
-use crate::{auth, ApiError, AppState};
+use crate::{auth, guard, ApiError, AppState};
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
@@ -36,6 +35,11 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
+        ))
+        // Outermost: a cross-site or rebound request is refused before anything else runs.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::refuse_browser_attacks,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

@@ -1,6 +1,5 @@
 //! Workflow CRUD.
 
-use super::body::json_bytes;
 use super::path::PathId;
 use crate::{ApiError, AppState};
 use axum::body::Bytes;
@@ -35,10 +34,9 @@ fn workflow_response(status: StatusCode, workflow: &Workflow) -> Response {
 
 pub async fn create(
     State(state): State<AppState>,
-    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let spec = decode_workflow_spec(&json_bytes(&headers, body)?)?;
+    let spec = decode_workflow_spec(&body?)?;
     let workflow = Workflow::created(spec, time::now());
     state.backends.workflows.create(&workflow).await?;
     if workflow.next_run_at.is_some() {
@@ -154,7 +152,7 @@ pub async fn update(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let mut spec = decode_workflow_spec(&json_bytes(&headers, body)?)?;
+    let mut spec = decode_workflow_spec(&body?)?;
     if spec.workflow_id != id {
         return Err(ApiError::Validation {
             field: "workflowId".to_string(),

@@ -1,0 +1,200 @@
+//! What a hostile target or a careless workflow could do, each now refused or contained:
+//! secrets following a redirect, a body cut off recorded as success, framing headers, an
+//! interval shown as something other than what runs, a loose Idempotency-Key, and the
+//! unspecified address slipping past a deny of loopback.
+
+use crate::support::{Sink, TestApp, Transport};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+async fn run(app: &TestApp, workflow: Value) -> Value {
+    let id = workflow["workflowId"].as_str().unwrap().to_string();
+    app.create(&workflow).await;
+    app.wait_terminal(&app.trigger(&id).await).await
+}
+
+async fn a_redirect_to_another_origin_carries_no_secrets(transport: Transport) {
+    let Some(app) =
+        TestApp::spawn(transport, "a_redirect_to_another_origin_carries_no_secrets").await
+    else {
+        return;
+    };
+    let (first, other) = (Sink::start().await, Sink::start().await);
+    first.redirect("/away", 302, &other.url("/landed"));
+    first.redirect("/near", 307, &first.url("/kept"));
+    first.redirect("/opted", 302, &other.url("/opted-in"));
+    let headers = json!({"X-Api-Key": "k-123", "Authorization": "Bearer secret"});
+    for (id, path, opt_in) in [
+        ("away", "/away?token=abc", false),
+        ("near", "/near", false),
+        ("opted", "/opted", true),
+    ] {
+        let e = run(
+            &app,
+            json!({"workflowId": id, "trigger": {"type": "manual"},
+            "actions": [{"type": "http-request", "url": first.url(path), "headers": headers,
+                         "forwardHeadersOnRedirect": opt_in}]}),
+        )
+        .await;
+        assert_eq!(e["status"], "succeeded", "{e}");
+    }
+    let landed = &other.hits("/landed")[0];
+    assert!(
+        landed.headers.get("x-api-key").is_none(),
+        "{:?}",
+        landed.headers
+    );
+    assert!(landed.headers.get("authorization").is_none());
+    assert!(
+        landed.headers.get("referer").is_none(),
+        "the original URL leaked in Referer"
+    );
+    let kept = &first.hits("/kept")[0];
+    assert_eq!(
+        kept.headers["x-api-key"], "k-123",
+        "same origin keeps the headers"
+    );
+    assert_eq!(other.hits("/opted-in")[0].headers["x-api-key"], "k-123");
+}
+
+async fn five_redirects_are_followed_and_a_sixth_fails(transport: Transport) {
+    let Some(app) = TestApp::spawn(transport, "five_redirects_are_followed").await else {
+        return;
+    };
+    let sink = Sink::start().await;
+    for hop in 1..=6 {
+        sink.redirect(
+            &format!("/r{hop}"),
+            302,
+            &sink.url(&format!("/r{}", hop + 1)),
+        );
+    }
+    // /r2 → … → /r7 is five redirects; /r1 → … → /r7 is six.
+    let five = run(
+        &app,
+        json!({"workflowId": "five", "trigger": {"type": "manual"},
+        "actions": [{"type": "http-request", "url": sink.url("/r2")}]}),
+    )
+    .await;
+    assert_eq!(five["status"], "succeeded", "{five}");
+    let six = run(&app, json!({"workflowId": "six", "trigger": {"type": "manual"},
+        "actions": [{"type": "http-request", "url": sink.url("/r1")}], "retry": {"maxAttempts": 1}}))
+    .await;
+    assert_eq!(six["status"], "failed", "{six}");
+    assert!(
+        six["actions"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("more than 5 redirects"),
+        "{six}"
+    );
+}
+
+async fn a_body_cut_off_by_the_timeout_fails_the_attempt(transport: Transport) {
+    let Some(app) = TestApp::spawn(transport, "a_body_cut_off_by_the_timeout_fails").await else {
+        return;
+    };
+    let sink = Sink::start().await;
+    sink.trickle("/slow-body", 6, Duration::from_millis(400));
+    let e = run(
+        &app,
+        json!({"workflowId": "trickle", "trigger": {"type": "manual"},
+        "actions": [{"type": "http-request", "url": sink.url("/slow-body"), "timeout": "1s"}],
+        "retry": {"maxAttempts": 2, "initialDelay": "10ms"}}),
+    )
+    .await;
+    assert_eq!(e["status"], "failed", "{e}");
+    assert_eq!(e["attempt"], 2, "a cut-off body is retried: {e}");
+    let error = e["actions"][0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("cut off") && error.contains("timeout"),
+        "{e}"
+    );
+}
+
+async fn framing_headers_and_loose_keys_are_refused_and_intervals_normalised(transport: Transport) {
+    let Some(app) = TestApp::spawn(transport, "framing_headers_are_refused").await else {
+        return;
+    };
+    for header in ["Content-Length", "transfer-encoding", "Host", "Connection"] {
+        let (status, body) = app
+            .post(
+                "/workflows",
+                &json!({"workflowId": "smuggle", "trigger": {"type": "manual"},
+                "actions": [{"type": "http-request", "url": "http://127.0.0.1:9/",
+                             "headers": {header: "5"}}]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{header}: {body}");
+        assert_eq!(
+            body["details"]["field"],
+            format!("actions[0].headers.{header}"),
+            "{body}"
+        );
+    }
+    assert_eq!(app.get("/workflows/smuggle").await.0, StatusCode::NOT_FOUND);
+
+    let created = app
+        .create(
+            &json!({"workflowId": "twice", "trigger": {"type": "periodic", "interval": "1s 1s"},
+            "actions": [{"type": "log", "message": "m"}]}),
+        )
+        .await;
+    assert_eq!(created["trigger"]["interval"], "2s");
+    let (created_at, next): (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) = (
+        created["createdAt"].as_str().unwrap().parse().unwrap(),
+        created["nextRunAt"].as_str().unwrap().parse().unwrap(),
+    );
+    assert_eq!(next - created_at, chrono::Duration::seconds(2));
+
+    app.create(
+        &json!({"workflowId": "keyed", "trigger": {"type": "manual"},
+        "actions": [{"type": "log", "message": "m"}]}),
+    )
+    .await;
+    let tabbed = app
+        .http
+        .post(format!("{}/workflows/keyed/trigger", app.base))
+        .header("idempotency-key", "a\tb");
+    let (status, body) = app.send(tabbed).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(app.executions_of("keyed").await.is_empty());
+}
+
+async fn the_unspecified_address_does_not_slip_past_a_loopback_deny(transport: Transport) {
+    let settings = [("EGRESS_DENY", "127.0.0.0/8,::1")];
+    let Some(app) =
+        TestApp::spawn_with(transport, "the_unspecified_address_is_refused", &settings).await
+    else {
+        return;
+    };
+    let sink = Sink::start().await;
+    let port = sink.base_url.rsplit(':').next().unwrap().to_string();
+    for (id, host) in [
+        ("zeros", "0.0.0.0"),
+        ("v6-zeros", "[::]"),
+        ("compat", "[::127.0.0.1]"),
+    ] {
+        let e = run(
+            &app,
+            json!({"workflowId": id, "trigger": {"type": "manual"},
+            "actions": [{"type": "http-request", "url": format!("http://{host}:{port}/reached")}]}),
+        )
+        .await;
+        assert_eq!(e["status"], "failed", "{e}");
+        assert_eq!(e["attempt"], 1, "a refusal is not retried: {e}");
+    }
+    assert!(
+        sink.hits("/reached").is_empty(),
+        "a refused request reached the local host"
+    );
+}
+
+crate::on_every_transport!(
+    a_redirect_to_another_origin_carries_no_secrets,
+    five_redirects_are_followed_and_a_sixth_fails,
+    a_body_cut_off_by_the_timeout_fails_the_attempt,
+    framing_headers_and_loose_keys_are_refused_and_intervals_normalised,
+    the_unspecified_address_does_not_slip_past_a_loopback_deny,
+);
