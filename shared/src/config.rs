@@ -41,6 +41,16 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     ),
     ("HTTP_ADDR", "127.0.0.1:8080", "address of the REST API"),
     (
+        "HTTP_HEAD_TIMEOUT",
+        "30s",
+        "how long a connection may take to send a request head, idle keep-alive wait included",
+    ),
+    (
+        "HTTP_MAX_CONNECTIONS",
+        "1024",
+        "open API connections at most; one more is answered 503",
+    ),
+    (
         "WFA_API_TOKEN",
         "",
         "bearer token the API requires; without one the API binds to loopback only",
@@ -134,6 +144,9 @@ pub struct Config {
     /// `None`: the store is the queue.
     pub kafka: Option<KafkaConfig>,
     pub http_addr: SocketAddr,
+    /// A client that sends a request head this slowly (or idles this long) is cut off.
+    pub http_head_timeout: Duration,
+    pub http_max_connections: usize,
     pub api_token: Option<String>,
     pub auth_disabled: bool,
     /// Where `http-request` actions may go.
@@ -187,6 +200,16 @@ impl Config {
                     "HTTP_ADDR",
                     |s| s.parse().ok(),
                     "a socket address such as 127.0.0.1:8080",
+                )?,
+                http_head_timeout: v.duration("HTTP_HEAD_TIMEOUT")?,
+                http_max_connections: v.parse_with(
+                    "HTTP_MAX_CONNECTIONS",
+                    |s| {
+                        s.parse::<usize>()
+                            .ok()
+                            .filter(|n| (1..=1_000_000).contains(n))
+                    },
+                    "a number between 1 and 1000000",
                 )?,
                 api_token: match v.get("WFA_API_TOKEN") {
                     t if t.is_empty() => None,

@@ -11,6 +11,7 @@ mod browser;
 mod busy;
 mod compose;
 mod concurrency;
+mod connections;
 mod crash;
 mod crud;
 mod egress;

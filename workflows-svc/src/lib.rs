@@ -4,6 +4,7 @@ mod auth;
 mod error;
 mod guard;
 mod routes;
+mod server;
 mod state;
 
 pub use error::ApiError;
@@ -35,8 +36,10 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let state = AppState::new(backends, config);
     tracing::info!(addr = %listener.local_addr()?, "workflows API listening");
-    axum::serve(listener, routes::router(state))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let limits = server::Limits {
+        head_timeout: config.http_head_timeout,
+        max_connections: config.http_max_connections,
+    };
+    server::serve(listener, routes::router(state), limits, shutdown).await?;
     Ok(())
 }
