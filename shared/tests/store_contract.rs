@@ -78,6 +78,7 @@ contract!(
     create_refuses_a_duplicate_id,
     get_answers_none_for_an_unknown_id,
     list_pages_by_cursor_and_filters,
+    list_pages_by_bytes_as_well_as_by_count,
     update_checks_the_version_and_keeps_the_trigger_state,
     delete_cancels_waiting_executions_and_keeps_history,
     due_periodic_returns_due_workflows_earliest_first,
@@ -254,6 +255,37 @@ async fn list_pages_by_cursor_and_filters(s: Store) {
     assert_eq!(busy.items.iter().map(|w| w.id()).collect::<Vec<_>>(), ["c"]);
 }
 
+async fn list_pages_by_bytes_as_well_as_by_count(s: Store) {
+    // Four definitions of 0.9 MB: two fit in a page's bytes, three do not.
+    let body = "x".repeat(900_000);
+    for id in ["l1", "l2", "l3", "l4"] {
+        let json = format!(
+            r#"{{"workflowId":"{id}","trigger":{{"type":"manual"}},"actions":[{{"type":"http-request","url":"http://127.0.0.1:9/","body":"{body}"}}]}}"#
+        );
+        let w = Workflow::created(decode_workflow_spec(json.as_bytes()).unwrap(), time::now());
+        s.workflows.create(&w).await.unwrap();
+    }
+    let mut query = WorkflowQuery {
+        limit: 500,
+        ..Default::default()
+    };
+    let mut pages = Vec::new();
+    loop {
+        let page = s.workflows.list(&query).await.unwrap();
+        pages.push(
+            page.items
+                .iter()
+                .map(|w| w.id().to_string())
+                .collect::<Vec<_>>(),
+        );
+        match page.next_cursor {
+            Some(cursor) => query.cursor = Some(cursor),
+            None => break,
+        }
+    }
+    assert_eq!(pages, [["l1", "l2"], ["l3", "l4"]]);
+}
+
 async fn update_checks_the_version_and_keeps_the_trigger_state(s: Store) {
     let e = accepted_manual(&s, "u").await;
     let mut w = s.workflows.get("u").await.unwrap().unwrap();
@@ -288,11 +320,15 @@ async fn delete_cancels_waiting_executions_and_keeps_history(s: Store) {
     assert_eq!(cancelled.status, ExecutionStatus::Cancelled);
     assert!(s.executions.queued(10).await.unwrap().is_empty());
 
-    // A running execution is left to its runner.
+    // A running one ends too, and its runner's next write is refused.
     let running = accepted_manual(&s, "r").await;
-    claimed(&s, &running, "a", 30).await;
+    let mut mine = claimed(&s, &running, "a", 30).await;
     assert!(s.workflows.delete("r", time::now()).await.unwrap());
-    assert_eq!(status_of(&s, &running).await, ExecutionStatus::Running);
+    assert_eq!(status_of(&s, &running).await, ExecutionStatus::Cancelled);
+    assert!(!s.executions.save_progress(&mine).await.unwrap());
+    mine.status = ExecutionStatus::Succeeded;
+    assert!(!s.executions.finish(&mine, "a").await.unwrap());
+    assert_eq!(status_of(&s, &running).await, ExecutionStatus::Cancelled);
 }
 
 async fn due_periodic_returns_due_workflows_earliest_first(s: Store) {

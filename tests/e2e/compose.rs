@@ -3,6 +3,7 @@
 //! it, host names pointed at the local stand-ins of `mongo` and `kafka`, and the seed payload
 //! runs end to end through them.
 
+use crate::periodic::stop_schedule;
 use crate::support::app::Api;
 use crate::support::process::{free_port, Service};
 use crate::support::{Sink, Transport, SOON};
@@ -128,7 +129,7 @@ async fn the_compose_files_settings_run_the_seed_payload() {
     sink.wait_for("/seed", 2, SOON).await;
     let unauthenticated = Api::new(api.base.clone());
     assert_eq!(unauthenticated.get("/workflows").await.0, 401);
-    assert_eq!(api.delete("/workflows/recurrent-workflow").await, 204);
+    stop_schedule(&api, "recurrent-workflow").await;
     let executions: Vec<Value> = api.settled_executions_of("recurrent-workflow").await;
     assert!(
         executions

@@ -3,7 +3,7 @@
 //! interval shown as something other than what runs, a loose Idempotency-Key, and the
 //! unspecified address slipping past a deny of loopback.
 
-use crate::support::{Sink, TestApp, Transport};
+use crate::support::{Reply, Sink, TestApp, Transport};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -191,7 +191,53 @@ async fn the_unspecified_address_does_not_slip_past_a_loopback_deny(transport: T
     );
 }
 
+async fn deleting_a_workflow_stops_its_running_execution(transport: Transport) {
+    let Some(app) =
+        TestApp::spawn(transport, "deleting_a_workflow_stops_its_running_execution").await
+    else {
+        return;
+    };
+    let sink = Sink::start().await;
+    sink.script(
+        "/first",
+        [Reply {
+            status: 200,
+            delay: Duration::from_secs(1),
+        }],
+    );
+    let two_steps = json!({"workflowId": "doomed", "trigger": {"type": "manual"},
+        "actions": [{"type": "http-request", "url": sink.url("/first")},
+                    {"type": "http-request", "url": sink.url("/second")}]});
+    app.create(&two_steps).await;
+    let old = app.trigger("doomed").await;
+    sink.wait_for("/first", 1, crate::support::SOON).await;
+    assert_eq!(app.delete("/workflows/doomed").await, 204);
+    let cancelled = app.wait_terminal(&old).await;
+    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+
+    // Re-created under the same id while the old call may still be in flight.
+    app.create(
+        &json!({"workflowId": "doomed", "trigger": {"type": "manual"},
+        "actions": [{"type": "log", "message": "new"}]}),
+    )
+    .await;
+    let new = app.wait_terminal(&app.trigger("doomed").await).await;
+    assert_eq!(new["status"], "succeeded", "{new}");
+    // Longer than the first call took: the old execution would have started its second
+    // action by now.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        sink.hits("/second").is_empty(),
+        "a deleted workflow's next action started"
+    );
+    let (_, old_now) = app.get(&format!("/executions/{old}")).await;
+    assert_eq!(old_now["status"], "cancelled", "{old_now}");
+    let (_, workflow) = app.get("/workflows/doomed").await;
+    assert_eq!(workflow["trigger"]["status"], "idle", "{workflow}");
+}
+
 crate::on_every_transport!(
+    deleting_a_workflow_stops_its_running_execution,
     a_redirect_to_another_origin_carries_no_secrets,
     five_redirects_are_followed_and_a_sixth_fails,
     a_body_cut_off_by_the_timeout_fails_the_attempt,

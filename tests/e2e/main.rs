@@ -16,6 +16,7 @@ mod crash;
 mod crud;
 mod egress;
 mod hardening;
+mod listing_memory;
 mod manual;
 mod metrics;
 mod periodic;

@@ -1,5 +1,6 @@
 //! Must show 2: a 1s periodic workflow hits the sink on anchored slots, once per slot.
 
+use crate::support::app::Api;
 use crate::support::{Sink, TestApp, Transport, SOON};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -39,6 +40,25 @@ pub fn assert_anchored_once_per_slot(
     assert_eq!(sink_hits, executions.len(), "one sink call per slot");
 }
 
+/// Turns a periodic workflow manual, so that no slot follows; the last execution runs out.
+pub async fn stop_schedule(api: &Api, workflow_id: &str) {
+    let path = format!("/workflows/{workflow_id}");
+    let (_, mut stopped) = api.get(&path).await;
+    stopped["trigger"] = json!({"type": "manual"});
+    for field in [
+        "createdAt",
+        "updatedAt",
+        "version",
+        "paused",
+        "nextRunAt",
+        "currentExecutionId",
+    ] {
+        stopped.as_object_mut().unwrap().remove(field);
+    }
+    let (status, body) = api.put(&path, &stopped).await;
+    assert_eq!(status, 200, "{body}");
+}
+
 async fn periodic_slots_are_anchored_and_fire_once_each(transport: Transport) {
     let Some(app) =
         TestApp::spawn(transport, "periodic_slots_are_anchored_and_fire_once_each").await
@@ -59,21 +79,7 @@ async fn periodic_slots_are_anchored_and_fire_once_each(transport: Transport) {
     );
 
     sink.wait_for("/tick", 3, SOON).await;
-    // Stop the schedule, then let the last execution settle before counting.
-    let (_, mut stopped) = app.get("/workflows/tick").await;
-    stopped["trigger"] = json!({"type": "manual"});
-    for field in [
-        "createdAt",
-        "updatedAt",
-        "version",
-        "paused",
-        "nextRunAt",
-        "currentExecutionId",
-    ] {
-        stopped.as_object_mut().unwrap().remove(field);
-    }
-    let (status, body) = app.put("/workflows/tick", &stopped).await;
-    assert_eq!(status, 200, "{body}");
+    stop_schedule(&app, "tick").await;
     let executions = app.settled_executions_of("tick").await;
     assert!(executions.len() >= 3);
     assert_anchored_once_per_slot(created_at, &executions, sink.hits("/tick").len());

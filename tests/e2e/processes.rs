@@ -1,6 +1,6 @@
 //! Must show 7: the three service binaries as separate processes on one SQLite file.
 
-use crate::periodic::{assert_anchored_once_per_slot, instant};
+use crate::periodic::{assert_anchored_once_per_slot, instant, stop_schedule};
 use crate::support::process::{settings, Service};
 use crate::support::{Sink, Transport, SOON};
 use serde_json::{json, Value};
@@ -25,8 +25,7 @@ async fn three_services_as_separate_processes_run_a_periodic_workflow(transport:
         )
         .await;
     sink.wait_for("/split", 3, SOON).await;
-    assert_eq!(api.api.delete("/workflows/split").await, 204);
-    // Deleting stops the schedule (a queued execution is cancelled); let the rest settle.
+    stop_schedule(&api.api, "split").await;
     let executions = api.api.settled_executions_of("split").await;
     let ran: Vec<Value> = executions
         .into_iter()
@@ -38,6 +37,7 @@ async fn three_services_as_separate_processes_run_a_periodic_workflow(transport:
         &ran,
         sink.hits("/split").len(),
     );
+    assert_eq!(api.api.delete("/workflows/split").await, 204);
 }
 
 crate::on_every_transport!(three_services_as_separate_processes_run_a_periodic_workflow);

@@ -2,7 +2,7 @@
 //! periodic workflows and 200 accepted manual triggers, every due slot and every accepted
 //! trigger has exactly one execution, and each ends once (one sink call each).
 
-use crate::periodic::instant;
+use crate::periodic::{instant, stop_schedule};
 use crate::support::process::{settings, Service};
 use crate::support::{Sink, Transport, SOON};
 use serde_json::json;
@@ -73,7 +73,7 @@ async fn two_schedulers_and_two_runners_run_each_slot_and_trigger_once() {
         .await;
     }
     for p in 0..PERIODIC {
-        assert_eq!(api.delete(&format!("/workflows/tick-{p}")).await, 204);
+        stop_schedule(api, &format!("tick-{p}")).await;
     }
 
     for id in &accepted {

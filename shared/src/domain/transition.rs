@@ -33,7 +33,9 @@ pub enum Transition {
         older_than: Timestamp,
         now: Timestamp,
     },
-    /// Its workflow was deleted while it waited.
+    /// Its workflow was deleted while it waited or ran. A running one ends here too: its
+    /// runner's next write (progress between actions, a lease renewal) fails, so no further
+    /// action starts, and it never touches a workflow re-created under the same id.
     CancelForDeletedWorkflow { now: Timestamp },
 }
 
@@ -108,9 +110,10 @@ impl Execution {
                 self.updated_at = *now;
             }
             Transition::CancelForDeletedWorkflow { now } => {
-                if !matches!(self.status, Queued | Retrying) {
+                if self.status.is_terminal() {
                     return false;
                 }
+                self.lease = None;
                 self.cancel_for_deleted_workflow(*now);
             }
         }
@@ -261,7 +264,7 @@ mod tests {
     }
 
     #[test]
-    fn republish_and_cancel_touch_only_waiting_executions() {
+    fn republish_touches_only_queued_executions_and_cancel_only_live_ones() {
         let mut e = queued();
         let later = add(from_millis(0), Duration::from_secs(60));
         assert!(!e.apply(&Transition::Republish {

@@ -1,6 +1,6 @@
 use super::documents::{self, date, StoredWorkflow};
 use super::workflows::Change;
-use super::{bounded, is_duplicate_key, MongoStore, CONCURRENT_WRITE_TRIES};
+use super::{bounded, is_duplicate_key, listing, MongoStore, CONCURRENT_WRITE_TRIES};
 use crate::domain::{Execution, Lease, Transition, TriggerStatus};
 use crate::repo::{
     crash_points, cursor, ExecutionQuery, ExecutionRepo, Page, RepoError, RepoResult, SlotOutcome,
@@ -343,33 +343,19 @@ impl ExecutionRepo for MongoStore {
         if let Some((created, _)) = after {
             filter.insert("createdAt", doc! {"$lte": date(created)});
         }
-        let is_after = |e: &Execution| {
+        let is_after = move |e: &Execution| {
             after.is_none_or(|(created, id)| (e.created_at, e.execution_id) < (created, id))
         };
-        let wanted = query.limit + 1;
         bounded("list_for_workflow", async {
             // The filter selects the cursor's own instant too (the stand-in compares dates by
             // the second); those come first, newest first, and are skipped here.
-            let mut items = Vec::new();
-            let mut skip = 0;
-            loop {
-                let batch = self
-                    .find_executions_from(
-                        filter.clone(),
-                        doc! {"createdAt": -1, "_id": -1},
-                        skip,
-                        wanted,
-                    )
-                    .await?;
-                let fetched = batch.len();
-                skip += fetched as u64;
-                items.extend(batch.into_iter().map(|(e, _)| e).filter(is_after));
-                if items.len() >= wanted || fetched < wanted {
-                    break;
-                }
-            }
-            items.truncate(wanted);
-            Ok(cursor::page(items, query.limit, cursor::after_execution))
+            let sort = doc! {"createdAt": -1, "_id": -1};
+            let items = listing(&self.executions, filter, sort, query.limit, |d| {
+                let (e, _) = documents::decode_execution(d)?;
+                Ok(is_after(&e).then_some(e))
+            })
+            .await?;
+            cursor::page_within(items, query.limit, cursor::after_execution)
         })
         .await
     }

@@ -8,7 +8,7 @@ mod documents;
 mod executions;
 mod workflows;
 
-use crate::repo::{Failpoints, RepoError, RepoResult};
+use crate::repo::{cursor, Failpoints, RepoError, RepoResult};
 use mongodb::bson::{doc, Document};
 use mongodb::event::command::CommandEvent;
 use mongodb::event::EventHandler;
@@ -110,6 +110,44 @@ impl MongoStore {
         })
         .await
     }
+}
+
+/// Documents per batch of a listing: small, so that a page of large workflows never has much
+/// more than [`cursor::PAGE_MAX_BYTES`] in flight.
+const LISTING_BATCH: u32 = 8;
+
+/// Streams what `filter` selects in `sort` order, decoded (`None` skips one), with each stored
+/// size, until the page `cursor::page_within` cuts is certain: `limit` + 1 items, or more than
+/// a page's bytes.
+async fn listing<T>(
+    collection: &Collection<Document>,
+    filter: Document,
+    sort: Document,
+    limit: usize,
+    decode: impl Fn(Document) -> RepoResult<Option<T>>,
+) -> RepoResult<Vec<RepoResult<(T, usize)>>> {
+    use futures_util::TryStreamExt;
+    let raw = collection.clone_with_type::<mongodb::bson::RawDocumentBuf>();
+    let mut found = raw
+        .find(filter)
+        .sort(sort)
+        .batch_size(LISTING_BATCH)
+        .await?;
+    let (mut items, mut bytes) = (Vec::new(), 0);
+    while items.len() <= limit && bytes <= cursor::PAGE_MAX_BYTES {
+        let Some(doc) = found.try_next().await? else {
+            break;
+        };
+        let size = doc.as_bytes().len();
+        let doc = Document::try_from(doc.as_ref()).map_err(|e| {
+            RepoError::Unavailable(format!("a stored document does not decode: {e}"))
+        })?;
+        if let Some(item) = decode(doc)? {
+            bytes += size;
+            items.push(Ok((item, size)));
+        }
+    }
+    Ok(items)
 }
 
 /// The URL of database `name` on the server of `url` (tests give each run its own database).

@@ -1,5 +1,5 @@
 use super::documents::{self, date, StoredWorkflow};
-use super::{bounded, is_duplicate_key, MongoStore, CONCURRENT_WRITE_TRIES};
+use super::{bounded, is_duplicate_key, listing, MongoStore, CONCURRENT_WRITE_TRIES};
 use crate::domain::{Transition, Workflow};
 use crate::repo::{crash_points, cursor, Page, RepoError, RepoResult, WorkflowQuery, WorkflowRepo};
 use crate::time::Timestamp;
@@ -115,10 +115,11 @@ impl WorkflowRepo for MongoStore {
             filter.insert("status", status.as_str());
         }
         bounded("list_workflows", async {
-            let items = self
-                .find_workflows(filter, doc! {"_id": 1}, query.limit + 1)
-                .await?;
-            Ok(cursor::page(items, query.limit, cursor::after_workflow))
+            let items = listing(&self.workflows, filter, doc! {"_id": 1}, query.limit, |d| {
+                documents::decode_workflow(d).map(|w| Some(w.workflow))
+            })
+            .await?;
+            cursor::page_within(items, query.limit, cursor::after_workflow)
         })
         .await
     }
@@ -145,9 +146,9 @@ impl WorkflowRepo for MongoStore {
         .await
     }
 
-    /// The workflow goes first, its waiting executions after: a crash in between leaves
+    /// The workflow goes first, its live executions after: a crash in between leaves
     /// executions of a workflow that no longer exists, which a runner cancels when it takes
-    /// them (the outbox and retry repairs deliver them).
+    /// them (the outbox, retry and lease repairs deliver them).
     async fn delete(&self, workflow_id: &str, now: Timestamp) -> RepoResult<bool> {
         bounded("delete_workflow", async {
             let deleted = self.workflows.delete_one(doc! {"_id": workflow_id}).await?;
@@ -156,7 +157,7 @@ impl WorkflowRepo for MongoStore {
             }
             self.failpoints.pass(crash_points::BEFORE_CANCEL_WAITING)?;
             let waiting =
-                doc! {"workflowId": workflow_id, "status": {"$in": ["queued", "retrying"]}};
+                doc! {"workflowId": workflow_id, "status": {"$in": ["queued", "retrying", "running"]}};
             self.transition_all(
                 waiting,
                 doc! {"createdAt": 1},

@@ -82,8 +82,9 @@ pub trait WorkflowRepo: Send + Sync {
     /// Replaces definition, version, `nextRunAt` and `updatedAt` if the stored version is still
     /// `expected_version`; trigger state is left as the runner set it.
     async fn update(&self, workflow: &Workflow, expected_version: u64) -> RepoResult<()>;
-    /// Deletes the workflow and cancels its executions that are not running. Executions stay
-    /// readable. Returns false when there was no such workflow.
+    /// Deletes the workflow and cancels its executions that have not ended (a running one's
+    /// runner stops at its next write). Executions stay readable. Returns false when there was
+    /// no such workflow.
     async fn delete(&self, workflow_id: &str, now: Timestamp) -> RepoResult<bool>;
     /// Periodic workflows whose next slot is at or before `now`, earliest first.
     async fn due_periodic(&self, now: Timestamp, limit: usize) -> RepoResult<Vec<Workflow>>;

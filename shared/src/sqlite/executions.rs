@@ -153,7 +153,7 @@ fn set_trigger_if_current(
     Ok(())
 }
 
-/// Cancels the executions of a deleted workflow that are waiting (queued or retrying).
+/// Cancels the executions of a deleted workflow that have not ended.
 pub(super) fn cancel_waiting(
     conn: &Connection,
     failpoints: &Failpoints,
@@ -163,7 +163,7 @@ pub(super) fn cancel_waiting(
     transition_each(
         conn,
         failpoints,
-        "SELECT doc FROM executions WHERE workflow_id = ?1 AND status IN ('queued', 'retrying')",
+        "SELECT doc FROM executions WHERE workflow_id = ?1 AND status IN ('queued', 'retrying', 'running')",
         [workflow_id],
         &Transition::CancelForDeletedWorkflow { now },
     )?;
@@ -265,15 +265,14 @@ impl ExecutionRepo for SqliteStore {
                  ORDER BY created_at DESC, execution_id DESC LIMIT {}",
                 query.limit + 1
             );
-            let docs = conn
-                .prepare_cached(&sql)?
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt
                 .query_map(params_from_iter(args), |r| r.get::<_, String>(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(cursor::page(
-                decode_executions(docs)?,
-                query.limit,
-                cursor::after_execution,
-            ))
+                .map(|doc| {
+                    let doc = doc?;
+                    Ok((serde_json::from_str(&doc)?, doc.len()))
+                });
+            cursor::page_within(rows, query.limit, cursor::after_execution)
         })
         .await
     }

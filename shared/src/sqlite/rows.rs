@@ -35,6 +35,11 @@ impl WorkflowRow {
         })
     }
 
+    /// The stored definition's size, what a listing page is bounded by.
+    pub fn size(&self) -> usize {
+        self.spec.len()
+    }
+
     pub fn decode(self) -> RepoResult<Workflow> {
         let spec: WorkflowSpec = serde_json::from_str(&self.spec)?;
         Ok(Workflow {

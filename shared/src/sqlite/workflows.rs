@@ -72,12 +72,12 @@ impl WorkflowRepo for SqliteStore {
             let mut stmt = conn.prepare_cached(&sql)?;
             let rows = stmt
                 .query_map(params_from_iter(args), WorkflowRow::from_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let items = rows
-                .into_iter()
-                .map(WorkflowRow::decode)
-                .collect::<RepoResult<Vec<_>>>()?;
-            Ok(cursor::page(items, query.limit, cursor::after_workflow))
+                .map(|row| {
+                    let row = row?;
+                    let size = row.size();
+                    Ok((row.decode()?, size))
+                });
+            cursor::page_within(rows, query.limit, cursor::after_workflow)
         })
         .await
     }

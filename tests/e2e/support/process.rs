@@ -92,6 +92,21 @@ impl Service {
             .unwrap()
     }
 
+    /// The process's resident memory: now, and its peak so far (KiB, from /proc).
+    pub fn memory_kib(&self) -> (u64, u64) {
+        let pid = self.child.id().expect("running");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
     /// SIGKILL: no chance to release anything.
     pub async fn kill(mut self) {
         self.child.kill().await.unwrap();
