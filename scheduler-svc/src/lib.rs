@@ -31,6 +31,7 @@ pub async fn run_with(
     tracing::info!(transport = backends.transport.name(), "scheduler started");
     let repair_every = config.poll_interval.max(Duration::from_secs(1));
     let mut next_repair = time::now();
+    let mut next_prune = time::now();
     while !shutdown.is_cancelled() {
         let now = time::now();
         periodic::fire_due(&backends, now).await;
@@ -40,6 +41,10 @@ pub async fn run_with(
             repair::mend_trigger_states(&backends, now, config.requeue_after).await;
             repair::republish_stale(&backends, now, config.requeue_after).await;
             next_repair = time::add(now, repair_every);
+        }
+        if now >= next_prune {
+            repair::prune_history(&backends, now, &config.retention).await;
+            next_prune = time::add(now, config.retention.interval);
         }
         let mut wake = next_wake(&backends, config.poll_interval, next_repair).await;
         if wake <= now {

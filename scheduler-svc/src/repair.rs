@@ -2,6 +2,7 @@
 //! (expired lease), executions whose publish was lost (stale `queued`), and workflows a crash
 //! between two writes left in a state their execution does not imply.
 
+use shared::config::Retention;
 use shared::domain::{Execution, ExecutionRequest};
 use shared::time::{self, Timestamp};
 use shared::transport::publish_in_background;
@@ -72,5 +73,19 @@ pub async fn republish_stale(backends: &Backends, now: Timestamp, older_than: Du
     {
         Ok(stale) => publish_all(backends, &stale, "queued execution not taken: republished"),
         Err(err) => tracing::warn!(%err, "cannot republish stale queued executions"),
+    }
+}
+
+/// Deletes execution history past the retention settings, a batch at a time.
+pub async fn prune_history(backends: &Backends, now: Timestamp, retention: &Retention) {
+    let ended_before = retention.max_age.map(|age| before(now, age));
+    match backends
+        .executions
+        .prune_history(ended_before, retention.per_workflow, super::BATCH)
+        .await
+    {
+        Ok(0) => {}
+        Ok(deleted) => tracing::info!(deleted, "execution history pruned"),
+        Err(err) => tracing::warn!(%err, "cannot prune execution history"),
     }
 }

@@ -101,6 +101,21 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "republish a queued execution no runner took after this long",
     ),
     (
+        "RETENTION_MAX_AGE",
+        "30d",
+        "ended executions older than this are deleted (0 keeps them forever)",
+    ),
+    (
+        "RETENTION_PER_WORKFLOW",
+        "1000",
+        "ended executions kept per workflow, newest first (0 keeps all)",
+    ),
+    (
+        "RETENTION_INTERVAL",
+        "1m",
+        "how often the scheduler prunes execution history",
+    ),
+    (
         "SHUTDOWN_GRACE",
         "10s",
         "how long in-flight work may finish on shutdown before it is released",
@@ -121,6 +136,16 @@ impl std::fmt::Debug for MongoUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("MongoUrl(mongodb://…)")
     }
+}
+
+/// How much ended execution history is kept; live executions are never pruned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Ended executions older than this go; `None` keeps them whatever their age.
+    pub max_age: Option<Duration>,
+    /// Ended executions kept per workflow, newest first; 0 keeps all.
+    pub per_workflow: usize,
+    pub interval: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,6 +182,8 @@ pub struct Config {
     pub poll_interval: Duration,
     pub requeue_after: Duration,
     pub shutdown_grace: Duration,
+    /// How much execution history the scheduler keeps.
+    pub retention: Retention,
     /// Names this process in leases, so a runner recognises its own claims.
     pub instance_id: String,
 }
@@ -262,6 +289,18 @@ impl Config {
                 poll_interval: v.duration("POLL_INTERVAL")?,
                 requeue_after: v.duration("REQUEUE_AFTER")?,
                 shutdown_grace: v.duration("SHUTDOWN_GRACE")?,
+                retention: Retention {
+                    max_age: match v.get("RETENTION_MAX_AGE").trim() {
+                        "0" => None,
+                        _ => Some(v.duration("RETENTION_MAX_AGE")?),
+                    },
+                    per_workflow: v.parse_with(
+                        "RETENTION_PER_WORKFLOW",
+                        |s| s.parse::<usize>().ok(),
+                        "a number (0 keeps all)",
+                    )?,
+                    interval: v.duration("RETENTION_INTERVAL")?,
+                },
                 instance_id: format!(
                     "{}-{}",
                     std::process::id(),

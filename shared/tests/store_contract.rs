@@ -100,6 +100,7 @@ contract!(
     an_execution_that_keeps_losing_its_runner_ends_failed,
     stale_queued_republishes_once_per_threshold,
     next_retry_due_is_the_earliest_retry,
+    prune_history_deletes_only_ended_executions_past_retention,
     a_crash_between_the_workflow_and_a_new_execution_is_mended,
     a_crash_between_a_slot_and_its_execution_loses_no_slot,
     a_crash_before_the_trigger_state_follows_a_finish_is_mended,
@@ -757,6 +758,56 @@ async fn next_retry_due_is_the_earliest_retry(s: Store) {
         assert!(s.executions.finish(&attempt, "r").await.unwrap());
     }
     assert_eq!(s.executions.next_retry_due().await.unwrap(), Some(dues[1]));
+}
+
+async fn prune_history_deletes_only_ended_executions_past_retention(s: Store) {
+    let w = workflow("h", None);
+    s.workflows.create(&w).await.unwrap();
+    let start = time::now().timestamp_millis() - 60_000;
+    let mut ended = Vec::new();
+    for i in 0..4 {
+        let mut e = manual(&w);
+        e.created_at = from_millis(start + i * 1000);
+        accept(&s, &e).await;
+        let mut done = claimed(&s, &e, "r", 30).await;
+        done.status = ExecutionStatus::Succeeded;
+        assert!(s.executions.finish(&done, "r").await.unwrap());
+        ended.push(e.execution_id);
+    }
+    let live = manual(&w);
+    accept(&s, &live).await;
+    let ids = |page: shared::repo::Page<Execution>| {
+        page.items
+            .iter()
+            .map(|e| e.execution_id)
+            .collect::<Vec<_>>()
+    };
+    let all = ExecutionQuery {
+        limit: 100,
+        ..Default::default()
+    };
+
+    // The newest two of the workflow stay (the live one counts); older ended ones go.
+    assert_eq!(s.executions.prune_history(None, 2, 100).await.unwrap(), 3);
+    let kept = ids(s.executions.list_for_workflow("h", &all).await.unwrap());
+    assert_eq!(kept, [live.execution_id, ended[3]]);
+    // By age: everything ended goes, the live one stays whatever its age.
+    assert_eq!(
+        s.executions
+            .prune_history(Some(later(60)), 0, 100)
+            .await
+            .unwrap(),
+        1
+    );
+    let kept = ids(s.executions.list_for_workflow("h", &all).await.unwrap());
+    assert_eq!(kept, [live.execution_id]);
+    assert_eq!(
+        s.executions
+            .prune_history(Some(later(60)), 1, 100)
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 // ---- crashes between two writes, and repair_trigger_states ----------------------------

@@ -236,7 +236,58 @@ async fn deleting_a_workflow_stops_its_running_execution(transport: Transport) {
     assert_eq!(workflow["trigger"]["status"], "idle", "{workflow}");
 }
 
+async fn history_is_pruned_and_log_messages_are_capped(transport: Transport) {
+    let settings = [
+        ("RETENTION_PER_WORKFLOW", "2"),
+        ("RETENTION_INTERVAL", "100ms"),
+    ];
+    let Some(app) = TestApp::spawn_with(transport, "history_is_pruned", &settings).await else {
+        return;
+    };
+    let (status, body) = app
+        .post(
+            "/workflows",
+            &json!({"workflowId": "loud", "trigger": {"type": "manual"},
+            "actions": [{"type": "log", "message": "x".repeat(17 * 1024)}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["details"]["field"], "actions[0].message");
+
+    app.create(&json!({"workflowId": "kept", "trigger": {"type": "manual"},
+        "actions": [{"type": "log", "message": "m"}]}))
+        .await;
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        let id = app.trigger("kept").await;
+        app.wait_terminal(&id).await;
+        ids.push(id);
+    }
+    let deadline = std::time::Instant::now() + crate::support::SOON;
+    loop {
+        let history: Vec<String> = app
+            .executions_of("kept")
+            .await
+            .iter()
+            .map(|e| e["executionId"].as_str().unwrap().to_string())
+            .collect();
+        if history == [ids[3].clone(), ids[2].clone()] {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "history not pruned to the newest two: {history:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        app.get(&format!("/executions/{}", ids[0])).await.0,
+        StatusCode::NOT_FOUND
+    );
+}
+
 crate::on_every_transport!(
+    history_is_pruned_and_log_messages_are_capped,
     deleting_a_workflow_stops_its_running_execution,
     a_redirect_to_another_origin_carries_no_secrets,
     five_redirects_are_followed_and_a_sixth_fails,

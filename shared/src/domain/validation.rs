@@ -65,6 +65,8 @@ fn strip_position(message: &str) -> String {
 }
 
 const MAX_ACTIONS: usize = 100;
+/// Every run records a log message: a huge one grows the history by as much each time.
+const MAX_LOG_MESSAGE: usize = 16 * 1024;
 /// Headers that decide how a request is framed or routed: one set by a workflow could smuggle
 /// a second request to the target, or to whatever sits between.
 const FRAMING_HEADERS: [&str; 8] = [
@@ -99,6 +101,15 @@ pub fn validate(spec: &WorkflowSpec) -> Result<(), SpecError> {
     }
     for (i, action) in spec.actions.iter().enumerate() {
         match action {
+            Action::Log(log) if log.message.len() > MAX_LOG_MESSAGE => {
+                return Err(SpecError::invalid(
+                    format!("actions[{i}].message"),
+                    format!(
+                        "is {} bytes; a log message may hold at most {MAX_LOG_MESSAGE}",
+                        log.message.len()
+                    ),
+                ))
+            }
             Action::Log(_) => {}
             Action::HttpRequest(http) => validate_http(&format!("actions[{i}]"), http)?,
         }

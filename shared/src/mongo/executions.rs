@@ -51,6 +51,30 @@ impl MongoStore {
         docs.into_iter().map(documents::decode_execution).collect()
     }
 
+    /// The ids of the executions `filter` selects, in `sort` order from `skip` on.
+    async fn execution_ids(
+        &self,
+        filter: Document,
+        sort: Document,
+        skip: u64,
+        limit: usize,
+    ) -> RepoResult<Vec<String>> {
+        let found: Vec<Document> = self
+            .executions
+            .find(filter)
+            .projection(doc! {"_id": 1})
+            .sort(sort)
+            .skip(skip)
+            .limit(find_limit(limit))
+            .await?
+            .try_collect()
+            .await?;
+        Ok(found
+            .iter()
+            .filter_map(|d| d.get_str("_id").ok().map(str::to_string))
+            .collect())
+    }
+
     async fn find_execution(&self, id: Uuid) -> RepoResult<Option<(Execution, i64)>> {
         self.executions
             .find_one(doc! {"_id": id.to_string()})
@@ -492,6 +516,69 @@ impl ExecutionRepo for MongoStore {
                 .into_iter()
                 .next()
                 .and_then(|(e, _)| e.next_attempt_at))
+        })
+        .await
+    }
+
+    async fn prune_history(
+        &self,
+        ended_before: Option<Timestamp>,
+        keep_per_workflow: usize,
+        limit: usize,
+    ) -> RepoResult<usize> {
+        const ENDED: [&str; 3] = ["succeeded", "failed", "cancelled"];
+        bounded("prune_history", async {
+            let mut doomed: Vec<String> = Vec::new();
+            if let Some(before) = ended_before {
+                let old =
+                    doc! {"status": {"$in": ENDED.as_slice()}, "updatedAt": {"$lt": date(before)}};
+                doomed.extend(self.execution_ids(old, doc! {}, 0, limit).await?);
+            }
+            if keep_per_workflow > 0 && doomed.len() < limit {
+                let crowded: Vec<Document> = self
+                    .executions
+                    .aggregate([
+                        doc! {"$group": {"_id": "$workflowId", "n": {"$sum": 1}}},
+                        doc! {"$match": {"n": {"$gt": keep_per_workflow as i64}}},
+                        doc! {"$limit": find_limit(limit)},
+                    ])
+                    .await?
+                    .try_collect()
+                    .await?;
+                for group in crowded {
+                    let Ok(workflow_id) = group.get_str("_id") else {
+                        continue;
+                    };
+                    let newest_first = doc! {"createdAt": -1, "_id": -1};
+                    let beyond = self
+                        .execution_ids(
+                            doc! {"workflowId": workflow_id},
+                            newest_first,
+                            keep_per_workflow as u64,
+                            0,
+                        )
+                        .await?;
+                    // Only ended ones go; a live one past the count stays until it ends.
+                    let ended = self
+                        .execution_ids(
+                            doc! {"_id": {"$in": &beyond}, "status": {"$in": ENDED.as_slice()}},
+                            doc! {},
+                            0,
+                            0,
+                        )
+                        .await?;
+                    doomed.extend(ended);
+                    if doomed.len() >= limit {
+                        break;
+                    }
+                }
+            }
+            doomed.truncate(limit);
+            let deleted = self
+                .executions
+                .delete_many(doc! {"_id": {"$in": &doomed}, "status": {"$in": ENDED.as_slice()}})
+                .await?;
+            Ok(deleted.deleted_count as usize)
         })
         .await
     }

@@ -175,6 +175,16 @@ pub trait ExecutionRepo: Send + Sync {
     ) -> RepoResult<Vec<Execution>>;
     /// The earliest `nextAttemptAt` of any retrying execution.
     async fn next_retry_due(&self) -> RepoResult<Option<Timestamp>>;
+    /// Deletes ended executions (succeeded, failed, cancelled) that ended before
+    /// `ended_before`, and those beyond the newest `keep_per_workflow` of their workflow (0:
+    /// no count limit); at most `limit` in one call. Live executions are never touched.
+    /// Returns how many were deleted.
+    async fn prune_history(
+        &self,
+        ended_before: Option<Timestamp>,
+        keep_per_workflow: usize,
+        limit: usize,
+    ) -> RepoResult<usize>;
     /// Mends workflows whose trigger state disagrees with their current execution, as a crash
     /// between two writes leaves them (see [`crash_points`]): a missing execution the
     /// workflow was marked busy for is written after all, and otherwise the workflow takes the

@@ -423,6 +423,43 @@ impl ExecutionRepo for SqliteStore {
         .await
     }
 
+    async fn prune_history(
+        &self,
+        ended_before: Option<Timestamp>,
+        keep_per_workflow: usize,
+        limit: usize,
+    ) -> RepoResult<usize> {
+        self.write("prune_history", move |conn| {
+            let mut deleted = 0;
+            if let Some(before) = ended_before {
+                deleted += conn
+                    .prepare_cached(
+                        "DELETE FROM executions WHERE execution_id IN (
+                             SELECT execution_id FROM executions
+                             WHERE status IN ('succeeded', 'failed', 'cancelled') AND updated_at < ?1
+                             LIMIT ?2)",
+                    )?
+                    .execute(params![to_millis(before), limit as i64])?;
+            }
+            if keep_per_workflow > 0 && deleted < limit {
+                deleted += conn
+                    .prepare_cached(
+                        "DELETE FROM executions WHERE execution_id IN (
+                             SELECT execution_id FROM (
+                                 SELECT execution_id, status, ROW_NUMBER() OVER (
+                                     PARTITION BY workflow_id
+                                     ORDER BY created_at DESC, execution_id DESC) AS newest
+                                 FROM executions)
+                             WHERE newest > ?1 AND status IN ('succeeded', 'failed', 'cancelled')
+                             LIMIT ?2)",
+                    )?
+                    .execute(params![keep_per_workflow as i64, (limit - deleted) as i64])?;
+            }
+            Ok(deleted)
+        })
+        .await
+    }
+
     /// Every write here is one transaction, so no crash leaves a workflow and its execution
     /// apart; this mends what another writer of the file (or a bug) could have left.
     async fn repair_trigger_states(
