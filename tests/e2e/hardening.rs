@@ -286,7 +286,63 @@ async fn history_is_pruned_and_log_messages_are_capped(transport: Transport) {
     );
 }
 
+/// `HTTP_PROXY` in the environment no longer routes actions around the egress checks; a proxy
+/// set on purpose (`EGRESS_PROXY`) still has the target checked before anything is sent.
+async fn proxy_variables_do_not_turn_the_egress_policy_off(transport: Transport) {
+    let proxy = Sink::start().await;
+    // Each test runs in a process of its own (cargo nextest), so this reaches only this app.
+    std::env::set_var("HTTP_PROXY", &proxy.base_url);
+    std::env::set_var("http_proxy", &proxy.base_url);
+    let settings = [("EGRESS_DENY", "127.0.0.0/8,::1")];
+    let Some(app) = TestApp::spawn_with(transport, "proxy_variables_are_ignored", &settings).await
+    else {
+        return;
+    };
+    let e = run(
+        &app,
+        json!({"workflowId": "via-env", "trigger": {"type": "manual"},
+        "actions": [{"type": "http-request", "url": "http://denied.invalid/secret"}],
+        "retry": {"maxAttempts": 1}}),
+    )
+    .await;
+    assert_eq!(e["status"], "failed", "{e}");
+    assert!(
+        proxy.hits("/secret").is_empty(),
+        "the request went to HTTP_PROXY"
+    );
+    std::env::remove_var("HTTP_PROXY");
+    std::env::remove_var("http_proxy");
+
+    let proxied = [
+        ("EGRESS_DENY", "127.0.0.0/8,::1"),
+        ("EGRESS_PROXY", proxy.base_url.as_str()),
+    ];
+    let Some(app) =
+        TestApp::spawn_with(transport, "egress_proxy_checks_the_target", &proxied).await
+    else {
+        return;
+    };
+    let target = proxy.url("/denied").replace("127.0.0.1", "localhost");
+    let e = run(
+        &app,
+        json!({"workflowId": "via-setting", "trigger": {"type": "manual"},
+        "actions": [{"type": "http-request", "url": target}]}),
+    )
+    .await;
+    assert_eq!(e["status"], "failed", "{e}");
+    assert_eq!(e["attempt"], 1, "a refusal is not retried: {e}");
+    assert!(
+        e["error"].as_str().unwrap().contains("egress policy"),
+        "{e}"
+    );
+    assert!(
+        proxy.hits("/denied").is_empty(),
+        "a denied target was sent to the proxy"
+    );
+}
+
 crate::on_every_transport!(
+    proxy_variables_do_not_turn_the_egress_policy_off,
     history_is_pruned_and_log_messages_are_capped,
     deleting_a_workflow_stops_its_running_execution,
     a_redirect_to_another_origin_carries_no_secrets,

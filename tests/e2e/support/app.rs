@@ -93,7 +93,8 @@ impl Api {
     pub fn new(base: String) -> Api {
         Api {
             base,
-            http: reqwest::Client::new(),
+            // Never through a proxy from the environment: the API is on loopback.
+            http: reqwest::Client::builder().no_proxy().build().unwrap(),
         }
     }
 
@@ -105,6 +106,7 @@ impl Api {
         Api {
             base,
             http: reqwest::Client::builder()
+                .no_proxy()
                 .default_headers(headers)
                 .build()
                 .unwrap(),
