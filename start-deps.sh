@@ -106,7 +106,8 @@ case "${1:-start}" in
   start)
     if docker_engine; then
       say "starting mongo and kafka with docker compose"
-      docker compose up -d --wait mongo kafka >&2
+      # The file requires the API token for the wfa services; the dependencies do not use it.
+      WFA_API_TOKEN=${WFA_API_TOKEN:-not-used-by-mongo-or-kafka} docker compose up -d --wait mongo kafka >&2
       echo "export DATABASE_URL=mongodb://127.0.0.1:27017/wfa KAFKA_BROKERS=127.0.0.1:9092"
     else
       say "no Docker engine: starting local stand-ins"
@@ -115,7 +116,7 @@ case "${1:-start}" in
     ;;
   stop)
     if docker_engine && [ ! -f "$DEPS_DIR/tansu.pid" ]; then
-      docker compose stop mongo kafka >&2
+      WFA_API_TOKEN=${WFA_API_TOKEN:-not-used-by-mongo-or-kafka} docker compose stop mongo kafka >&2
     else
       stop_stand_ins
     fi

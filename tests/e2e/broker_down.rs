@@ -33,7 +33,7 @@ async fn triggers_accepted_while_the_broker_is_down_all_run_once_it_is_back() {
         .await;
     }
 
-    broker.pause();
+    broker.process.pause();
     let mut ids = Vec::new();
     for i in 0..N {
         let (status, body) = app
@@ -56,7 +56,7 @@ async fn triggers_accepted_while_the_broker_is_down_all_run_once_it_is_back() {
         0,
         "ran without a broker?"
     );
-    broker.resume();
+    broker.process.resume();
 
     // A consumer whose group session lapsed during the outage may take tansu a while to let
     // back in; be patient.

@@ -35,7 +35,7 @@ async fn with_the_store_frozen_the_api_answers_503_and_resumes_after() {
     .await;
     let before = app.trigger("before").await;
 
-    mongo.pause();
+    mongo.process.pause();
     let frozen_at = Instant::now();
     let (list, ready, trigger) = tokio::join!(
         app.get("/workflows"),
@@ -51,7 +51,7 @@ async fn with_the_store_frozen_the_api_answers_503_and_resumes_after() {
     }
     assert_eq!(ready.0, StatusCode::SERVICE_UNAVAILABLE, "{}", ready.1);
     tokio::time::sleep(Duration::from_secs(5).saturating_sub(frozen_at.elapsed())).await;
-    mongo.resume();
+    mongo.process.resume();
 
     let execution = app
         .wait_terminal_within(&before, Duration::from_secs(30))

@@ -1,10 +1,10 @@
 //! A private tansu broker for tests that take the broker down (the shared one stays up).
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use super::freezable::Freezable;
+use std::process::Command;
 
 pub struct OwnBroker {
-    child: Child,
+    pub process: Freezable,
     pub address: String,
 }
 
@@ -13,7 +13,8 @@ impl OwnBroker {
     pub fn start() -> OwnBroker {
         let port = super::process::free_port();
         let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new("tansu")
+        let mut tansu = Command::new("tansu");
+        tansu
             .args([
                 "broker",
                 "--listener-url",
@@ -21,42 +22,11 @@ impl OwnBroker {
                 "--advertised-listener-url",
                 &url,
             ])
-            .args(["--storage-engine", "memory://tansu/"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("tansu on PATH (scripts/test installs it)");
+            .args(["--storage-engine", "memory://tansu/"]);
         let address = format!("127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(&address).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "tansu did not listen on {address}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
+        OwnBroker {
+            process: Freezable::start(tansu, &address, "tansu"),
+            address,
         }
-        OwnBroker { child, address }
-    }
-
-    /// Freezes the broker: connections hang, nothing is answered, nothing is forgotten.
-    pub fn pause(&self) {
-        self.signal(libc::SIGSTOP);
-    }
-
-    pub fn resume(&self) {
-        self.signal(libc::SIGCONT);
-    }
-
-    fn signal(&self, signal: i32) {
-        // SAFETY: signalling our own child process.
-        assert_eq!(unsafe { libc::kill(self.child.id() as i32, signal) }, 0);
-    }
-}
-
-impl Drop for OwnBroker {
-    fn drop(&mut self) {
-        self.resume();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod broker;
+pub mod freezable;
 pub mod mongo;
 pub mod process;
 pub mod sink;
