@@ -83,6 +83,7 @@ contract!(
     delete_cancels_waiting_executions_and_keeps_history,
     due_periodic_returns_due_workflows_earliest_first,
     next_periodic_due_is_the_earliest_slot,
+    set_paused_stops_triggers_and_slots_until_resumed,
     ping_answers,
     accept_trigger_allows_one_live_execution_per_workflow,
     fire_slot_fires_once_even_with_two_schedulers,
@@ -360,6 +361,65 @@ async fn next_periodic_due_is_the_earliest_slot(s: Store) {
     assert_eq!(
         s.workflows.next_periodic_due().await.unwrap(),
         soon.next_run_at
+    );
+}
+
+async fn set_paused_stops_triggers_and_slots_until_resumed(s: Store) {
+    let m = workflow("m", None);
+    let p = workflow("p", Some("1s"));
+    s.workflows.create(&m).await.unwrap();
+    s.workflows.create(&p).await.unwrap();
+    assert!(
+        s.workflows
+            .set_paused("m", true)
+            .await
+            .unwrap()
+            .unwrap()
+            .paused
+    );
+    assert!(s.workflows.set_paused("p", true).await.unwrap().is_some());
+    assert_eq!(s.workflows.set_paused("nobody", true).await.unwrap(), None);
+    assert_eq!(
+        s.executions.accept_trigger(&manual(&m)).await.unwrap(),
+        TriggerOutcome::Paused
+    );
+    let due = p.next_run_at.unwrap();
+    let later_on = time::add(due, Duration::from_secs(10));
+    assert!(s
+        .workflows
+        .due_periodic(later_on, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(s.workflows.next_periodic_due().await.unwrap(), None);
+    let next = time::add(due, Duration::from_secs(1));
+    assert_eq!(
+        s.executions
+            .fire_slot("p", due, next, Some(&slot_execution(&p, due)))
+            .await
+            .unwrap(),
+        SlotOutcome::Stale
+    );
+    let paused = s
+        .workflows
+        .list(&WorkflowQuery {
+            paused: Some(true),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(paused.items.len(), 2);
+
+    s.workflows.set_paused("m", false).await.unwrap();
+    s.workflows.set_paused("p", false).await.unwrap();
+    accept(&s, &manual(&m)).await;
+    let due_again = s.workflows.due_periodic(later_on, 10).await.unwrap();
+    assert_eq!(due_again.len(), 1);
+    assert_eq!(
+        due_again[0].next_run_at,
+        Some(due),
+        "the missed slot waits for catch-up"
     );
 }
 

@@ -19,6 +19,7 @@ mod hardening;
 mod listing_memory;
 mod manual;
 mod metrics;
+mod pause;
 mod periodic;
 mod processes;
 mod replicas;

@@ -32,6 +32,7 @@ pub enum ApiError {
         status: TriggerStatus,
         current: Option<uuid::Uuid>,
     },
+    Paused(String),
     PayloadTooLarge,
     UnsupportedMediaType,
     Unauthorized,
@@ -85,6 +86,12 @@ impl ApiError {
                     None => format!("Workflow `{workflow_id}` is {}; try again shortly.", status.as_str()),
                 },
                 Some(json!({ "status": status, "currentExecutionId": current })),
+            ),
+            Paused(workflow_id) => (
+                StatusCode::CONFLICT,
+                "workflow_paused",
+                format!("Workflow `{workflow_id}` is paused; resume it (POST /workflows/{workflow_id}/resume) to trigger it."),
+                None,
             ),
             PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,

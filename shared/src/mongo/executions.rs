@@ -239,8 +239,9 @@ enum Launched {
     AlreadyThere,
     /// The workflow is not idle.
     Busy(TriggerStatus, Option<Uuid>),
-    /// The workflow's schedule moved past the slot (another scheduler took it).
+    /// The workflow's schedule moved past the slot (another scheduler took it), or it paused.
     SlotTaken,
+    Paused,
     WorkflowNotFound,
 }
 
@@ -259,6 +260,7 @@ impl ExecutionRepo for MongoStore {
             }
             let launched = self
                 .launch(execution, |w| match w.workflow.status {
+                    _ if w.workflow.paused => Err(Launched::Paused),
                     TriggerStatus::Idle => Ok(()),
                     status => Err(Launched::Busy(status, w.workflow.current_execution_id)),
                 })
@@ -266,6 +268,7 @@ impl ExecutionRepo for MongoStore {
             Ok(match launched {
                 Launched::Recorded => TriggerOutcome::Accepted(execution.clone()),
                 Launched::WorkflowNotFound => TriggerOutcome::WorkflowNotFound,
+                Launched::Paused => TriggerOutcome::Paused,
                 // A concurrent replay of the same Idempotency-Key got there first.
                 Launched::Busy(_, Some(current)) if current == id => {
                     match self.find_execution(id).await? {
@@ -299,7 +302,8 @@ impl ExecutionRepo for MongoStore {
         next_run_at: Timestamp,
         execution: Option<&Execution>,
     ) -> RepoResult<SlotOutcome> {
-        let at_slot = |w: &StoredWorkflow| w.workflow.next_run_at == Some(due);
+        let at_slot =
+            |w: &StoredWorkflow| w.workflow.next_run_at == Some(due) && !w.workflow.paused;
         bounded("fire_slot", async {
             if let Some(e) = execution {
                 let launched = self
@@ -320,9 +324,10 @@ impl ExecutionRepo for MongoStore {
                 match launched {
                     Launched::Recorded => return Ok(SlotOutcome::Fired(Box::new(e.clone()))),
                     Launched::Busy(..) => {}
-                    Launched::AlreadyThere | Launched::SlotTaken | Launched::WorkflowNotFound => {
-                        return Ok(SlotOutcome::Stale)
-                    }
+                    Launched::AlreadyThere
+                    | Launched::SlotTaken
+                    | Launched::Paused
+                    | Launched::WorkflowNotFound => return Ok(SlotOutcome::Stale),
                 }
             }
             let advanced = self

@@ -114,6 +114,9 @@ impl WorkflowRepo for MongoStore {
         if let Some(status) = query.status {
             filter.insert("status", status.as_str());
         }
+        if let Some(paused) = query.paused {
+            filter.insert("paused", paused);
+        }
         bounded("list_workflows", async {
             let items = listing(&self.workflows, filter, doc! {"_id": 1}, query.limit, |d| {
                 documents::decode_workflow(d).map(|w| Some(w.workflow))
@@ -166,6 +169,17 @@ impl WorkflowRepo for MongoStore {
             )
             .await?;
             Ok(true)
+        })
+        .await
+    }
+
+    async fn set_paused(&self, workflow_id: &str, paused: bool) -> RepoResult<Option<Workflow>> {
+        bounded("set_paused", async {
+            self.change_workflow(workflow_id, |w| {
+                w.workflow.paused = paused;
+                Ok(Change::Write(w.workflow.clone()))
+            })
+            .await
         })
         .await
     }

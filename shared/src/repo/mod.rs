@@ -61,6 +61,7 @@ pub struct Page<T> {
 pub struct WorkflowQuery {
     pub trigger_type: Option<String>,
     pub status: Option<TriggerStatus>,
+    pub paused: Option<bool>,
     /// Workflows whose id sorts after this cursor.
     pub cursor: Option<String>,
     pub limit: usize,
@@ -86,6 +87,10 @@ pub trait WorkflowRepo: Send + Sync {
     /// runner stops at its next write). Executions stay readable. Returns false when there was
     /// no such workflow.
     async fn delete(&self, workflow_id: &str, now: Timestamp) -> RepoResult<bool>;
+    /// Pauses or resumes a workflow: a paused one fires no slot and takes no trigger; its
+    /// `nextRunAt` stays, so that resuming applies the catch-up policy to what was missed.
+    /// `None` when there is no such workflow.
+    async fn set_paused(&self, workflow_id: &str, paused: bool) -> RepoResult<Option<Workflow>>;
     /// Periodic workflows whose next slot is at or before `now`, earliest first.
     async fn due_periodic(&self, now: Timestamp, limit: usize) -> RepoResult<Vec<Workflow>>;
     /// The earliest next slot of any periodic workflow.
@@ -99,6 +104,8 @@ pub enum TriggerOutcome {
     Accepted(Execution),
     /// An execution with this id exists already (an `Idempotency-Key` repeated).
     Existing(Execution),
+    /// The workflow is paused.
+    Paused,
     /// The workflow is not idle.
     Busy {
         status: TriggerStatus,
@@ -114,7 +121,8 @@ pub enum SlotOutcome {
     SkippedBusy,
     /// Nothing to fire (catch-up policy); `nextRunAt` advanced.
     Advanced,
-    /// Another scheduler handled this slot first, or the workflow changed or went away.
+    /// Another scheduler handled this slot first, or the workflow changed, was paused or went
+    /// away.
     Stale,
 }
 

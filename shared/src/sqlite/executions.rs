@@ -16,20 +16,24 @@ struct TriggerState {
     status: TriggerStatus,
     current: Option<Uuid>,
     next_run_at: Option<i64>,
+    paused: bool,
 }
 
 fn trigger_state(conn: &Connection, workflow_id: &str) -> RepoResult<Option<TriggerState>> {
-    let row: Option<(String, Option<String>, Option<i64>)> = conn
+    let row: Option<(String, Option<String>, Option<i64>, bool)> = conn
         .prepare_cached(
-            "SELECT status, current_execution_id, next_run_at FROM workflows WHERE workflow_id = ?1",
+            "SELECT status, current_execution_id, next_run_at, paused FROM workflows WHERE workflow_id = ?1",
         )?
-        .query_row([workflow_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .query_row([workflow_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .optional()?;
-    Ok(row.map(|(status, current, next_run_at)| TriggerState {
-        status: TriggerStatus::parse(&status).unwrap_or(TriggerStatus::Busy),
-        current: current.and_then(|c| Uuid::parse_str(&c).ok()),
-        next_run_at,
-    }))
+    Ok(
+        row.map(|(status, current, next_run_at, paused)| TriggerState {
+            status: TriggerStatus::parse(&status).unwrap_or(TriggerStatus::Busy),
+            current: current.and_then(|c| Uuid::parse_str(&c).ok()),
+            next_run_at,
+            paused,
+        }),
+    )
 }
 
 /// Marks the workflow busy for its new execution `e`, then writes `e` (in this order in every
@@ -182,6 +186,9 @@ impl ExecutionRepo for SqliteStore {
             let Some(state) = trigger_state(conn, &e.workflow_id)? else {
                 return Ok(TriggerOutcome::WorkflowNotFound);
             };
+            if state.paused {
+                return Ok(TriggerOutcome::Paused);
+            }
             if state.status != TriggerStatus::Idle {
                 return Ok(TriggerOutcome::Busy {
                     status: state.status,
@@ -208,7 +215,7 @@ impl ExecutionRepo for SqliteStore {
             let Some(state) = trigger_state(conn, &id)? else {
                 return Ok(SlotOutcome::Stale);
             };
-            if state.next_run_at != Some(to_millis(due)) {
+            if state.next_run_at != Some(to_millis(due)) || state.paused {
                 return Ok(SlotOutcome::Stale);
             }
             set_next_run(conn, &id, next_run_at)?;

@@ -60,6 +60,10 @@ impl WorkflowRepo for SqliteStore {
                 args.push(Value::Text(status.as_str().to_string()));
                 clauses.push(format!("status = ?{}", args.len()));
             }
+            if let Some(paused) = query.paused {
+                args.push(Value::Integer(i64::from(paused)));
+                clauses.push(format!("paused = ?{}", args.len()));
+            }
             let filter = if clauses.is_empty() {
                 String::new()
             } else {
@@ -127,6 +131,16 @@ impl WorkflowRepo for SqliteStore {
                 super::executions::cancel_waiting(conn, &failpoints, &id, now)?;
             }
             Ok(deleted > 0)
+        })
+        .await
+    }
+
+    async fn set_paused(&self, workflow_id: &str, paused: bool) -> RepoResult<Option<Workflow>> {
+        let id = workflow_id.to_string();
+        self.write("set_paused", move |conn| {
+            conn.prepare_cached("UPDATE workflows SET paused = ?2 WHERE workflow_id = ?1")?
+                .execute(params![id, paused])?;
+            select_workflow(conn, &id)
         })
         .await
     }

@@ -22,6 +22,8 @@ pub fn router(state: AppState) -> Router {
                 .delete(workflows::delete),
         )
         .route("/workflows/{id}/trigger", post(trigger::trigger))
+        .route("/workflows/{id}/pause", post(workflows::pause))
+        .route("/workflows/{id}/resume", post(workflows::resume))
         .route(
             "/workflows/{id}/executions",
             get(executions::list_for_workflow),

@@ -72,6 +72,7 @@ pub async fn trigger(
         TriggerOutcome::Existing(_) | TriggerOutcome::WorkflowNotFound => {
             Err(ApiError::NotFound(format!("There is no workflow `{id}`.")))
         }
+        TriggerOutcome::Paused => Err(ApiError::Paused(id)),
         TriggerOutcome::Busy { status, current } => Err(ApiError::Busy {
             workflow_id: id,
             status,

@@ -69,6 +69,7 @@ pub struct ListParams {
     cursor: Option<String>,
     trigger_type: Option<String>,
     status: Option<String>,
+    paused: Option<bool>,
 }
 
 pub const DEFAULT_PAGE: usize = 50;
@@ -108,6 +109,7 @@ pub async fn list(
     let query = WorkflowQuery {
         trigger_type,
         status,
+        paused: params.paused,
         cursor: params.cursor,
         limit: page_limit(params.limit)?,
     };
@@ -185,6 +187,31 @@ pub async fn update(
         .await?;
     state.backends.wakeups.schedule.notify_one();
     Ok(workflow_response(StatusCode::OK, &workflow))
+}
+
+/// `POST /workflows/{id}/pause`: no slot fires and no trigger is taken until resumed.
+pub async fn pause(
+    State(state): State<AppState>,
+    PathId(id): PathId,
+) -> Result<Response, ApiError> {
+    set_paused(&state, id, true).await
+}
+
+/// `POST /workflows/{id}/resume`: slots missed meanwhile are handled by the catch-up policy.
+pub async fn resume(
+    State(state): State<AppState>,
+    PathId(id): PathId,
+) -> Result<Response, ApiError> {
+    let response = set_paused(&state, id, false).await?;
+    state.backends.wakeups.schedule.notify_one();
+    Ok(response)
+}
+
+async fn set_paused(state: &AppState, id: String, paused: bool) -> Result<Response, ApiError> {
+    match state.backends.workflows.set_paused(&id, paused).await? {
+        Some(workflow) => Ok(workflow_response(StatusCode::OK, &workflow)),
+        None => Err(ApiError::NotFound(format!("There is no workflow `{id}`."))),
+    }
 }
 
 pub async fn delete(
