@@ -101,6 +101,11 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "republish a queued execution no runner took after this long",
     ),
     (
+        "TRIGGER_RATE_LIMIT",
+        "",
+        "manual triggers per workflow, e.g. 10/1m, for workflows without their own rateLimit",
+    ),
+    (
         "RETENTION_MAX_AGE",
         "30d",
         "ended executions older than this are deleted (0 keeps them forever)",
@@ -184,6 +189,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// How much execution history the scheduler keeps.
     pub retention: Retention,
+    /// The manual-trigger rate limit of workflows that set none.
+    pub default_rate_limit: Option<crate::domain::RateLimit>,
     /// Names this process in leases, so a runner recognises its own claims.
     pub instance_id: String,
 }
@@ -289,6 +296,13 @@ impl Config {
                 poll_interval: v.duration("POLL_INTERVAL")?,
                 requeue_after: v.duration("REQUEUE_AFTER")?,
                 shutdown_grace: v.duration("SHUTDOWN_GRACE")?,
+                default_rate_limit: match v.get("TRIGGER_RATE_LIMIT").trim() {
+                    "" => None,
+                    rate => Some(
+                        crate::domain::RateLimit::parse(rate)
+                            .map_err(|m| err("TRIGGER_RATE_LIMIT", &m))?,
+                    ),
+                },
                 retention: Retention {
                     max_age: match v.get("RETENTION_MAX_AGE").trim() {
                         "0" => None,

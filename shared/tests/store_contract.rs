@@ -84,6 +84,7 @@ contract!(
     due_periodic_returns_due_workflows_earliest_first,
     next_periodic_due_is_the_earliest_slot,
     set_paused_stops_triggers_and_slots_until_resumed,
+    accept_trigger_counts_only_admitted_triggers_against_the_rate_limit,
     ping_answers,
     accept_trigger_allows_one_live_execution_per_workflow,
     fire_slot_fires_once_even_with_two_schedulers,
@@ -156,7 +157,7 @@ async fn accepted_manual(s: &Store, id: &str) -> Execution {
 }
 
 async fn accept(s: &Store, e: &Execution) {
-    let outcome = s.executions.accept_trigger(e).await.unwrap();
+    let outcome = s.executions.accept_trigger(e, None).await.unwrap();
     assert!(
         matches!(outcome, TriggerOutcome::Accepted(_)),
         "{outcome:?}"
@@ -380,7 +381,10 @@ async fn set_paused_stops_triggers_and_slots_until_resumed(s: Store) {
     assert!(s.workflows.set_paused("p", true).await.unwrap().is_some());
     assert_eq!(s.workflows.set_paused("nobody", true).await.unwrap(), None);
     assert_eq!(
-        s.executions.accept_trigger(&manual(&m)).await.unwrap(),
+        s.executions
+            .accept_trigger(&manual(&m), None)
+            .await
+            .unwrap(),
         TriggerOutcome::Paused
     );
     let due = p.next_run_at.unwrap();
@@ -438,7 +442,12 @@ async fn accept_trigger_allows_one_live_execution_per_workflow(s: Store) {
         trigger_of(&s, "w").await,
         (TriggerStatus::Busy, Some(first.execution_id))
     );
-    match s.executions.accept_trigger(&manual(&w)).await.unwrap() {
+    match s
+        .executions
+        .accept_trigger(&manual(&w), None)
+        .await
+        .unwrap()
+    {
         TriggerOutcome::Busy { status, current } => {
             assert_eq!(status, TriggerStatus::Busy);
             assert_eq!(current, Some(first.execution_id));
@@ -447,15 +456,73 @@ async fn accept_trigger_allows_one_live_execution_per_workflow(s: Store) {
     }
     // The same id again is the idempotent replay, not a conflict.
     assert!(matches!(
-        s.executions.accept_trigger(&first).await.unwrap(),
+        s.executions.accept_trigger(&first, None).await.unwrap(),
         TriggerOutcome::Existing(_)
     ));
     assert_eq!(
         s.executions
-            .accept_trigger(&manual(&workflow("nobody", None)))
+            .accept_trigger(&manual(&workflow("nobody", None)), None)
             .await
             .unwrap(),
         TriggerOutcome::WorkflowNotFound
+    );
+}
+
+async fn accept_trigger_counts_only_admitted_triggers_against_the_rate_limit(s: Store) {
+    let limit = shared::domain::RateLimit::parse("2/1h").unwrap();
+    let w = workflow("limited", None);
+    s.workflows.create(&w).await.unwrap();
+    for _ in 0..2 {
+        let e = manual(&w);
+        let outcome = s.executions.accept_trigger(&e, Some(&limit)).await.unwrap();
+        assert!(
+            matches!(outcome, TriggerOutcome::Accepted(_)),
+            "{outcome:?}"
+        );
+        // A trigger refused as busy is not counted.
+        let busy = s
+            .executions
+            .accept_trigger(&manual(&w), Some(&limit))
+            .await
+            .unwrap();
+        assert!(matches!(busy, TriggerOutcome::Busy { .. }), "{busy:?}");
+        let mut done = claimed(&s, &e, "r", 30).await;
+        done.status = ExecutionStatus::Succeeded;
+        assert!(s.executions.finish(&done, "r").await.unwrap());
+    }
+    let third = manual(&w);
+    match s
+        .executions
+        .accept_trigger(&third, Some(&limit))
+        .await
+        .unwrap()
+    {
+        TriggerOutcome::RateLimited {
+            max, retry_after, ..
+        } => {
+            assert_eq!(max, 2);
+            assert!(retry_after > Duration::from_secs(3500), "{retry_after:?}");
+        }
+        other => panic!("third trigger was {other:?}"),
+    }
+    assert!(s
+        .executions
+        .get(third.execution_id)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(trigger_of(&s, "limited").await, (TriggerStatus::Idle, None));
+    // Another workflow has a window of its own.
+    let other = workflow("other", None);
+    s.workflows.create(&other).await.unwrap();
+    let outcome = s
+        .executions
+        .accept_trigger(&manual(&other), Some(&limit))
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, TriggerOutcome::Accepted(_)),
+        "{outcome:?}"
     );
 }
 
@@ -941,7 +1008,7 @@ async fn a_crash_between_the_workflow_and_a_new_execution_is_mended(s: Store) {
     s.workflows.create(&w).await.unwrap();
     let e = manual(&w);
     s.failpoints.arm(crash_points::BEFORE_EXECUTION_INSERT);
-    assert!(s.executions.accept_trigger(&e).await.is_err());
+    assert!(s.executions.accept_trigger(&e, None).await.is_err());
     let published = settle(&s).await;
     let ended = assert_settled(&s, "m").await;
     if s.atomic {

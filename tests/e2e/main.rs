@@ -22,6 +22,7 @@ mod metrics;
 mod pause;
 mod periodic;
 mod processes;
+mod rate_limit;
 mod replicas;
 mod retries;
 mod store_down;

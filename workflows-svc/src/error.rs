@@ -33,6 +33,13 @@ pub enum ApiError {
         current: Option<uuid::Uuid>,
     },
     Paused(String),
+    /// Over the workflow's manual-trigger rate limit.
+    RateLimited {
+        workflow_id: String,
+        max: u32,
+        retry_after: std::time::Duration,
+        reset_in: std::time::Duration,
+    },
     PayloadTooLarge,
     UnsupportedMediaType,
     Unauthorized,
@@ -93,6 +100,15 @@ impl ApiError {
                 format!("Workflow `{workflow_id}` is paused; resume it (POST /workflows/{workflow_id}/resume) to trigger it."),
                 None,
             ),
+            RateLimited { workflow_id, max, retry_after, .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "Workflow `{workflow_id}` took its {max} triggers for this period; retry in {}s.",
+                    retry_after.as_secs()
+                ),
+                Some(json!({ "limit": max, "retryAfterSeconds": retry_after.as_secs() })),
+            ),
             PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
@@ -144,6 +160,22 @@ impl IntoResponse for ApiError {
                 header::WWW_AUTHENTICATE,
                 header::HeaderValue::from_static("Bearer"),
             );
+        }
+        if let ApiError::RateLimited {
+            max,
+            retry_after,
+            reset_in,
+            ..
+        } = &self
+        {
+            let headers = response.headers_mut();
+            let seconds = |d: &std::time::Duration| {
+                header::HeaderValue::from(d.as_millis().div_ceil(1000) as u64)
+            };
+            headers.insert(header::RETRY_AFTER, seconds(retry_after));
+            headers.insert("ratelimit-limit", header::HeaderValue::from(*max));
+            headers.insert("ratelimit-remaining", header::HeaderValue::from(0u32));
+            headers.insert("ratelimit-reset", seconds(reset_in));
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response

@@ -9,6 +9,8 @@ pub struct AppState {
     pub api_token: Option<Arc<str>>,
     /// No token and auth not disabled: the API answers only to loopback host names.
     pub loopback_only: bool,
+    /// The manual-trigger rate limit of workflows that set none (`TRIGGER_RATE_LIMIT`).
+    pub default_rate_limit: Option<shared::domain::RateLimit>,
 }
 
 impl AppState {
@@ -17,6 +19,7 @@ impl AppState {
             backends,
             api_token: config.api_token.as_deref().map(Arc::from),
             loopback_only: config.api_token.is_none() && !config.auth_disabled,
+            default_rate_limit: config.default_rate_limit.clone(),
         }
     }
 }

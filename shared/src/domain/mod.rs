@@ -4,6 +4,7 @@ pub mod backoff;
 pub mod duration;
 pub mod execution;
 pub mod ids;
+pub mod rate_limit;
 pub mod request;
 pub mod slots;
 pub mod transition;
@@ -12,6 +13,7 @@ pub mod workflow;
 
 pub use duration::HumanDuration;
 pub use execution::{ActionResult, ActionStatus, Execution, ExecutionStatus, Lease, Reason};
+pub use rate_limit::{Admission, RateLimit, RateWindow};
 pub use request::ExecutionRequest;
 pub use transition::Transition;
 pub use validation::{decode_workflow_spec, SpecError};

@@ -131,6 +131,14 @@ pub fn validate_workflow_id(id: &str) -> Result<(), SpecError> {
 }
 
 fn validate_trigger(trigger: &Trigger) -> Result<(), SpecError> {
+    if let Trigger::Manual {
+        rate_limit: Some(limit),
+    } = trigger
+    {
+        limit
+            .validate()
+            .map_err(|m| SpecError::invalid("trigger.rateLimit", m))?;
+    }
     if let Trigger::Periodic { interval, .. } = trigger {
         let Some(interval) = interval else {
             return Err(SpecError::invalid(

@@ -30,14 +30,19 @@ pub enum Trigger {
         #[serde(default, rename = "catchUp")]
         catch_up: CatchUp,
     },
-    Manual {},
+    Manual {
+        /// At most this many accepted triggers per period (the `TRIGGER_RATE_LIMIT` default
+        /// applies when absent).
+        #[serde(default, rename = "rateLimit", skip_serializing_if = "Option::is_none")]
+        rate_limit: Option<super::RateLimit>,
+    },
 }
 
 impl Trigger {
     pub fn kind(&self) -> &'static str {
         match self {
             Trigger::Periodic { .. } => "periodic",
-            Trigger::Manual {} => "manual",
+            Trigger::Manual { .. } => "manual",
         }
     }
 
@@ -45,14 +50,14 @@ impl Trigger {
     pub fn interval(&self) -> Option<Duration> {
         match self {
             Trigger::Periodic { interval, .. } => interval.as_ref().map(HumanDuration::value),
-            Trigger::Manual {} => None,
+            Trigger::Manual { .. } => None,
         }
     }
 
     pub fn catch_up(&self) -> CatchUp {
         match self {
             Trigger::Periodic { catch_up, .. } => *catch_up,
-            Trigger::Manual {} => CatchUp::None,
+            Trigger::Manual { .. } => CatchUp::None,
         }
     }
 }

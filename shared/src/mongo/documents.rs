@@ -3,7 +3,7 @@
 //! through JSON on the way, so that a document holds exactly what the API shows (a UUID is its
 //! string, a user's request body is the JSON it was).
 
-use crate::domain::{Execution, TriggerStatus, Workflow, WorkflowSpec};
+use crate::domain::{Execution, RateWindow, TriggerStatus, Workflow, WorkflowSpec};
 use crate::repo::{RepoError, RepoResult};
 use crate::time::{from_millis, to_millis, Timestamp};
 use mongodb::bson::{self, doc, Bson, Document};
@@ -44,6 +44,8 @@ pub struct StoredWorkflow {
     pub status_since: Timestamp,
     /// The execution the workflow was marked busy for, until it is known to be written.
     pub launching: Option<Document>,
+    /// The manual triggers its rate limit counted in the current window.
+    pub rate_window: Option<RateWindow>,
 }
 
 /// A workflow's whole document. Workflows are written whole (read, change, replace at the
@@ -67,6 +69,12 @@ pub fn workflow(w: &StoredWorkflow) -> RepoResult<Document> {
     d.insert("updatedAt", date(wf.updated_at));
     if let Some(launching) = &w.launching {
         d.insert("launching", launching.clone());
+    }
+    if let Some(window) = &w.rate_window {
+        d.insert(
+            "rateWindow",
+            doc! {"start": date(window.start), "count": i64::from(window.count)},
+        );
     }
     Ok(d)
 }
@@ -98,6 +106,13 @@ pub fn decode_workflow(mut d: Document) -> RepoResult<StoredWorkflow> {
         revision: integer(&d, "revision")?,
         status_since: required_date(&d, "statusSince")?,
         launching: d.get_document("launching").ok().cloned(),
+        rate_window: match d.get_document("rateWindow") {
+            Ok(w) => Some(RateWindow {
+                start: required_date(w, "start")?,
+                count: integer(w, "count")? as u32,
+            }),
+            Err(_) => None,
+        },
         workflow,
     })
 }
@@ -216,6 +231,10 @@ mod tests {
             revision: 3,
             status_since: from_millis(5),
             launching: Some(doc! {"executionId": "x"}),
+            rate_window: Some(RateWindow {
+                start: from_millis(7),
+                count: 2,
+            }),
         };
         let d = workflow(&w).unwrap();
         assert!(matches!(d.get("nextRunAt"), Some(Bson::DateTime(_))));

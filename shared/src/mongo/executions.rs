@@ -1,7 +1,7 @@
 use super::documents::{self, date, StoredWorkflow};
 use super::workflows::Change;
 use super::{bounded, is_duplicate_key, listing, MongoStore, CONCURRENT_WRITE_TRIES};
-use crate::domain::{Execution, Lease, Transition, TriggerStatus};
+use crate::domain::{Admission, Execution, Lease, RateLimit, Transition, TriggerStatus};
 use crate::repo::{
     crash_points, cursor, ExecutionQuery, ExecutionRepo, Page, RepoError, RepoResult, SlotOutcome,
     TriggerOutcome,
@@ -242,6 +242,12 @@ enum Launched {
     /// The workflow's schedule moved past the slot (another scheduler took it), or it paused.
     SlotTaken,
     Paused,
+    /// Over the workflow's rate limit.
+    RateLimited {
+        max: u32,
+        retry_after: std::time::Duration,
+        reset: Timestamp,
+    },
     WorkflowNotFound,
 }
 
@@ -252,23 +258,55 @@ fn find_limit(limit: usize) -> i64 {
 
 #[async_trait]
 impl ExecutionRepo for MongoStore {
-    async fn accept_trigger(&self, execution: &Execution) -> RepoResult<TriggerOutcome> {
+    async fn accept_trigger(
+        &self,
+        execution: &Execution,
+        limit: Option<&RateLimit>,
+    ) -> RepoResult<TriggerOutcome> {
         let id = execution.execution_id;
         bounded("accept_trigger", async {
             if let Some((existing, _)) = self.find_execution(id).await? {
                 return Ok(TriggerOutcome::Existing(existing));
             }
             let launched = self
-                .launch(execution, |w| match w.workflow.status {
-                    _ if w.workflow.paused => Err(Launched::Paused),
-                    TriggerStatus::Idle => Ok(()),
-                    status => Err(Launched::Busy(status, w.workflow.current_execution_id)),
+                .launch(execution, |w| {
+                    if w.workflow.paused {
+                        return Err(Launched::Paused);
+                    }
+                    if w.workflow.status != TriggerStatus::Idle {
+                        return Err(Launched::Busy(
+                            w.workflow.status,
+                            w.workflow.current_execution_id,
+                        ));
+                    }
+                    if let Some(limit) = limit {
+                        match limit.admit(w.rate_window, execution.created_at) {
+                            Admission::Admitted { window } => w.rate_window = Some(window),
+                            Admission::Refused { retry_after, reset } => {
+                                return Err(Launched::RateLimited {
+                                    max: limit.max,
+                                    retry_after,
+                                    reset,
+                                })
+                            }
+                        }
+                    }
+                    Ok(())
                 })
                 .await?;
             Ok(match launched {
                 Launched::Recorded => TriggerOutcome::Accepted(execution.clone()),
                 Launched::WorkflowNotFound => TriggerOutcome::WorkflowNotFound,
                 Launched::Paused => TriggerOutcome::Paused,
+                Launched::RateLimited {
+                    max,
+                    retry_after,
+                    reset,
+                } => TriggerOutcome::RateLimited {
+                    max,
+                    retry_after,
+                    reset,
+                },
                 // A concurrent replay of the same Idempotency-Key got there first.
                 Launched::Busy(_, Some(current)) if current == id => {
                     match self.find_execution(id).await? {
@@ -327,6 +365,7 @@ impl ExecutionRepo for MongoStore {
                     Launched::AlreadyThere
                     | Launched::SlotTaken
                     | Launched::Paused
+                    | Launched::RateLimited { .. }
                     | Launched::WorkflowNotFound => return Ok(SlotOutcome::Stale),
                 }
             }

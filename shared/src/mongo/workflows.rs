@@ -79,6 +79,7 @@ impl WorkflowRepo for MongoStore {
             revision: 0,
             status_since: workflow.updated_at,
             launching: None,
+            rate_window: None,
         })?;
         bounded("create_workflow", async {
             match self.workflows.insert_one(d).await {

@@ -2,7 +2,7 @@
 //! store, so that every backend keeps the same guarantees (one live execution per workflow,
 //! a lease checked on every write, a unique execution id).
 
-use crate::domain::{Execution, ExecutionStatus, Lease, TriggerStatus, Workflow};
+use crate::domain::{Execution, ExecutionStatus, Lease, RateLimit, TriggerStatus, Workflow};
 use crate::time::Timestamp;
 use async_trait::async_trait;
 use uuid::Uuid;
@@ -106,6 +106,12 @@ pub enum TriggerOutcome {
     Existing(Execution),
     /// The workflow is paused.
     Paused,
+    /// Over the workflow's rate limit until `reset`; nothing recorded.
+    RateLimited {
+        max: u32,
+        retry_after: std::time::Duration,
+        reset: Timestamp,
+    },
     /// The workflow is not idle.
     Busy {
         status: TriggerStatus,
@@ -128,8 +134,13 @@ pub enum SlotOutcome {
 
 #[async_trait]
 pub trait ExecutionRepo: Send + Sync {
-    /// Records a new `queued` execution and moves its workflow from idle to busy, atomically.
-    async fn accept_trigger(&self, execution: &Execution) -> RepoResult<TriggerOutcome>;
+    /// Records a new `queued` execution and moves its workflow from idle to busy, atomically;
+    /// with a `limit`, only if it admits one more trigger, counting it in the same step.
+    async fn accept_trigger(
+        &self,
+        execution: &Execution,
+        limit: Option<&RateLimit>,
+    ) -> RepoResult<TriggerOutcome>;
     /// Handles one periodic slot if the workflow's `nextRunAt` is still `due`: records
     /// `execution` (when given and the workflow is idle) and moves `nextRunAt` to `next_run_at`.
     async fn fire_slot(

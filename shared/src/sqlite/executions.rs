@@ -1,6 +1,8 @@
 use super::rows::{decode_executions, select_execution, write_execution};
 use super::SqliteStore;
-use crate::domain::{Execution, Lease, Transition, TriggerStatus};
+use crate::domain::{
+    Admission, Execution, Lease, RateLimit, RateWindow, Transition, TriggerStatus,
+};
 use crate::repo::{
     crash_points, cursor, ExecutionQuery, ExecutionRepo, Failpoints, Page, RepoResult, SlotOutcome,
     TriggerOutcome,
@@ -59,6 +61,30 @@ fn set_trigger(
         status.as_str(),
         current.map(|c| c.to_string())
     ])?;
+    Ok(())
+}
+
+fn rate_window(conn: &Connection, workflow_id: &str) -> RepoResult<Option<RateWindow>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT window_start, count FROM trigger_rate_windows WHERE workflow_id = ?1",
+        )?
+        .query_row([workflow_id], |r| {
+            Ok(RateWindow {
+                start: from_millis(r.get(0)?),
+                count: r.get(1)?,
+            })
+        })
+        .optional()?)
+}
+
+fn save_rate_window(conn: &Connection, workflow_id: &str, window: RateWindow) -> RepoResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO trigger_rate_windows (workflow_id, window_start, count) VALUES (?1, ?2, ?3)
+         ON CONFLICT (workflow_id) DO UPDATE SET window_start = excluded.window_start,
+             count = excluded.count",
+    )?
+    .execute(params![workflow_id, to_millis(window.start), window.count])?;
     Ok(())
 }
 
@@ -176,8 +202,13 @@ pub(super) fn cancel_waiting(
 
 #[async_trait]
 impl ExecutionRepo for SqliteStore {
-    async fn accept_trigger(&self, execution: &Execution) -> RepoResult<TriggerOutcome> {
+    async fn accept_trigger(
+        &self,
+        execution: &Execution,
+        limit: Option<&RateLimit>,
+    ) -> RepoResult<TriggerOutcome> {
         let e = execution.clone();
+        let limit = limit.cloned();
         let failpoints = self.failpoints().clone();
         self.write("accept_trigger", move |conn| {
             if let Some(existing) = select_execution(conn, e.execution_id)? {
@@ -194,6 +225,20 @@ impl ExecutionRepo for SqliteStore {
                     status: state.status,
                     current: state.current,
                 });
+            }
+            if let Some(limit) = &limit {
+                match limit.admit(rate_window(conn, &e.workflow_id)?, e.created_at) {
+                    Admission::Refused { retry_after, reset } => {
+                        return Ok(TriggerOutcome::RateLimited {
+                            max: limit.max,
+                            retry_after,
+                            reset,
+                        })
+                    }
+                    Admission::Admitted { window } => {
+                        save_rate_window(conn, &e.workflow_id, window)?
+                    }
+                }
             }
             launch(conn, &failpoints, &e)?;
             Ok(TriggerOutcome::Accepted(e))

@@ -18,6 +18,12 @@ CREATE TABLE IF NOT EXISTS workflows (
 );
 CREATE INDEX IF NOT EXISTS workflows_next_run ON workflows(next_run_at) WHERE next_run_at IS NOT NULL;
 
+CREATE TABLE IF NOT EXISTS trigger_rate_windows (
+    workflow_id  TEXT PRIMARY KEY,
+    window_start INTEGER NOT NULL,
+    count        INTEGER NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS executions (
     execution_id     TEXT PRIMARY KEY,
     workflow_id      TEXT NOT NULL,

@@ -127,6 +127,9 @@ impl WorkflowRepo for SqliteStore {
                 .prepare_cached("DELETE FROM workflows WHERE workflow_id = ?1")?
                 .execute([&id])?;
             if deleted > 0 {
+                // A workflow re-created under this id starts with a fresh rate window.
+                conn.prepare_cached("DELETE FROM trigger_rate_windows WHERE workflow_id = ?1")?
+                    .execute([&id])?;
                 failpoints.pass(crash_points::BEFORE_CANCEL_WAITING)?;
                 super::executions::cancel_waiting(conn, &failpoints, &id, now)?;
             }

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 use shared::domain::ids::idempotent_execution_id;
-use shared::domain::{Execution, ExecutionRequest, Reason};
+use shared::domain::{Execution, ExecutionRequest, Reason, Trigger};
 use shared::repo::TriggerOutcome;
 use shared::time;
 use shared::transport::publish_in_background;
@@ -55,7 +55,18 @@ pub async fn trigger(
     };
     let now = time::now();
     let execution = Execution::queued(execution_id, &workflow, Reason::Manual, now, now);
-    match state.backends.executions.accept_trigger(&execution).await? {
+    let limit = match &workflow.spec.trigger {
+        Trigger::Manual {
+            rate_limit: Some(limit),
+        } => Some(limit),
+        _ => state.default_rate_limit.as_ref(),
+    };
+    match state
+        .backends
+        .executions
+        .accept_trigger(&execution, limit)
+        .await?
+    {
         TriggerOutcome::Accepted(execution) => {
             // The execution is recorded: that is the promise behind the 202. Publishing is
             // not awaited, so a slow or absent broker never delays the answer; a publish that
@@ -73,6 +84,16 @@ pub async fn trigger(
             Err(ApiError::NotFound(format!("There is no workflow `{id}`.")))
         }
         TriggerOutcome::Paused => Err(ApiError::Paused(id)),
+        TriggerOutcome::RateLimited {
+            max,
+            retry_after,
+            reset,
+        } => Err(ApiError::RateLimited {
+            workflow_id: id,
+            max,
+            retry_after,
+            reset_in: time::until(reset, now),
+        }),
         TriggerOutcome::Busy { status, current } => Err(ApiError::Busy {
             workflow_id: id,
             status,
