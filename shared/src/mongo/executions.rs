@@ -209,14 +209,14 @@ impl MongoStore {
         match self.executions.insert_one(d).await {
             Ok(_) => Ok(Launched::Recorded),
             Err(err) if is_duplicate_key(&err) => {
-                // Recorded earlier: the busy mark above was for nothing; take it back.
-                self.set_trigger_if_current(
-                    &e.workflow_id,
-                    e.execution_id,
-                    TriggerStatus::Idle,
-                    None,
-                )
-                .await?;
+                // Recorded earlier: the workflow takes the state that execution implies (idle
+                // if it ended) instead of the busy mark above.
+                let (status, current) = match self.find_execution(e.execution_id).await? {
+                    Some((existing, _)) => existing.trigger_state(),
+                    None => (TriggerStatus::Idle, None),
+                };
+                self.set_trigger_if_current(&e.workflow_id, e.execution_id, status, current)
+                    .await?;
                 Ok(Launched::AlreadyThere)
             }
             Err(err) => Err(err.into()),
