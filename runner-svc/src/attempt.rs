@@ -35,6 +35,7 @@ pub async fn run(
             execution_id: execution.execution_id,
         };
         let result = actions::run(action, &ctx).await;
+        shared::telemetry::measure::action_ran(action.kind(), result.is_ok(), clock.elapsed());
         let finished = time::now();
         let record = &mut execution.actions[index];
         record.attempts += 1;

@@ -7,6 +7,7 @@ use backon::{ExponentialBuilder, Retryable};
 use shared::domain::{Execution, ExecutionRequest, ExecutionStatus, Workflow};
 use shared::egress::EgressPolicy;
 use shared::repo::RepoError;
+use shared::telemetry::measure;
 use shared::time;
 use shared::transport::RequestHandler;
 use shared::{Backends, Config};
@@ -104,6 +105,7 @@ impl Runner {
             .await
         {
             Ok(true) => {
+                measure::attempt_ended(execution.status, execution.reason);
                 tracing::debug!(execution_id = %execution.execution_id, status = execution.status.as_str(), "attempt recorded");
                 if execution.status == ExecutionStatus::Retrying {
                     self.backends.wakeups.schedule.notify_one();
@@ -152,7 +154,10 @@ impl RequestHandler for Runner {
             .claim(request.execution_id, &lease, time::now())
             .await
         {
-            Ok(Some(execution)) => self.run_claimed(execution, workflow).await,
+            Ok(Some(execution)) => {
+                measure::execution_started(execution.reason);
+                self.run_claimed(execution, workflow).await
+            }
             // Done, cancelled or held by another runner: a duplicate delivery, nothing to do.
             Ok(None) => {
                 tracing::debug!(execution_id = %request.execution_id, "not claimable; skipped")

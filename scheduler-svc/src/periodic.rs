@@ -4,6 +4,7 @@ use shared::domain::ids::periodic_execution_id;
 use shared::domain::slots;
 use shared::domain::{Execution, ExecutionRequest, Reason, Workflow};
 use shared::repo::SlotOutcome;
+use shared::telemetry::measure;
 use shared::time::Timestamp;
 use shared::transport::publish_in_background;
 use shared::Backends;
@@ -40,6 +41,7 @@ async fn fire_one(backends: &Backends, workflow: &Workflow, now: Timestamp) {
     };
     let plan = slots::plan(due, interval, workflow.spec.trigger.catch_up(), now);
     if plan.missed > 0 {
+        measure::slots_skipped("missed", plan.missed);
         tracing::warn!(
             workflow_id = workflow.id(),
             missed = plan.missed,
@@ -62,6 +64,8 @@ async fn fire_one(backends: &Backends, workflow: &Workflow, now: Timestamp) {
     {
         Ok(SlotOutcome::Fired(execution)) => {
             let lateness_ms = (now - execution.scheduled_for).num_milliseconds();
+            measure::execution_accepted(Reason::Periodic);
+            measure::slot_fired(std::time::Duration::from_millis(lateness_ms.max(0) as u64));
             tracing::debug!(workflow_id = workflow.id(), execution_id = %execution.execution_id, lateness_ms, "periodic slot fired");
             publish_in_background(
                 &backends.transport,
@@ -69,6 +73,7 @@ async fn fire_one(backends: &Backends, workflow: &Workflow, now: Timestamp) {
             );
         }
         Ok(SlotOutcome::SkippedBusy) => {
+            measure::slots_skipped("busy", 1);
             tracing::info!(workflow_id = workflow.id(), slot = %due, "periodic slot skipped: the previous execution has not ended");
         }
         Ok(SlotOutcome::Advanced | SlotOutcome::Stale) => {}

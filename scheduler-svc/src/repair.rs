@@ -29,7 +29,10 @@ pub async fn requeue_due_retries(backends: &Backends, now: Timestamp) {
         .requeue_due_retries(now, super::BATCH)
         .await
     {
-        Ok(requeued) => publish_all(backends, &requeued, "retry due: re-queued"),
+        Ok(requeued) => {
+            shared::telemetry::measure::retries_started(requeued.len());
+            publish_all(backends, &requeued, "retry due: re-queued")
+        }
         Err(err) => tracing::warn!(%err, "cannot re-queue due retries"),
     }
 }
@@ -40,7 +43,10 @@ pub async fn rescue_expired_leases(backends: &Backends, now: Timestamp) {
         .rescue_expired_leases(now, super::BATCH)
         .await
     {
-        Ok(rescued) => publish_all(backends, &rescued, "lease expired (runner gone): re-queued"),
+        Ok(rescued) => {
+            shared::telemetry::measure::leases_rescued(rescued.len());
+            publish_all(backends, &rescued, "lease expired (runner gone): re-queued")
+        }
         Err(err) => tracing::warn!(%err, "cannot rescue expired leases"),
     }
 }

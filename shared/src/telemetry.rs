@@ -11,7 +11,15 @@ use tracing_subscriber::EnvFilter;
 pub fn metrics() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
-        let recorder = PrometheusBuilder::new().build_recorder();
+        // Histograms as buckets (Prometheus can aggregate them across processes), from 1 ms.
+        let buckets = [
+            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            60.0,
+        ];
+        let recorder = PrometheusBuilder::new()
+            .set_buckets(&buckets)
+            .expect("constant buckets")
+            .build_recorder();
         let handle = recorder.handle();
         if metrics::set_global_recorder(recorder).is_err() {
             tracing::warn!("a metrics recorder was installed already; /metrics shows none");
@@ -25,6 +33,67 @@ pub fn metrics() -> &'static PrometheusHandle {
 /// `op` names the repository operation that made it.
 pub fn count_store_round_trip(store: &'static str, op: &'static str) {
     metrics::counter!("wfa_store_round_trips_total", "store" => store, "op" => op).increment(1);
+}
+
+/// What the services count, named once (Prometheus conventions: `_total`, `_seconds`).
+pub mod measure {
+    use crate::domain::{ExecutionStatus, Reason};
+    use std::time::Duration;
+
+    fn reason(r: Reason) -> &'static str {
+        match r {
+            Reason::Periodic => "periodic",
+            Reason::Manual => "manual",
+            Reason::Retry => "retry",
+        }
+    }
+
+    /// A trigger or a slot recorded an execution.
+    pub fn execution_accepted(r: Reason) {
+        metrics::counter!("wfa_executions_accepted_total", "reason" => reason(r)).increment(1);
+    }
+
+    /// A runner claimed an execution for an attempt.
+    pub fn execution_started(r: Reason) {
+        metrics::counter!("wfa_executions_started_total", "reason" => reason(r)).increment(1);
+    }
+
+    /// An attempt ended: `retrying`, or the execution's end.
+    pub fn attempt_ended(status: ExecutionStatus, r: Reason) {
+        metrics::counter!("wfa_executions_finished_total", "status" => status.as_str(), "reason" => reason(r))
+            .increment(1);
+    }
+
+    pub fn action_ran(kind: &'static str, succeeded: bool, took: Duration) {
+        let outcome = if succeeded { "succeeded" } else { "failed" };
+        metrics::histogram!("wfa_action_duration_seconds", "type" => kind, "outcome" => outcome)
+            .record(took.as_secs_f64());
+    }
+
+    /// A periodic slot fired this late.
+    pub fn slot_fired(lateness: Duration) {
+        metrics::histogram!("wfa_slot_lateness_seconds").record(lateness.as_secs_f64());
+    }
+
+    /// Slots passed over: `busy` (the previous run had not ended) or `missed` (catch-up).
+    pub fn slots_skipped(why: &'static str, n: u64) {
+        metrics::counter!("wfa_slots_skipped_total", "reason" => why).increment(n);
+    }
+
+    /// Retries whose time came, re-queued as their next attempt.
+    pub fn retries_started(n: usize) {
+        metrics::counter!("wfa_retries_total").increment(n as u64);
+    }
+
+    /// Executions whose runner stopped renewing its lease, rescued.
+    pub fn leases_rescued(n: usize) {
+        metrics::counter!("wfa_lease_rescues_total").increment(n as u64);
+    }
+
+    pub fn http_request(route: String, status: u16) {
+        metrics::counter!("wfa_http_requests_total", "route" => route, "status" => status.to_string())
+            .increment(1);
+    }
 }
 
 pub fn init(format: &LogFormat) {

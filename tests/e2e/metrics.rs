@@ -1,19 +1,56 @@
-//! `GET /metrics`: Prometheus text, with the store round trips each repository operation made.
+//! `GET /metrics`: Prometheus text. After a known run (three successes, one failure after two
+//! retries) the counters say exactly that, and the store round trips are counted per
+//! repository operation. (Each test runs in a process of its own under cargo nextest, so the
+//! process-wide counters hold this test's run only.)
 
-use crate::support::{TestApp, Transport};
+use crate::support::{Reply, Sink, TestApp, Transport};
 use serde_json::json;
+use std::collections::BTreeMap;
 
-async fn metrics_count_the_store_round_trips_of_each_operation(transport: Transport) {
-    let Some(app) = TestApp::spawn(transport, "metrics_count_the_store_round_trips").await else {
+/// Samples by name and sorted labels: `name{a="1",b="2"}` → value.
+fn parse(text: &str) -> BTreeMap<String, f64> {
+    let mut samples = BTreeMap::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
+        let (series, value) = line.rsplit_once(' ').expect("a sample line");
+        let key = match series.split_once('{') {
+            Some((name, labels)) => {
+                let mut labels: Vec<&str> = labels.trim_end_matches('}').split(',').collect();
+                labels.sort();
+                format!("{name}{{{}}}", labels.join(","))
+            }
+            None => series.to_string(),
+        };
+        samples.insert(key, value.parse().expect("a number"));
+    }
+    samples
+}
+
+async fn metrics_count_what_ran(transport: Transport) {
+    let Some(app) = TestApp::spawn(transport, "metrics_count_what_ran").await else {
         return;
     };
-    app.create(
-        &json!({"workflowId": "counted", "trigger": {"type": "manual"},
-        "actions": [{"type": "log", "message": "m"}]}),
-    )
-    .await;
-    let id = app.trigger("counted").await;
-    app.wait_terminal(&id).await;
+    let sink = Sink::start().await;
+    sink.script(
+        "/bad",
+        [Reply::from(500), Reply::from(500), Reply::from(500)],
+    );
+    app.create(&json!({"workflowId": "ok", "trigger": {"type": "manual"},
+        "actions": [{"type": "http-request", "url": sink.url("/ok")}]}))
+        .await;
+    app.create(&json!({"workflowId": "bad", "trigger": {"type": "manual"},
+        "actions": [{"type": "http-request", "url": sink.url("/bad")}],
+        "retry": {"maxAttempts": 3, "initialDelay": "10ms", "jitter": 0.0}}))
+        .await;
+    for _ in 0..3 {
+        let id = app.trigger("ok").await;
+        assert_eq!(app.wait_terminal(&id).await["status"], "succeeded");
+    }
+    let id = app.trigger("bad").await;
+    assert_eq!(app.wait_terminal(&id).await["status"], "failed");
+
     let response = app
         .http
         .get(format!("{}/metrics", app.base))
@@ -26,18 +63,52 @@ async fn metrics_count_the_store_round_trips_of_each_operation(transport: Transp
         .unwrap()
         .starts_with("text/plain"));
     let text = response.text().await.unwrap();
+    let samples = parse(&text);
+    let value = |key: &str| samples.get(key).copied().unwrap_or(0.0);
+    let expected = [
+        (r#"wfa_executions_accepted_total{reason="manual"}"#, 4.0),
+        (r#"wfa_executions_started_total{reason="manual"}"#, 6.0),
+        (
+            r#"wfa_executions_finished_total{reason="manual",status="succeeded"}"#,
+            3.0,
+        ),
+        (
+            r#"wfa_executions_finished_total{reason="manual",status="retrying"}"#,
+            2.0,
+        ),
+        (
+            r#"wfa_executions_finished_total{reason="manual",status="failed"}"#,
+            1.0,
+        ),
+        ("wfa_retries_total", 2.0),
+        (
+            r#"wfa_action_duration_seconds_count{outcome="succeeded",type="http-request"}"#,
+            3.0,
+        ),
+        (
+            r#"wfa_action_duration_seconds_count{outcome="failed",type="http-request"}"#,
+            3.0,
+        ),
+        (
+            r#"wfa_http_requests_total{route="/workflows/{id}/trigger",status="202"}"#,
+            4.0,
+        ),
+        (
+            r#"wfa_http_requests_total{route="/workflows",status="201"}"#,
+            2.0,
+        ),
+    ];
+    for (key, want) in expected {
+        assert_eq!(value(key), want, "{key} in:\n{text}");
+    }
     let store = match transport {
         Transport::MongoKafka => "mongodb",
         _ => "sqlite",
     };
     for op in ["accept_trigger", "claim", "finish"] {
-        let counted = text.lines().any(|l| {
-            l.starts_with("wfa_store_round_trips_total{")
-                && l.contains(&format!("store=\"{store}\""))
-                && l.contains(&format!("op=\"{op}\""))
-        });
-        assert!(counted, "no round trips of {op} on {store} in:\n{text}");
+        let key = format!(r#"wfa_store_round_trips_total{{op="{op}",store="{store}"}}"#);
+        assert!(value(&key) >= 4.0, "{key} in:\n{text}");
     }
 }
 
-crate::on_every_transport!(metrics_count_the_store_round_trips_of_each_operation);
+crate::on_every_transport!(metrics_count_what_ran);

@@ -38,6 +38,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::require_token,
         ))
+        .layer(axum::middleware::from_fn(count_requests))
         // Outermost: a cross-site or rebound request is refused before anything else runs.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -45,6 +46,21 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+}
+
+/// Counts every answered request by its route pattern (not its path: ids would explode the
+/// label set) and status.
+async fn count_requests(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched".to_string(), |p| p.as_str().to_string());
+    let response = next.run(request).await;
+    shared::telemetry::measure::http_request(route, response.status().as_u16());
+    response
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {

@@ -68,6 +68,7 @@ pub async fn trigger(
         .await?
     {
         TriggerOutcome::Accepted(execution) => {
+            shared::telemetry::measure::execution_accepted(Reason::Manual);
             // The execution is recorded: that is the promise behind the 202. Publishing is
             // not awaited, so a slow or absent broker never delays the answer; a publish that
             // fails is repaired by the scheduler's republishing of stale queued executions.
