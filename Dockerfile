@@ -49,9 +49,9 @@ WORKDIR /var/lib/wfa
 ENV HTTP_ADDR=0.0.0.0:8080 \
     LOG_FORMAT=json \
     DATABASE_URL=sqlite:///var/lib/wfa/data/wfa.db
-EXPOSE 8080
-# The API's liveness (on the port above); the compose file disables it for services without
-# an API.
+EXPOSE 8080 9090
+# The API's liveness (on the port above); the compose file probes the scheduler and runners
+# on their METRICS_ADDR instead.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD ["curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:8080/healthz"]
 ENTRYPOINT []

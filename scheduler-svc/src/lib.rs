@@ -20,7 +20,11 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let backends = Backends::connect(&config).await?;
-    run_with(backends, &config, shared::service_main::cancel_on(shutdown)).await
+    let shutdown = shared::service_main::cancel_on(shutdown);
+    if let Some(addr) = config.metrics_addr {
+        shared::metrics_endpoint::serve(addr, shutdown.clone()).await?;
+    }
+    run_with(backends, &config, shutdown).await
 }
 
 pub async fn run_with(

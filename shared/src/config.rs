@@ -41,6 +41,11 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     ),
     ("HTTP_ADDR", "127.0.0.1:8080", "address of the REST API"),
     (
+        "METRICS_ADDR",
+        "",
+        "address of GET /metrics for scheduler-svc and runner-svc (the API serves its own)",
+    ),
+    (
         "HTTP_HEAD_TIMEOUT",
         "30s",
         "how long a connection may take to send a request head, idle keep-alive wait included",
@@ -174,6 +179,8 @@ pub struct Config {
     /// `None`: the store is the queue.
     pub kafka: Option<KafkaConfig>,
     pub http_addr: SocketAddr,
+    /// Where the scheduler and runner processes serve `/metrics`; unset: not served.
+    pub metrics_addr: Option<SocketAddr>,
     /// A client that sends a request head this slowly (or idles this long) is cut off.
     pub http_head_timeout: Duration,
     pub http_max_connections: usize,
@@ -235,6 +242,15 @@ impl Config {
                     |s| s.parse().ok(),
                     "a socket address such as 127.0.0.1:8080",
                 )?,
+                metrics_addr: match v.get("METRICS_ADDR").trim() {
+                    "" => None,
+                    addr => Some(addr.parse().map_err(|_| {
+                        err(
+                            "METRICS_ADDR",
+                            &format!("`{addr}` is not a socket address such as 0.0.0.0:9090"),
+                        )
+                    })?),
+                },
                 http_head_timeout: v.duration("HTTP_HEAD_TIMEOUT")?,
                 http_max_connections: v.parse_with(
                     "HTTP_MAX_CONNECTIONS",

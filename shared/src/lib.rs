@@ -5,6 +5,7 @@ pub mod backends;
 pub mod config;
 pub mod domain;
 pub mod egress;
+pub mod metrics_endpoint;
 pub mod mongo;
 pub mod repo;
 pub mod service_main;

@@ -66,6 +66,11 @@ fn pointed_at_stand_ins(var: &str, value: &str, here: &[(String, String)], port:
             assert_eq!(value, "0.0.0.0:8080");
             format!("0.0.0.0:{port}")
         }
+        // Every replica its own port here, as each container has its own network namespace.
+        "METRICS_ADDR" => {
+            assert_eq!(value, "0.0.0.0:9090");
+            format!("127.0.0.1:{}", free_port())
+        }
         "WFA_API_TOKEN" => {
             assert!(
                 value.starts_with("${WFA_API_TOKEN:?"),
@@ -101,16 +106,27 @@ async fn the_compose_files_settings_run_the_seed_payload() {
         ] {
             assert!(vars.contains(&required), "{service} sets {required}");
         }
-        let settings: Vec<(String, String)> = d
-            .environment
-            .iter()
-            .map(|(k, v)| (k.clone(), pointed_at_stand_ins(k, v, &here, port)))
-            .collect();
-        assert!(settings.contains(&("LOG_FORMAT".into(), "json".into())));
         for replica in 0..d.replicas {
+            let settings: Vec<(String, String)> = d
+                .environment
+                .iter()
+                .map(|(k, v)| (k.clone(), pointed_at_stand_ins(k, v, &here, port)))
+                .collect();
+            assert!(settings.contains(&("LOG_FORMAT".into(), "json".into())));
             let log = dir.path().join(format!("{service}-{replica}.log"));
             let serves_api = service == "workflows-svc";
+            let metrics = settings
+                .iter()
+                .find(|(k, _)| k == "METRICS_ADDR")
+                .unwrap()
+                .1
+                .clone();
             processes.push(Service::start_logging_to(service, &log, &settings, serves_api).await);
+            if !serves_api {
+                // What the compose healthcheck probes.
+                let probe = Api::new(format!("http://{metrics}"));
+                probe.wait_ready_at("/healthz").await;
+            }
         }
     }
     assert_eq!(processes.len(), 4, "the API, a scheduler and two runners");

@@ -55,8 +55,7 @@ async fn manual_trigger_runs_actions_and_records_results(transport: Transport) {
     assert!(http["startedAt"].is_string() && http["finishedAt"].is_string());
     assert_eq!(execution["actions"][0]["output"]["message"], "starting");
 
-    let (_, workflow) = app.get("/workflows/on-demand").await;
-    assert_eq!(workflow["trigger"]["status"], "idle");
+    app.wait_trigger_status("on-demand", "idle").await;
     assert_eq!(app.executions_of("on-demand").await.len(), 1);
     assert_eq!(sink.hits("/hook").len(), 1);
 }

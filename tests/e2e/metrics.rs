@@ -51,19 +51,30 @@ async fn metrics_count_what_ran(transport: Transport) {
     let id = app.trigger("bad").await;
     assert_eq!(app.wait_terminal(&id).await["status"], "failed");
 
-    let response = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    assert!(response.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/plain"));
-    let text = response.text().await.unwrap();
-    let samples = parse(&text);
+    // The runner counts an attempt once its outcome is recorded, a moment after the API shows
+    // it; read until the last one is in.
+    let failed = r#"wfa_executions_finished_total{reason="manual",status="failed"}"#;
+    let deadline = std::time::Instant::now() + crate::support::SOON;
+    let (text, samples) = loop {
+        let response = app
+            .http
+            .get(format!("{}/metrics", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(content_type.starts_with("text/plain"), "{content_type}");
+        let text = response.text().await.unwrap();
+        let samples = parse(&text);
+        if samples.contains_key(failed) || std::time::Instant::now() > deadline {
+            break (text, samples);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     let value = |key: &str| samples.get(key).copied().unwrap_or(0.0);
     let expected = [
         (r#"wfa_executions_accepted_total{reason="manual"}"#, 4.0),

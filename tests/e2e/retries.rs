@@ -54,8 +54,7 @@ async fn server_errors_are_retried_with_backoff_resuming_at_the_failed_action(
             "retried after {ms:.0}ms, long after {base_ms}ms + 10%"
         );
     }
-    let (_, workflow) = app.get("/workflows/flaky").await;
-    assert_eq!(workflow["trigger"]["status"], "idle");
+    app.wait_trigger_status("flaky", "idle").await;
 }
 
 async fn client_errors_fail_at_once(transport: Transport) {
@@ -74,8 +73,7 @@ async fn client_errors_fail_at_once(transport: Transport) {
         "{execution}"
     );
     assert_eq!(sink.hits("/flaky").len(), 1);
-    let (_, workflow) = app.get("/workflows/gone").await;
-    assert_eq!(workflow["trigger"]["status"], "idle");
+    app.wait_trigger_status("gone", "idle").await;
 }
 
 async fn exhausted_retries_fail_and_free_the_workflow(transport: Transport) {
@@ -99,8 +97,7 @@ async fn exhausted_retries_fail_and_free_the_workflow(transport: Transport) {
     );
     assert_eq!(sink.hits("/flaky").len(), 3);
     assert_eq!(sink.hits("/first").len(), 1);
-    let (_, workflow) = app.get("/workflows/doomed").await;
-    assert_eq!(workflow["trigger"]["status"], "idle");
+    app.wait_trigger_status("doomed", "idle").await;
     // Idle again: the next trigger is accepted and runs.
     let next = app.trigger("doomed").await;
     assert_eq!(app.wait_terminal(&next).await["status"], "succeeded");

@@ -317,6 +317,23 @@ impl ExecutionRepo for MongoStore {
                         },
                     }
                 }
+                Launched::Busy(status, Some(current)) => {
+                    // The execution is written before its workflow follows: one that has just
+                    // ended may still show its workflow busy. Then the workflow catches up
+                    // here, and the trigger is tried again, instead of a spurious 409.
+                    match self.find_execution(current).await? {
+                        Some((ended, _)) if ended.trigger_state() != (status, Some(current)) => {
+                            let (now, next) = ended.trigger_state();
+                            self.set_trigger_if_current(&execution.workflow_id, current, now, next)
+                                .await?;
+                            return Box::pin(self.accept_trigger(execution, limit)).await;
+                        }
+                        _ => TriggerOutcome::Busy {
+                            status,
+                            current: Some(current),
+                        },
+                    }
+                }
                 Launched::Busy(status, current) => TriggerOutcome::Busy { status, current },
                 Launched::AlreadyThere | Launched::SlotTaken => {
                     match self.find_execution(id).await? {

@@ -114,9 +114,14 @@ impl Api {
     }
 
     pub async fn wait_ready(&self) {
+        self.wait_ready_at("/readyz").await
+    }
+
+    /// Waits until `path` answers 200.
+    pub async fn wait_ready_at(&self, path: &str) {
         let deadline = Instant::now() + SOON;
         loop {
-            if let Ok(r) = self.http.get(format!("{}/readyz", self.base)).send().await {
+            if let Ok(r) = self.http.get(format!("{}{path}", self.base)).send().await {
                 if r.status() == StatusCode::OK {
                     return;
                 }
@@ -199,6 +204,23 @@ impl Api {
                 return e;
             }
             assert!(Instant::now() < deadline, "execution {id} did not end: {e}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until the workflow's `trigger.status` is `status`: on MongoDB it follows its
+    /// execution's end a moment later (two documents, no transaction).
+    pub async fn wait_trigger_status(&self, workflow_id: &str, status: &str) -> Value {
+        let deadline = Instant::now() + SOON;
+        loop {
+            let (_, workflow) = self.get(&format!("/workflows/{workflow_id}")).await;
+            if workflow["trigger"]["status"] == status {
+                return workflow;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{workflow_id} never became {status}: {workflow}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
