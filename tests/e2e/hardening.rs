@@ -5,14 +5,8 @@
 
 use crate::support::{Reply, Sink, TestApp, Transport};
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::Duration;
-
-async fn run(app: &TestApp, workflow: Value) -> Value {
-    let id = workflow["workflowId"].as_str().unwrap().to_string();
-    app.create(&workflow).await;
-    app.wait_terminal(&app.trigger(&id).await).await
-}
 
 async fn a_redirect_to_another_origin_carries_no_secrets(transport: Transport) {
     let Some(app) =
@@ -30,13 +24,11 @@ async fn a_redirect_to_another_origin_carries_no_secrets(transport: Transport) {
         ("near", "/near", false),
         ("opted", "/opted", true),
     ] {
-        let e = run(
-            &app,
-            json!({"workflowId": id, "trigger": {"type": "manual"},
+        let e = app
+            .run_to_end(&json!({"workflowId": id, "trigger": {"type": "manual"},
             "actions": [{"type": "http-request", "url": first.url(path), "headers": headers,
-                         "forwardHeadersOnRedirect": opt_in}]}),
-        )
-        .await;
+                         "forwardHeadersOnRedirect": opt_in}]}))
+            .await;
         assert_eq!(e["status"], "succeeded", "{e}");
     }
     let landed = &other.hits("/landed")[0];
@@ -71,14 +63,12 @@ async fn five_redirects_are_followed_and_a_sixth_fails(transport: Transport) {
         );
     }
     // /r2 → … → /r7 is five redirects; /r1 → … → /r7 is six.
-    let five = run(
-        &app,
-        json!({"workflowId": "five", "trigger": {"type": "manual"},
-        "actions": [{"type": "http-request", "url": sink.url("/r2")}]}),
-    )
-    .await;
+    let five = app
+        .run_to_end(&json!({"workflowId": "five", "trigger": {"type": "manual"},
+        "actions": [{"type": "http-request", "url": sink.url("/r2")}]}))
+        .await;
     assert_eq!(five["status"], "succeeded", "{five}");
-    let six = run(&app, json!({"workflowId": "six", "trigger": {"type": "manual"},
+    let six = app.run_to_end(&json!({"workflowId": "six", "trigger": {"type": "manual"},
         "actions": [{"type": "http-request", "url": sink.url("/r1")}], "retry": {"maxAttempts": 1}}))
     .await;
     assert_eq!(six["status"], "failed", "{six}");
@@ -97,13 +87,13 @@ async fn a_body_cut_off_by_the_timeout_fails_the_attempt(transport: Transport) {
     };
     let sink = Sink::start().await;
     sink.trickle("/slow-body", 6, Duration::from_millis(400));
-    let e = run(
-        &app,
-        json!({"workflowId": "trickle", "trigger": {"type": "manual"},
+    let e = app
+        .run_to_end(
+            &json!({"workflowId": "trickle", "trigger": {"type": "manual"},
         "actions": [{"type": "http-request", "url": sink.url("/slow-body"), "timeout": "1s"}],
         "retry": {"maxAttempts": 2, "initialDelay": "10ms"}}),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(e["status"], "failed", "{e}");
     assert_eq!(e["attempt"], 2, "a cut-off body is retried: {e}");
     let error = e["actions"][0]["error"].as_str().unwrap();
@@ -176,12 +166,10 @@ async fn the_unspecified_address_does_not_slip_past_a_loopback_deny(transport: T
         ("v6-zeros", "[::]"),
         ("compat", "[::127.0.0.1]"),
     ] {
-        let e = run(
-            &app,
-            json!({"workflowId": id, "trigger": {"type": "manual"},
-            "actions": [{"type": "http-request", "url": format!("http://{host}:{port}/reached")}]}),
-        )
-        .await;
+        let e = app
+            .run_to_end(&json!({"workflowId": id, "trigger": {"type": "manual"},
+            "actions": [{"type": "http-request", "url": format!("http://{host}:{port}/reached")}]}))
+            .await;
         assert_eq!(e["status"], "failed", "{e}");
         assert_eq!(e["attempt"], 1, "a refusal is not retried: {e}");
     }
@@ -297,13 +285,13 @@ async fn proxy_variables_do_not_turn_the_egress_policy_off(transport: Transport)
     else {
         return;
     };
-    let e = run(
-        &app,
-        json!({"workflowId": "via-env", "trigger": {"type": "manual"},
+    let e = app
+        .run_to_end(
+            &json!({"workflowId": "via-env", "trigger": {"type": "manual"},
         "actions": [{"type": "http-request", "url": "http://denied.invalid/secret"}],
         "retry": {"maxAttempts": 1}}),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(e["status"], "failed", "{e}");
     assert!(
         proxy.hits("/secret").is_empty(),
@@ -322,12 +310,12 @@ async fn proxy_variables_do_not_turn_the_egress_policy_off(transport: Transport)
         return;
     };
     let target = proxy.url("/denied").replace("127.0.0.1", "localhost");
-    let e = run(
-        &app,
-        json!({"workflowId": "via-setting", "trigger": {"type": "manual"},
+    let e = app
+        .run_to_end(
+            &json!({"workflowId": "via-setting", "trigger": {"type": "manual"},
         "actions": [{"type": "http-request", "url": target}]}),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(e["status"], "failed", "{e}");
     assert_eq!(e["attempt"], 1, "a refusal is not retried: {e}");
     assert!(

@@ -21,11 +21,6 @@ pub mod crash_points {
     pub const BEFORE_TRIGGER_FOLLOWS: &str = "before-trigger-follows";
     /// A workflow is deleted; its waiting executions are not cancelled yet.
     pub const BEFORE_CANCEL_WAITING: &str = "before-cancel-waiting";
-    pub const ALL: [&str; 3] = [
-        BEFORE_EXECUTION_INSERT,
-        BEFORE_TRIGGER_FOLLOWS,
-        BEFORE_CANCEL_WAITING,
-    ];
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -519,26 +519,45 @@ impl ExecutionRepo for SqliteStore {
         _older_than: Timestamp,
         limit: usize,
     ) -> RepoResult<Vec<Execution>> {
+        // A read first: on SQLite there is normally nothing to mend, and a write every repair
+        // pass would take the writer for nothing.
+        let mismatched = self
+            .read("repair_trigger_states", move |conn| {
+                let stuck = conn
+                    .prepare_cached(
+                        "SELECT w.workflow_id, w.status, w.current_execution_id, e.doc FROM workflows w
+                         LEFT JOIN executions e ON e.execution_id = w.current_execution_id
+                         WHERE w.status != 'idle' LIMIT ?1",
+                    )?
+                    .query_map([limit as i64], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, Option<String>>(2)?,
+                            r.get::<_, Option<String>>(3)?,
+                        ))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let mut mismatched = Vec::new();
+                for (workflow_id, status, current, doc) in stuck {
+                    let implied = match doc {
+                        Some(doc) => serde_json::from_str::<Execution>(&doc)?.trigger_state(),
+                        None => (TriggerStatus::Idle, None),
+                    };
+                    let stored = (TriggerStatus::parse(&status), current.as_deref().and_then(|c| Uuid::parse_str(c).ok()));
+                    if stored != (Some(implied.0), implied.1) {
+                        mismatched.push((workflow_id, current, implied));
+                    }
+                }
+                Ok(mismatched)
+            })
+            .await?;
+        if mismatched.is_empty() {
+            return Ok(Vec::new());
+        }
         self.write("repair_trigger_states", move |conn| {
-            let stuck = conn
-                .prepare_cached(
-                    "SELECT w.workflow_id, w.current_execution_id, e.doc FROM workflows w
-                     LEFT JOIN executions e ON e.execution_id = w.current_execution_id
-                     WHERE w.status != 'idle' LIMIT ?1",
-                )?
-                .query_map([limit as i64], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, Option<String>>(1)?,
-                        r.get::<_, Option<String>>(2)?,
-                    ))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            for (workflow_id, current, doc) in stuck {
-                let implied = match doc {
-                    Some(doc) => serde_json::from_str::<Execution>(&doc)?.trigger_state(),
-                    None => (TriggerStatus::Idle, None),
-                };
+            for (workflow_id, current, implied) in mismatched {
+                // Only if the workflow is still as read: a change since then wins.
                 conn.prepare_cached(
                     "UPDATE workflows SET status = ?2, current_execution_id = ?3
                      WHERE workflow_id = ?1 AND current_execution_id IS ?4 AND status != ?2",

@@ -184,6 +184,13 @@ impl Api {
         body["executionId"].as_str().unwrap().to_string()
     }
 
+    /// Creates `workflow` (manual), triggers it once and returns the execution once it ended.
+    pub async fn run_to_end(&self, workflow: &Value) -> Value {
+        let id = workflow["workflowId"].as_str().unwrap().to_string();
+        self.create(workflow).await;
+        self.wait_terminal(&self.trigger(&id).await).await
+    }
+
     pub async fn execution_status(&self, id: &str) -> String {
         let (_, execution) = self.get(&format!("/executions/{id}")).await;
         execution["status"].as_str().unwrap_or_default().to_string()
