@@ -1,6 +1,8 @@
 //! The all-in-one process: the API, the scheduler and the runner sharing one store and one
 //! transport, so that work passes between them without waiting for a poll.
 
+pub mod cli;
+
 use shared::{Backends, Config};
 use std::future::Future;
 use tokio::net::TcpListener;

@@ -35,11 +35,11 @@ pub async fn fire_due(backends: &Backends, now: Timestamp) {
 }
 
 async fn fire_one(backends: &Backends, workflow: &Workflow, now: Timestamp) {
-    let (Some(due), Some(interval)) = (workflow.next_run_at, workflow.spec.trigger.interval())
+    let (Some(due), Some(schedule)) = (workflow.next_run_at, workflow.spec.trigger.schedule())
     else {
         return;
     };
-    let plan = slots::plan(due, interval, workflow.spec.trigger.catch_up(), now);
+    let plan = slots::plan(due, &schedule, workflow.spec.trigger.catch_up(), now);
     if plan.missed > 0 {
         measure::slots_skipped("missed", plan.missed);
         tracing::warn!(

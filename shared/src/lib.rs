@@ -14,6 +14,7 @@ pub mod telemetry;
 pub mod time;
 pub mod transport;
 pub mod wakeups;
+pub mod yaml;
 
 pub use backends::Backends;
 pub use config::Config;

@@ -16,7 +16,7 @@ async fn seed_payload_round_trips_through_crud(transport: Transport) {
     assert_eq!(created["workflowId"], "recurrent-workflow");
     assert_eq!(
         created["trigger"],
-        json!({"type": "periodic", "interval": "10s", "catchUp": "last", "status": "idle"})
+        json!({"type": "periodic", "interval": "10s", "catchUp": "last", "overlap": "skip", "status": "idle"})
     );
     assert_eq!(created["actions"][0]["url"], "https://example.com");
     assert_eq!(created["version"], 1);

@@ -1,11 +1,14 @@
 //! `GET /metrics`: Prometheus text. After a known run (three successes, one failure after two
-//! retries) the counters say exactly that, and the store round trips are counted per
+//! retries, one periodic slot skipped because the previous one still ran) the counters say
+//! exactly that, and the store round trips are counted per
 //! repository operation. (Each test runs in a process of its own under cargo nextest, so the
 //! process-wide counters hold this test's run only.)
 
-use crate::support::{Reply, Sink, TestApp, Transport};
+use crate::periodic::stop_schedule;
+use crate::support::{Reply, Sink, TestApp, Transport, SOON};
 use serde_json::json;
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 /// Samples by name and sorted labels: `name{a="1",b="2"}` → value.
 fn parse(text: &str) -> BTreeMap<String, f64> {
@@ -51,10 +54,35 @@ async fn metrics_count_what_ran(transport: Transport) {
     let id = app.trigger("bad").await;
     assert_eq!(app.wait_terminal(&id).await["status"], "failed");
 
+    // One slot skipped: the first slot's call is held past the second slot, and the schedule
+    // stops (the workflow turned manual) before a third.
+    sink.script(
+        "/slow",
+        [Reply {
+            delay: Duration::from_secs(3),
+            ..Reply::from(200)
+        }],
+    );
+    app.create(
+        &json!({"workflowId": "slow", "trigger": {"type": "periodic", "interval": "2s"},
+        "actions": [{"type": "http-request", "url": sink.url("/slow")}]}),
+    )
+    .await;
+    let skipped = r#"wfa_slots_skipped_total{reason="busy"}"#;
+    let deadline = Instant::now() + SOON;
+    while !parse(&metrics_text(&app).await).contains_key(skipped) {
+        assert!(Instant::now() < deadline, "no slot was skipped");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop_schedule(&app, "slow").await;
+    let slow = app.settled_executions_of("slow").await;
+    assert_eq!(slow.len(), 1, "{slow:?}");
+
     // The runner counts an attempt once its outcome is recorded, a moment after the API shows
     // it; read until the last one is in.
     let failed = r#"wfa_executions_finished_total{reason="manual",status="failed"}"#;
-    let deadline = std::time::Instant::now() + crate::support::SOON;
+    let periodic = r#"wfa_executions_finished_total{reason="periodic",status="succeeded"}"#;
+    let deadline = Instant::now() + SOON;
     let (text, samples) = loop {
         let response = app
             .http
@@ -70,7 +98,8 @@ async fn metrics_count_what_ran(transport: Transport) {
         assert!(content_type.starts_with("text/plain"), "{content_type}");
         let text = response.text().await.unwrap();
         let samples = parse(&text);
-        if samples.contains_key(failed) || std::time::Instant::now() > deadline {
+        let done = samples.contains_key(failed) && samples.contains_key(periodic);
+        if done || Instant::now() > deadline {
             break (text, samples);
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -92,9 +121,13 @@ async fn metrics_count_what_ran(transport: Transport) {
             1.0,
         ),
         ("wfa_retries_total", 2.0),
+        (r#"wfa_executions_accepted_total{reason="periodic"}"#, 1.0),
+        (periodic, 1.0),
+        (skipped, 1.0),
         (
+            // Three manual runs and the periodic one.
             r#"wfa_action_duration_seconds_count{outcome="succeeded",type="http-request"}"#,
-            3.0,
+            4.0,
         ),
         (
             r#"wfa_action_duration_seconds_count{outcome="failed",type="http-request"}"#,
@@ -106,7 +139,7 @@ async fn metrics_count_what_ran(transport: Transport) {
         ),
         (
             r#"wfa_http_requests_total{route="/workflows",status="201"}"#,
-            2.0,
+            3.0,
         ),
     ];
     for (key, want) in expected {
@@ -120,6 +153,16 @@ async fn metrics_count_what_ran(transport: Transport) {
         let key = format!(r#"wfa_store_round_trips_total{{op="{op}",store="{store}"}}"#);
         assert!(value(&key) >= 4.0, "{key} in:\n{text}");
     }
+}
+
+async fn metrics_text(app: &TestApp) -> String {
+    let response = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap();
+    response.text().await.unwrap()
 }
 
 crate::on_every_transport!(metrics_count_what_ran);

@@ -11,6 +11,8 @@ use shared::repo::RepoError;
 pub enum ApiError {
     /// The body is not JSON.
     MalformedJson(String),
+    /// The body is labelled YAML and is not YAML a JSON value can be read from.
+    MalformedYaml(String),
     /// JSON of the wrong shape: unknown or missing field, wrong type.
     InvalidBody {
         field: String,
@@ -56,6 +58,7 @@ impl ApiError {
         use ApiError::*;
         match self {
             MalformedJson(m) => (StatusCode::BAD_REQUEST, "malformed_json", format!("The body is not valid JSON: {m}."), None),
+            MalformedYaml(m) => (StatusCode::BAD_REQUEST, "malformed_yaml", format!("The YAML body cannot be read: {m}."), None),
             InvalidBody { field, message } => (
                 StatusCode::BAD_REQUEST,
                 "invalid_body",
@@ -118,7 +121,7 @@ impl ApiError {
             UnsupportedMediaType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
-                "Send the body as JSON (Content-Type: application/json).".to_string(),
+                "Send the body as JSON (Content-Type: application/json) or YAML (application/yaml).".to_string(),
                 None,
             ),
             Unauthorized => (

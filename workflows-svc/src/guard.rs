@@ -2,7 +2,7 @@
 //! some requests cross-site without asking first (a form POST, a `no-cors` fetch, a Blob with
 //! no content type), and a page can rebind its own host name to 127.0.0.1. So, before anything
 //! else: a request a browser marks as coming from another site is refused; a body must say it
-//! is JSON; and while the API is the loopback-only default (no token, auth not disabled), `Host`
+//! is JSON or YAML; and while the API is the loopback-only default (no token, auth not disabled), `Host`
 //! must name the loopback, which a rebound name never does.
 
 use crate::{ApiError, AppState};
@@ -24,7 +24,7 @@ pub async fn refuse_browser_attacks(
         } else {
             None
         },
-        non_json_body(headers),
+        unlabelled_body(headers),
     ];
     match checks.into_iter().flatten().next() {
         Some(refusal) => refusal.into_response(),
@@ -78,26 +78,16 @@ fn is_loopback_name(host: &str) -> bool {
     )
 }
 
-/// A body (declared by its length or by chunking) must be labelled JSON, on every route: the
-/// label is what a browser cannot set cross-site without asking first.
-fn non_json_body(headers: &HeaderMap) -> Option<ApiError> {
+/// A body (declared by its length or by chunking) must be labelled JSON or YAML, on every
+/// route: the label is what a browser cannot set cross-site without asking first.
+fn unlabelled_body(headers: &HeaderMap) -> Option<ApiError> {
     let has_body = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|n| n.trim() != "0")
         || headers.contains_key(header::TRANSFER_ENCODING);
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .is_some_and(|mime| mime == "application/json" || mime.ends_with("+json"));
-    (has_body && !is_json).then_some(ApiError::UnsupportedMediaType)
+    (has_body && crate::body::body_format(headers).is_none())
+        .then_some(ApiError::UnsupportedMediaType)
 }
 
 #[cfg(test)]

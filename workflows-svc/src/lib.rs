@@ -1,8 +1,10 @@
 //! The REST API (DESIGN §5): workflow CRUD, manual triggers, executions history, health.
 
 mod auth;
+mod body;
 mod error;
 mod guard;
+pub mod openapi;
 mod routes;
 mod server;
 mod state;

@@ -47,6 +47,20 @@ impl<'de> Deserialize<'de> for HumanDuration {
     }
 }
 
+impl utoipa::PartialSchema for HumanDuration {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some(
+                "A duration: a number and a unit, e.g. 500ms, 10s, 5m, 1h30m",
+            ))
+            .examples(["10s"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for HumanDuration {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@ pub mod execution;
 pub mod ids;
 pub mod rate_limit;
 pub mod request;
+pub mod schedule;
 pub mod slots;
 pub mod transition;
 pub mod validation;
@@ -18,6 +19,6 @@ pub use request::ExecutionRequest;
 pub use transition::Transition;
 pub use validation::{decode_workflow_spec, SpecError};
 pub use workflow::{
-    Action, CatchUp, ExpectStatus, HttpAction, LogAction, LogLevel, RetryPolicy, Trigger,
+    Action, CatchUp, ExpectStatus, HttpAction, LogAction, LogLevel, Overlap, RetryPolicy, Trigger,
     TriggerStatus, Workflow, WorkflowSpec,
 };

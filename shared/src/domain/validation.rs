@@ -2,7 +2,9 @@
 //! fields, unknown types) and value errors (a field that parsed but breaks a rule) are told apart
 //! because the API answers them with 400 and 422; both name the field.
 
+use super::schedule::{CronProblem, Schedule};
 use super::workflow::{Action, HttpAction, RetryPolicy, Trigger, WorkflowSpec};
+use super::HumanDuration;
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -131,39 +133,67 @@ pub fn validate_workflow_id(id: &str) -> Result<(), SpecError> {
 }
 
 fn validate_trigger(trigger: &Trigger) -> Result<(), SpecError> {
-    if let Trigger::Manual {
-        rate_limit: Some(limit),
-    } = trigger
-    {
-        limit
+    match trigger {
+        Trigger::Manual {
+            rate_limit: Some(limit),
+            ..
+        } => limit
             .validate()
-            .map_err(|m| SpecError::invalid("trigger.rateLimit", m))?;
+            .map_err(|m| SpecError::invalid("trigger.rateLimit", m)),
+        Trigger::Manual { .. } => Ok(()),
+        Trigger::Periodic { interval, .. } => validate_interval(interval.as_ref()),
+        Trigger::Cron {
+            expression,
+            timezone,
+            ..
+        } => validate_cron(expression.as_deref(), timezone),
     }
-    if let Trigger::Periodic { interval, .. } = trigger {
-        let Some(interval) = interval else {
-            return Err(SpecError::invalid(
-                "trigger.interval",
-                "a periodic trigger needs an interval, e.g. \"10s\"",
-            ));
-        };
-        if interval.value() > MAX_PERIOD {
-            return Err(SpecError::invalid(
-                "trigger.interval",
-                format!(
-                    "`{}` is above the maximum interval of one year",
-                    interval.as_str()
-                ),
-            ));
-        }
-        if interval.value() < MIN_INTERVAL {
-            return Err(SpecError::invalid(
-                "trigger.interval",
-                format!(
-                    "`{}` is below the minimum interval of 1s",
-                    interval.as_str()
-                ),
-            ));
-        }
+}
+
+fn validate_interval(interval: Option<&HumanDuration>) -> Result<(), SpecError> {
+    let Some(interval) = interval else {
+        return Err(SpecError::invalid(
+            "trigger.interval",
+            "a periodic trigger needs an interval, e.g. \"10s\"",
+        ));
+    };
+    if interval.value() > MAX_PERIOD {
+        return Err(SpecError::invalid(
+            "trigger.interval",
+            format!(
+                "`{}` is above the maximum interval of one year",
+                interval.as_str()
+            ),
+        ));
+    }
+    if interval.value() < MIN_INTERVAL {
+        return Err(SpecError::invalid(
+            "trigger.interval",
+            format!(
+                "`{}` is below the minimum interval of 1s",
+                interval.as_str()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn validate_cron(expression: Option<&str>, timezone: &str) -> Result<(), SpecError> {
+    let Some(expression) = expression else {
+        return Err(SpecError::invalid(
+            "trigger.expression",
+            "a cron trigger needs an expression, e.g. \"*/5 * * * *\"",
+        ));
+    };
+    let schedule = Schedule::cron(expression, timezone).map_err(|problem| match problem {
+        CronProblem::Expression(m) => SpecError::invalid("trigger.expression", m),
+        CronProblem::Timezone(m) => SpecError::invalid("trigger.timezone", m),
+    })?;
+    if schedule.first_after(crate::time::now()).is_none() {
+        return Err(SpecError::invalid(
+            "trigger.expression",
+            format!("`{expression}` names no instant to come"),
+        ));
     }
     Ok(())
 }
@@ -290,7 +320,10 @@ mod tests {
     fn accepts_the_seed_payload() {
         let spec = decode(SEED).unwrap();
         assert_eq!(spec.workflow_id, "recurrent-workflow");
-        assert_eq!(spec.trigger.interval(), Some(Duration::from_secs(10)));
+        assert!(matches!(
+            spec.trigger.schedule(),
+            Some(Schedule::Every(i)) if i == Duration::from_secs(10)
+        ));
         assert_eq!(spec.retry, RetryPolicy::default());
     }
 
@@ -358,5 +391,32 @@ mod tests {
         let err = decode(&SEED.replace("\"10s\"", "\"10x\"")).unwrap_err();
         assert_eq!(err.field(), Some("trigger"), "{err:?}");
         assert!(err.to_string().contains("`10x` is not a duration"), "{err}");
+    }
+
+    #[test]
+    fn cron_rules_name_their_field() {
+        let cron = |trigger: &str| {
+            decode(&SEED.replace(r#"{"type":"periodic","interval":"10s"}"#, trigger))
+        };
+        let ok = cron(r#"{"type":"cron","expression":"*/5 * * * *","timezone":"Europe/Berlin"}"#);
+        assert!(ok.is_ok(), "{ok:?}");
+        for (trigger, field) in [
+            (r#"{"type":"cron"}"#, "trigger.expression"),
+            (
+                r#"{"type":"cron","expression":"every monday"}"#,
+                "trigger.expression",
+            ),
+            (
+                r#"{"type":"cron","expression":"0 0 30 2 *"}"#,
+                "trigger.expression",
+            ),
+            (
+                r#"{"type":"cron","expression":"* * * * *","timezone":"CEST+2"}"#,
+                "trigger.timezone",
+            ),
+        ] {
+            let err = cron(trigger).unwrap_err();
+            assert_eq!(err.field(), Some(field), "{trigger}: {err:?}");
+        }
     }
 }

@@ -1,15 +1,16 @@
 //! Workflow definitions (what users write) and workflows (a definition plus server state).
 
+use super::schedule::Schedule;
 use super::HumanDuration;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 /// A workflow as the user writes it in `POST /workflows` and `PUT /workflows/{id}`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WorkflowSpec {
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,128}$", example = "recurrent-workflow")]
     pub workflow_id: String,
     pub trigger: Trigger,
     pub actions: Vec<Action>,
@@ -20,7 +21,7 @@ pub struct WorkflowSpec {
     pub version: Option<u64>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Trigger {
     Periodic {
@@ -29,41 +30,112 @@ pub enum Trigger {
         interval: Option<HumanDuration>,
         #[serde(default, rename = "catchUp")]
         catch_up: CatchUp,
+        #[serde(default)]
+        overlap: Overlap,
+    },
+    Cron {
+        /// Five fields, or six with seconds first. Optional for the same reason as `interval`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expression: Option<String>,
+        /// The IANA zone the expression's wall-clock times are read in.
+        #[serde(default = "utc")]
+        timezone: String,
+        #[serde(default, rename = "catchUp")]
+        catch_up: CatchUp,
+        #[serde(default)]
+        overlap: Overlap,
     },
     Manual {
         /// At most this many accepted triggers per period (the `TRIGGER_RATE_LIMIT` default
         /// applies when absent).
         #[serde(default, rename = "rateLimit", skip_serializing_if = "Option::is_none")]
         rate_limit: Option<super::RateLimit>,
+        #[serde(default)]
+        overlap: Overlap,
     },
+}
+
+fn utc() -> String {
+    "UTC".to_string()
 }
 
 impl Trigger {
     pub fn kind(&self) -> &'static str {
         match self {
             Trigger::Periodic { .. } => "periodic",
+            Trigger::Cron { .. } => "cron",
             Trigger::Manual { .. } => "manual",
         }
     }
 
-    /// The period of a periodic trigger; `None` for manual ones.
-    pub fn interval(&self) -> Option<Duration> {
+    /// When the slots of a periodic or cron trigger fall; `None` for manual ones (and for a
+    /// definition validation would refuse).
+    pub fn schedule(&self) -> Option<Schedule> {
         match self {
-            Trigger::Periodic { interval, .. } => interval.as_ref().map(HumanDuration::value),
+            Trigger::Periodic { interval, .. } => {
+                interval.as_ref().map(|i| Schedule::Every(i.value()))
+            }
+            Trigger::Cron {
+                expression,
+                timezone,
+                ..
+            } => Schedule::cron(expression.as_deref()?, timezone).ok(),
             Trigger::Manual { .. } => None,
+        }
+    }
+
+    /// Whether `other` puts slots at the same instants (the policies aside), so that an update
+    /// keeps the schedule's anchor.
+    pub fn same_schedule(&self, other: &Trigger) -> bool {
+        match (self, other) {
+            (Trigger::Periodic { interval: a, .. }, Trigger::Periodic { interval: b, .. }) => {
+                a.as_ref().map(HumanDuration::value) == b.as_ref().map(HumanDuration::value)
+            }
+            (
+                Trigger::Cron {
+                    expression: a,
+                    timezone: za,
+                    ..
+                },
+                Trigger::Cron {
+                    expression: b,
+                    timezone: zb,
+                    ..
+                },
+            ) => a == b && za == zb,
+            _ => false,
         }
     }
 
     pub fn catch_up(&self) -> CatchUp {
         match self {
-            Trigger::Periodic { catch_up, .. } => *catch_up,
+            Trigger::Periodic { catch_up, .. } | Trigger::Cron { catch_up, .. } => *catch_up,
             Trigger::Manual { .. } => CatchUp::None,
+        }
+    }
+
+    pub fn overlap(&self) -> Overlap {
+        match self {
+            Trigger::Periodic { overlap, .. }
+            | Trigger::Cron { overlap, .. }
+            | Trigger::Manual { overlap, .. } => *overlap,
         }
     }
 }
 
-/// What a periodic trigger does with slots missed while nothing was running.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+/// What happens to a slot or manual trigger that comes while the workflow is busy: today it
+/// is dropped (the slot skipped and counted, the manual trigger answered 409). Keeping one to
+/// run after the current execution (`bufferOne`) is planned; until then the field takes only
+/// `skip`, so that no definition asks for a behaviour it does not get.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Overlap {
+    #[default]
+    Skip,
+}
+
+/// What a periodic or cron trigger does with slots missed while nothing was running.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CatchUp {
     /// Fire the most recent missed slot once.
@@ -75,7 +147,7 @@ pub enum CatchUp {
     All,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(tag = "type")]
 pub enum Action {
     #[serde(rename = "log")]
@@ -93,7 +165,7 @@ impl Action {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LogAction {
     pub message: String,
@@ -101,7 +173,7 @@ pub struct LogAction {
     pub level: LogLevel,
 }
 
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LogLevel {
     Debug,
@@ -111,7 +183,7 @@ pub enum LogLevel {
     Error,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpAction {
     pub url: String,
@@ -141,7 +213,7 @@ fn default_timeout() -> HumanDuration {
     HumanDuration::parse("10s").expect("constant duration")
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum ExpectStatus {
     One(u16),
@@ -165,7 +237,7 @@ impl ExpectStatus {
 }
 
 /// Exponential backoff between attempts (DESIGN §3).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct RetryPolicy {
     pub max_attempts: u32,
@@ -188,7 +260,7 @@ impl Default for RetryPolicy {
 }
 
 /// Read-only trigger state maintained by the runner.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TriggerStatus {
     Idle,
@@ -239,8 +311,8 @@ impl Workflow {
         Self {
             next_run_at: spec
                 .trigger
-                .interval()
-                .map(|interval| crate::time::add(now, interval)),
+                .schedule()
+                .and_then(|schedule| schedule.first_after(now)),
             spec,
             status: TriggerStatus::Idle,
             current_execution_id: None,
@@ -256,32 +328,63 @@ impl Workflow {
     }
 }
 
-/// The API view: the definition with `trigger.status` and the server fields beside it.
+/// The API view of a workflow: the definition with `trigger.status` and the server fields
+/// beside it.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct WorkflowView<'a> {
+    workflow_id: &'a str,
+    trigger: TriggerView<'a>,
+    actions: &'a [Action],
+    retry: &'a RetryPolicy,
+    paused: bool,
+    /// The next periodic or cron slot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    next_run_at: Option<Timestamp>,
+    /// The live execution while the workflow is busy or pending.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    current_execution_id: Option<uuid::Uuid>,
+    version: u64,
+    #[schema(value_type = String, format = DateTime)]
+    created_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    updated_at: Timestamp,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = WorkflowTrigger)]
+struct TriggerView<'a> {
+    #[serde(flatten)]
+    trigger: &'a Trigger,
+    status: TriggerStatus,
+}
+
+/// The OpenAPI schema of a workflow is its view's.
+impl utoipa::PartialSchema for Workflow {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        <WorkflowView<'static> as utoipa::PartialSchema>::schema()
+    }
+}
+
+impl utoipa::ToSchema for Workflow {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "Workflow".into()
+    }
+
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        <WorkflowView<'static> as utoipa::ToSchema>::schemas(schemas)
+    }
+}
+
 impl Serialize for Workflow {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct TriggerView<'a> {
-            #[serde(flatten)]
-            trigger: &'a Trigger,
-            status: TriggerStatus,
-        }
-        #[derive(Serialize)]
-        #[serde(rename_all = "camelCase")]
-        struct View<'a> {
-            workflow_id: &'a str,
-            trigger: TriggerView<'a>,
-            actions: &'a [Action],
-            retry: &'a RetryPolicy,
-            paused: bool,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            next_run_at: Option<Timestamp>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            current_execution_id: Option<uuid::Uuid>,
-            version: u64,
-            created_at: Timestamp,
-            updated_at: Timestamp,
-        }
-        View {
+        WorkflowView {
             workflow_id: &self.spec.workflow_id,
             trigger: TriggerView {
                 trigger: &self.spec.trigger,

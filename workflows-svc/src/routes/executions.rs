@@ -2,28 +2,41 @@
 
 use super::path::PathId;
 use super::workflows::page_limit;
+use crate::openapi::{ErrorBody, ExecutionPage};
 use crate::{ApiError, AppState};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
 use shared::domain::{Execution, ExecutionStatus};
 use shared::repo::ExecutionQuery;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
+    /// Items per page, 1 to 500 (50 when absent; a page also stops near 2 MiB).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
+    /// The `nextCursor` of the previous page.
     cursor: Option<String>,
+    /// Only executions in this status.
+    #[param(value_type = Option<ExecutionStatus>)]
     status: Option<String>,
 }
 
+#[utoipa::path(get, path = "/workflows/{id}/executions", operation_id = "listExecutions", tag = "executions",
+    params(("id" = String, Path), ListParams),
+    responses(
+        (status = 200, description = "A page of the workflow's executions, newest first (a deleted workflow's history too)", body = ExecutionPage),
+        (status = 400, description = "A bad query parameter (`invalid_query`)", body = ErrorBody),
+        (status = 404, description = "No workflow of this id, and no history", body = ErrorBody),
+    ))]
 pub async fn list_for_workflow(
     State(state): State<AppState>,
     PathId(id): PathId,
     params: Result<Query<ListParams>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ExecutionPage>, ApiError> {
     let Query(params) = params?;
     let status = match params.status.as_deref() {
         None => None,
@@ -50,11 +63,17 @@ pub async fn list_for_workflow(
     if first_page && page.items.is_empty() && state.backends.workflows.get(&id).await?.is_none() {
         return Err(ApiError::NotFound(format!("There is no workflow `{id}`.")));
     }
-    Ok(Json(
-        json!({ "items": page.items, "nextCursor": page.next_cursor }),
-    ))
+    Ok(Json(ExecutionPage {
+        items: page.items,
+        next_cursor: page.next_cursor,
+    }))
 }
 
+#[utoipa::path(get, path = "/executions/{id}", operation_id = "getExecution", tag = "executions", params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The execution, with each action's result", body = Execution),
+        (status = 404, description = "No such execution", body = ErrorBody),
+    ))]
 pub async fn get_one(
     State(state): State<AppState>,
     PathId(id): PathId,

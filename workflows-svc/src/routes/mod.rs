@@ -6,32 +6,37 @@ mod workflows;
 
 use crate::{auth, guard, ApiError, AppState};
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
 use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Bodies above this are refused with 413 before they are read whole.
 const MAX_BODY_BYTES: usize = 1 << 20;
 
+/// Every route, each registered with its OpenAPI operation: what is served is what is
+/// documented.
+pub fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(workflows::create, workflows::list))
+        .routes(routes!(
+            workflows::get_one,
+            workflows::update,
+            workflows::delete
+        ))
+        .routes(routes!(trigger::trigger))
+        .routes(routes!(workflows::pause))
+        .routes(routes!(workflows::resume))
+        .routes(routes!(executions::list_for_workflow))
+        .routes(routes!(executions::get_one))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
+        .routes(routes!(health::openapi))
+}
+
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/workflows", post(workflows::create).get(workflows::list))
-        .route(
-            "/workflows/{id}",
-            get(workflows::get_one)
-                .put(workflows::update)
-                .delete(workflows::delete),
-        )
-        .route("/workflows/{id}/trigger", post(trigger::trigger))
-        .route("/workflows/{id}/pause", post(workflows::pause))
-        .route("/workflows/{id}/resume", post(workflows::resume))
-        .route(
-            "/workflows/{id}/executions",
-            get(executions::list_for_workflow),
-        )
-        .route("/executions/{id}", get(executions::get_one))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
+    let (routes, _document) = api_router().split_for_parts();
+    routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

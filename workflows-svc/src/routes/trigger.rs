@@ -2,12 +2,12 @@
 
 use super::path::PathId;
 use super::workflows::find_workflow;
+use crate::openapi::{ErrorBody, TriggerAccepted};
 use crate::{ApiError, AppState};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
 use shared::domain::ids::idempotent_execution_id;
 use shared::domain::{Execution, ExecutionRequest, Reason, Trigger};
 use shared::repo::TriggerOutcome;
@@ -32,7 +32,10 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 }
 
 fn accepted(execution: &Execution) -> Response {
-    let body = json!({ "executionId": execution.execution_id, "status": execution.status });
+    let body = TriggerAccepted {
+        execution_id: execution.execution_id,
+        status: execution.status,
+    };
     let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
     let location = format!("/executions/{}", execution.execution_id);
     response.headers_mut().insert(
@@ -42,6 +45,18 @@ fn accepted(execution: &Execution) -> Response {
     response
 }
 
+#[utoipa::path(post, path = "/workflows/{id}/trigger", operation_id = "triggerWorkflow", tag = "executions",
+    params(("id" = String, Path),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters: a repeat gets the same execution")),
+    responses(
+        (status = 202, description = "Recorded and queued; `Location` names the execution", body = TriggerAccepted,
+            headers(("Location" = String))),
+        (status = 404, description = "No such workflow", body = ErrorBody),
+        (status = 409, description = "The workflow is busy or pending (`workflow_busy`, naming the current execution), or paused (`workflow_paused`)", body = ErrorBody),
+        (status = 422, description = "A bad `Idempotency-Key`", body = ErrorBody),
+        (status = 429, description = "Over the rate limit (`rate_limited`); `Retry-After` and `RateLimit-*` say when", body = ErrorBody,
+            headers(("Retry-After" = u64), ("RateLimit-Limit" = u32), ("RateLimit-Remaining" = u32), ("RateLimit-Reset" = u64))),
+    ))]
 pub async fn trigger(
     State(state): State<AppState>,
     PathId(id): PathId,
@@ -58,6 +73,7 @@ pub async fn trigger(
     let limit = match &workflow.spec.trigger {
         Trigger::Manual {
             rate_limit: Some(limit),
+            ..
         } => Some(limit),
         _ => state.default_rate_limit.as_ref(),
     };

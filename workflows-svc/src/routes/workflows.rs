@@ -1,6 +1,8 @@
 //! Workflow CRUD.
 
 use super::path::PathId;
+use crate::body::decode_spec;
+use crate::openapi::{ErrorBody, WorkflowPage};
 use crate::{ApiError, AppState};
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
@@ -9,8 +11,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use serde_json::json;
-use shared::domain::{decode_workflow_spec, TriggerStatus, Workflow, WorkflowSpec};
+use shared::domain::{TriggerStatus, Workflow, WorkflowSpec};
 use shared::repo::WorkflowQuery;
 use shared::time::{self, Timestamp};
 
@@ -32,11 +33,25 @@ fn workflow_response(status: StatusCode, workflow: &Workflow) -> Response {
     response
 }
 
+#[utoipa::path(post, path = "/workflows", operation_id = "createWorkflow", tag = "workflows",
+    request_body(content(
+        (WorkflowSpec = "application/json", example = json!(crate::openapi::seed_example())),
+        (WorkflowSpec = "application/yaml"),
+    )),
+    responses(
+        (status = 201, description = "Created; `ETag` is its version, `Location` its path", body = Workflow,
+            headers(("ETag" = String), ("Location" = String))),
+        (status = 400, description = "Malformed JSON, or an unknown, missing or mistyped field", body = ErrorBody),
+        (status = 409, description = "A workflow with this id exists (`already_exists`)", body = ErrorBody),
+        (status = 413, description = "A body over 1 MiB", body = ErrorBody),
+        (status = 422, description = "A value breaks a rule (`validation_failed`, naming the field)", body = ErrorBody),
+    ))]
 pub async fn create(
     State(state): State<AppState>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let spec = decode_workflow_spec(&body?)?;
+    let spec = decode_spec(&headers, &body?)?;
     let workflow = Workflow::created(spec, time::now());
     state.backends.workflows.create(&workflow).await?;
     if workflow.next_run_at.is_some() {
@@ -45,6 +60,11 @@ pub async fn create(
     Ok(workflow_response(StatusCode::CREATED, &workflow))
 }
 
+#[utoipa::path(get, path = "/workflows/{id}", operation_id = "getWorkflow", tag = "workflows", params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The workflow; `ETag` is its version", body = Workflow, headers(("ETag" = String))),
+        (status = 404, description = "No such workflow", body = ErrorBody),
+    ))]
 pub async fn get_one(
     State(state): State<AppState>,
     PathId(id): PathId,
@@ -62,12 +82,20 @@ pub async fn find_workflow(state: &AppState, id: &str) -> Result<Workflow, ApiEr
         .ok_or_else(|| ApiError::NotFound(format!("There is no workflow `{id}`.")))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
+    /// Items per page, 1 to 500 (50 when absent; a page also stops near 2 MiB).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
+    /// The `nextCursor` of the previous page.
     cursor: Option<String>,
+    /// `periodic`, `cron` or `manual`.
+    #[param(pattern = "^(periodic|cron|manual)$")]
     trigger_type: Option<String>,
+    /// `idle`, `busy` or `pending`.
+    #[param(pattern = "^(idle|busy|pending)$")]
     status: Option<String>,
     paused: Option<bool>,
 }
@@ -84,17 +112,22 @@ pub fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
     }
 }
 
+#[utoipa::path(get, path = "/workflows", operation_id = "listWorkflows", tag = "workflows", params(ListParams),
+    responses(
+        (status = 200, description = "A page of workflows, ordered by id", body = WorkflowPage),
+        (status = 400, description = "A bad query parameter (`invalid_query`)", body = ErrorBody),
+    ))]
 pub async fn list(
     State(state): State<AppState>,
     params: Result<Query<ListParams>, QueryRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<WorkflowPage>, ApiError> {
     let Query(params) = params?;
     let trigger_type = match params.trigger_type.as_deref() {
         None => None,
-        Some(kind @ ("periodic" | "manual")) => Some(kind.to_string()),
+        Some(kind @ ("periodic" | "cron" | "manual")) => Some(kind.to_string()),
         Some(other) => {
             return Err(ApiError::InvalidQuery(format!(
-                "Query `triggerType` is `{other}`; use periodic or manual."
+                "Query `triggerType` is `{other}`; use periodic, cron or manual."
             )))
         }
     };
@@ -114,9 +147,10 @@ pub async fn list(
         limit: page_limit(params.limit)?,
     };
     let page = state.backends.workflows.list(&query).await?;
-    Ok(Json(
-        json!({ "items": page.items, "nextCursor": page.next_cursor }),
-    ))
+    Ok(Json(WorkflowPage {
+        items: page.items,
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// The version a client says it is updating: `If-Match: "3"` or `"version": 3` in the body.
@@ -139,22 +173,35 @@ fn expected_version(headers: &HeaderMap, spec: &WorkflowSpec) -> Result<Option<u
     })
 }
 
-/// An unchanged interval keeps the schedule's anchor; a new one starts counting now.
+/// An unchanged schedule keeps its anchor; a new one starts counting now.
 fn next_run_after_update(old: &Workflow, spec: &WorkflowSpec, now: Timestamp) -> Option<Timestamp> {
-    let interval = spec.trigger.interval()?;
+    let schedule = spec.trigger.schedule()?;
     match old.next_run_at {
-        Some(next) if old.spec.trigger.interval() == Some(interval) => Some(next),
-        _ => Some(time::add(now, interval)),
+        Some(next) if old.spec.trigger.same_schedule(&spec.trigger) => Some(next),
+        _ => schedule.first_after(now),
     }
 }
 
+#[utoipa::path(put, path = "/workflows/{id}", operation_id = "updateWorkflow", tag = "workflows",
+    params(("id" = String, Path),
+        ("If-Match" = Option<String>, Header, description = "The ETag of the version this update is based on; `*` for any")),
+    request_body(description = "The whole definition; `version` may stand in for `If-Match`",
+        content((WorkflowSpec = "application/json"), (WorkflowSpec = "application/yaml"))),
+    responses(
+        (status = 200, description = "Updated; `ETag` is the new version", body = Workflow, headers(("ETag" = String))),
+        (status = 400, description = "Malformed JSON, or an unknown, missing or mistyped field", body = ErrorBody),
+        (status = 404, description = "No such workflow", body = ErrorBody),
+        (status = 409, description = "The workflow is at another version (`version_conflict`)", body = ErrorBody),
+        (status = 413, description = "A body over 1 MiB", body = ErrorBody),
+        (status = 422, description = "A value breaks a rule, or `workflowId` differs from the path", body = ErrorBody),
+    ))]
 pub async fn update(
     State(state): State<AppState>,
     PathId(id): PathId,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let mut spec = decode_workflow_spec(&body?)?;
+    let mut spec = decode_spec(&headers, &body?)?;
     if spec.workflow_id != id {
         return Err(ApiError::Validation {
             field: "workflowId".to_string(),
@@ -190,6 +237,11 @@ pub async fn update(
 }
 
 /// `POST /workflows/{id}/pause`: no slot fires and no trigger is taken until resumed.
+#[utoipa::path(post, path = "/workflows/{id}/pause", operation_id = "pauseWorkflow", tag = "workflows", params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "Paused: no slot fires, a trigger gets 409 `workflow_paused`", body = Workflow),
+        (status = 404, description = "No such workflow", body = ErrorBody),
+    ))]
 pub async fn pause(
     State(state): State<AppState>,
     PathId(id): PathId,
@@ -198,6 +250,11 @@ pub async fn pause(
 }
 
 /// `POST /workflows/{id}/resume`: slots missed meanwhile are handled by the catch-up policy.
+#[utoipa::path(post, path = "/workflows/{id}/resume", operation_id = "resumeWorkflow", tag = "workflows", params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "Resumed; `catchUp` decides what the missed slots do", body = Workflow),
+        (status = 404, description = "No such workflow", body = ErrorBody),
+    ))]
 pub async fn resume(
     State(state): State<AppState>,
     PathId(id): PathId,
@@ -214,6 +271,11 @@ async fn set_paused(state: &AppState, id: String, paused: bool) -> Result<Respon
     }
 }
 
+#[utoipa::path(delete, path = "/workflows/{id}", operation_id = "deleteWorkflow", tag = "workflows", params(("id" = String, Path)),
+    responses(
+        (status = 204, description = "Deleted; its executions that had not ended are cancelled, its history stays"),
+        (status = 404, description = "No such workflow", body = ErrorBody),
+    ))]
 pub async fn delete(
     State(state): State<AppState>,
     PathId(id): PathId,
