@@ -44,6 +44,7 @@ pub async fn run_with(
             repair::rescue_expired_leases(&backends, now).await;
             repair::mend_trigger_states(&backends, now, config.requeue_after).await;
             repair::republish_stale(&backends, now, config.requeue_after).await;
+            repair::measure_queue_depth(&backends).await;
             next_repair = time::add(now, repair_every);
         }
         if now >= next_prune {

@@ -82,6 +82,14 @@ pub async fn republish_stale(backends: &Backends, now: Timestamp, older_than: Du
     }
 }
 
+/// Sets the queue-depth gauges from the store, so they hold whichever process put the work in.
+pub async fn measure_queue_depth(backends: &Backends) {
+    match backends.executions.live_counts().await {
+        Ok(counts) => shared::telemetry::measure::live_executions(counts),
+        Err(err) => tracing::warn!(%err, "cannot count live executions"),
+    }
+}
+
 /// Deletes execution history past the retention settings, a batch at a time.
 pub async fn prune_history(backends: &Backends, now: Timestamp, retention: &Retention) {
     let ended_before = retention.max_age.map(|age| before(now, age));

@@ -75,6 +75,17 @@ pub mod measure {
         metrics::histogram!("wfa_slot_lateness_seconds").record(lateness.as_secs_f64());
     }
 
+    /// The queue depths: executions waiting to run, running, and waiting for a retry.
+    pub fn live_executions(counts: crate::repo::LiveCounts) {
+        for (status, n) in [
+            ("queued", counts.queued),
+            ("running", counts.running),
+            ("retrying", counts.retrying),
+        ] {
+            metrics::gauge!("wfa_executions_live", "status" => status).set(n as f64);
+        }
+    }
+
     /// Slots passed over: `busy` (the previous run had not ended) or `missed` (catch-up).
     pub fn slots_skipped(why: &'static str, n: u64) {
         metrics::counter!("wfa_slots_skipped_total", "reason" => why).increment(n);

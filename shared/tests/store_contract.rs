@@ -9,7 +9,7 @@ use shared::domain::{
 };
 use shared::mongo::MongoStore;
 use shared::repo::{
-    crash_points, ExecutionQuery, ExecutionRepo, Failpoints, RepoError, SlotOutcome,
+    crash_points, ExecutionQuery, ExecutionRepo, Failpoints, LiveCounts, RepoError, SlotOutcome,
     TriggerOutcome, WorkflowQuery, WorkflowRepo,
 };
 use shared::sqlite::SqliteStore;
@@ -102,6 +102,7 @@ contract!(
     an_execution_that_keeps_losing_its_runner_ends_failed,
     stale_queued_republishes_once_per_threshold,
     next_retry_due_is_the_earliest_retry,
+    live_counts_count_waiting_running_and_retrying,
     prune_history_deletes_only_ended_executions_past_retention,
     a_crash_between_the_workflow_and_a_new_execution_is_mended,
     a_crash_between_a_slot_and_its_execution_loses_no_slot,
@@ -885,6 +886,36 @@ async fn next_retry_due_is_the_earliest_retry(s: Store) {
         assert!(s.executions.finish(&attempt, "r").await.unwrap());
     }
     assert_eq!(s.executions.next_retry_due().await.unwrap(), Some(dues[1]));
+}
+
+async fn live_counts_count_waiting_running_and_retrying(s: Store) {
+    assert_eq!(
+        s.executions.live_counts().await.unwrap(),
+        LiveCounts::default()
+    );
+    for id in ["q1", "q2"] {
+        accepted_manual(&s, id).await;
+    }
+    let run = accepted_manual(&s, "run").await;
+    claimed(&s, &run, "r", 30).await;
+    for (id, status) in [
+        ("retry", ExecutionStatus::Retrying),
+        ("done", ExecutionStatus::Succeeded),
+    ] {
+        let e = accepted_manual(&s, id).await;
+        let mut attempt = claimed(&s, &e, "r", 30).await;
+        attempt.status = status;
+        attempt.next_attempt_at = (status == ExecutionStatus::Retrying).then(|| later(60));
+        assert!(s.executions.finish(&attempt, "r").await.unwrap());
+    }
+    assert_eq!(
+        s.executions.live_counts().await.unwrap(),
+        LiveCounts {
+            queued: 2,
+            running: 1,
+            retrying: 1
+        }
+    );
 }
 
 async fn prune_history_deletes_only_ended_executions_past_retention(s: Store) {

@@ -1,7 +1,7 @@
 //! Issue 9, must show 5: an every-second cron workflow fires on whole seconds, each once.
 //! (Daylight saving is slot arithmetic: `shared::domain::schedule`'s tests, with fixed dates.)
 
-use crate::periodic::{instant, stop_schedule};
+use crate::periodic::{instant, sorted_slots, stop_schedule};
 use crate::support::{Sink, TestApp, Transport, SOON};
 use chrono::{DurationRound, TimeDelta};
 use serde_json::json;
@@ -29,11 +29,7 @@ async fn cron_slots_fall_on_whole_seconds_once_each(transport: Transport) {
     sink.wait_for("/cron", 3, SOON).await;
     stop_schedule(&app, "every-second").await;
     let executions = app.settled_executions_of("every-second").await;
-    let mut slots: Vec<_> = executions
-        .iter()
-        .map(|e| instant(&e["scheduledFor"]))
-        .collect();
-    slots.sort();
+    let slots = sorted_slots(&executions);
     for (k, slot) in slots.iter().enumerate() {
         assert_eq!(
             *slot,

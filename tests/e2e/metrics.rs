@@ -68,10 +68,20 @@ async fn metrics_count_what_ran(transport: Transport) {
         "actions": [{"type": "http-request", "url": sink.url("/slow")}]}),
     )
     .await;
+    // While the call is held, the slot after it is skipped, and the queue-depth gauge (set
+    // by the scheduler's repair pass) shows the one running execution.
     let skipped = r#"wfa_slots_skipped_total{reason="busy"}"#;
+    let running = r#"wfa_executions_live{status="running"}"#;
     let deadline = Instant::now() + SOON;
-    while !parse(&metrics_text(&app).await).contains_key(skipped) {
-        assert!(Instant::now() < deadline, "no slot was skipped");
+    loop {
+        let samples = parse(&metrics_text(&app).await);
+        if samples.contains_key(skipped) && samples.get(running) == Some(&1.0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no slot skipped while running: {samples:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     stop_schedule(&app, "slow").await;

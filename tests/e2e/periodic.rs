@@ -9,17 +9,23 @@ pub fn instant(value: &Value) -> DateTime<Utc> {
     value.as_str().unwrap().parse().unwrap()
 }
 
+/// The `scheduledFor` of each execution, earliest first.
+pub fn sorted_slots(executions: &[Value]) -> Vec<DateTime<Utc>> {
+    let mut slots: Vec<DateTime<Utc>> = executions
+        .iter()
+        .map(|e| instant(&e["scheduledFor"]))
+        .collect();
+    slots.sort();
+    slots
+}
+
 /// The slots recorded for a workflow: anchored at creation, one second apart, each run once.
 pub fn assert_anchored_once_per_slot(
     created_at: DateTime<Utc>,
     executions: &[Value],
     sink_hits: usize,
 ) {
-    let mut slots: Vec<DateTime<Utc>> = executions
-        .iter()
-        .map(|e| instant(&e["scheduledFor"]))
-        .collect();
-    slots.sort();
+    let slots = sorted_slots(executions);
     for (k, slot) in slots.iter().enumerate() {
         // No drift: slot k is exactly createdAt + (k+1) intervals, however late each tick ran.
         assert_eq!(

@@ -3,8 +3,8 @@ use super::workflows::Change;
 use super::{bounded, is_duplicate_key, listing, MongoStore, CONCURRENT_WRITE_TRIES};
 use crate::domain::{Admission, Execution, Lease, RateLimit, Transition, TriggerStatus};
 use crate::repo::{
-    crash_points, cursor, ExecutionQuery, ExecutionRepo, Page, RepoError, RepoResult, SlotOutcome,
-    TriggerOutcome,
+    crash_points, cursor, ExecutionQuery, ExecutionRepo, LiveCounts, Page, RepoError, RepoResult,
+    SlotOutcome, TriggerOutcome,
 };
 use crate::time::{self, Timestamp};
 use async_trait::async_trait;
@@ -508,6 +508,19 @@ impl ExecutionRepo for MongoStore {
                 .find_executions(doc! {"status": "queued"}, doc! {"updatedAt": 1}, limit)
                 .await?;
             Ok(found.into_iter().map(|(e, _)| e).collect())
+        })
+        .await
+    }
+
+    async fn live_counts(&self) -> RepoResult<LiveCounts> {
+        bounded("live_counts", async {
+            let count =
+                |status: &'static str| self.executions.count_documents(doc! {"status": status});
+            Ok(LiveCounts {
+                queued: count("queued").await?,
+                running: count("running").await?,
+                retrying: count("retrying").await?,
+            })
         })
         .await
     }

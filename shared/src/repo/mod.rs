@@ -127,6 +127,14 @@ pub enum SlotOutcome {
     Stale,
 }
 
+/// How many executions wait or run: the queue depths an operator watches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LiveCounts {
+    pub queued: u64,
+    pub running: u64,
+    pub retrying: u64,
+}
+
 #[async_trait]
 pub trait ExecutionRepo: Send + Sync {
     /// Records a new `queued` execution and moves its workflow from idle to busy, atomically;
@@ -189,6 +197,8 @@ pub trait ExecutionRepo: Send + Sync {
     ) -> RepoResult<Vec<Execution>>;
     /// The earliest `nextAttemptAt` of any retrying execution.
     async fn next_retry_due(&self) -> RepoResult<Option<Timestamp>>;
+    /// Executions now `queued`, `running` and `retrying`, across all workflows.
+    async fn live_counts(&self) -> RepoResult<LiveCounts>;
     /// Deletes ended executions (succeeded, failed, cancelled) that ended before
     /// `ended_before`, and those beyond the newest `keep_per_workflow` of their workflow (0:
     /// no count limit); at most `limit` in one call. Live executions are never touched.

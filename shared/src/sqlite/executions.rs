@@ -4,8 +4,8 @@ use crate::domain::{
     Admission, Execution, Lease, RateLimit, RateWindow, Transition, TriggerStatus,
 };
 use crate::repo::{
-    crash_points, cursor, ExecutionQuery, ExecutionRepo, Failpoints, Page, RepoResult, SlotOutcome,
-    TriggerOutcome,
+    crash_points, cursor, ExecutionQuery, ExecutionRepo, Failpoints, LiveCounts, Page, RepoResult,
+    SlotOutcome, TriggerOutcome,
 };
 use crate::time::{from_millis, to_millis, Timestamp};
 use async_trait::async_trait;
@@ -471,6 +471,27 @@ impl ExecutionRepo for SqliteStore {
                 )?
                 .query_row([], |r| r.get(0))?;
             Ok(ms.map(from_millis))
+        })
+        .await
+    }
+
+    async fn live_counts(&self) -> RepoResult<LiveCounts> {
+        self.read("live_counts", |conn| {
+            // One count per status, each answered from that status's partial index.
+            let counts = conn
+                .prepare_cached(
+                    "SELECT (SELECT COUNT(*) FROM executions WHERE status = 'queued'),
+                            (SELECT COUNT(*) FROM executions WHERE status = 'running'),
+                            (SELECT COUNT(*) FROM executions WHERE status = 'retrying')",
+                )?
+                .query_row([], |r| {
+                    Ok(LiveCounts {
+                        queued: r.get::<_, i64>(0)? as u64,
+                        running: r.get::<_, i64>(1)? as u64,
+                        retrying: r.get::<_, i64>(2)? as u64,
+                    })
+                })?;
+            Ok(counts)
         })
         .await
     }
