@@ -94,19 +94,7 @@ async fn metrics_count_what_ran(transport: Transport) {
     let periodic = r#"wfa_executions_finished_total{reason="periodic",status="succeeded"}"#;
     let deadline = Instant::now() + SOON;
     let (text, samples) = loop {
-        let response = app
-            .http
-            .get(format!("{}/metrics", app.base))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        let content_type = response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .to_string();
-        assert!(content_type.starts_with("text/plain"), "{content_type}");
-        let text = response.text().await.unwrap();
+        let text = metrics_text(&app).await;
         let samples = parse(&text);
         let done = samples.contains_key(failed) && samples.contains_key(periodic);
         if done || Instant::now() > deadline {
@@ -165,6 +153,7 @@ async fn metrics_count_what_ran(transport: Transport) {
     }
 }
 
+/// `GET /metrics`, checked to be Prometheus text.
 async fn metrics_text(app: &TestApp) -> String {
     let response = app
         .http
@@ -172,6 +161,9 @@ async fn metrics_text(app: &TestApp) -> String {
         .send()
         .await
         .unwrap();
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"].to_str().unwrap();
+    assert!(content_type.starts_with("text/plain"), "{content_type}");
     response.text().await.unwrap()
 }
 
