@@ -4,7 +4,7 @@ use crate::attempt::{self, AttemptOutcome};
 use crate::lease::{lease_for, Renewal};
 use async_trait::async_trait;
 use backon::{ExponentialBuilder, Retryable};
-use shared::domain::{Execution, ExecutionRequest, ExecutionStatus, Workflow};
+use shared::domain::{Execution, ExecutionRequest, ExecutionStatus, Overlap, Workflow};
 use shared::egress::EgressPolicy;
 use shared::repo::RepoError;
 use shared::telemetry::measure;
@@ -109,6 +109,14 @@ impl Runner {
                 tracing::debug!(execution_id = %execution.execution_id, status = execution.status.as_str(), "attempt recorded");
                 if execution.status == ExecutionStatus::Retrying {
                     self.backends.wakeups.schedule.notify_one();
+                }
+                if execution.status.is_terminal() && workflow.spec.trigger.overlap() == Overlap::BufferOne {
+                    shared::transport::publish_promoted(
+                        self.backends.executions.as_ref(),
+                        &self.backends.transport,
+                        &execution.workflow_id,
+                    )
+                    .await;
                 }
             }
             Ok(false) => {

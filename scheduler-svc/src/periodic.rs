@@ -72,6 +72,10 @@ async fn fire_one(backends: &Backends, workflow: &Workflow, now: Timestamp) {
                 ExecutionRequest::for_execution(&execution),
             );
         }
+        Ok(SlotOutcome::Buffered(execution)) => {
+            measure::execution_accepted(Reason::Periodic);
+            tracing::info!(workflow_id = workflow.id(), execution_id = %execution.execution_id, slot = %due, "periodic slot buffered: it runs when the current execution ends");
+        }
         Ok(SlotOutcome::SkippedBusy) => {
             measure::slots_skipped("busy", 1);
             tracing::info!(workflow_id = workflow.id(), slot = %due, "periodic slot skipped: the previous execution has not ended");

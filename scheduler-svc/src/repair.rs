@@ -9,10 +9,17 @@ use shared::transport::publish_in_background;
 use shared::Backends;
 use std::time::Duration;
 
-fn publish_all(backends: &Backends, executions: &[Execution], what: &str) {
+async fn publish_all(backends: &Backends, executions: &[Execution], what: &str) {
     for execution in executions {
         if execution.status.is_terminal() {
             tracing::warn!(execution_id = %execution.execution_id, workflow_id = %execution.workflow_id, error = execution.error.as_deref().unwrap_or_default(), "execution failed");
+            // Its end may have queued the workflow's buffered execution.
+            shared::transport::publish_promoted(
+                backends.executions.as_ref(),
+                &backends.transport,
+                &execution.workflow_id,
+            )
+            .await;
             continue;
         }
         tracing::info!(execution_id = %execution.execution_id, workflow_id = %execution.workflow_id, attempt = execution.attempt, "{what}");
@@ -31,7 +38,7 @@ pub async fn requeue_due_retries(backends: &Backends, now: Timestamp) {
     {
         Ok(requeued) => {
             shared::telemetry::measure::retries_started(requeued.len());
-            publish_all(backends, &requeued, "retry due: re-queued")
+            publish_all(backends, &requeued, "retry due: re-queued").await
         }
         Err(err) => tracing::warn!(%err, "cannot re-queue due retries"),
     }
@@ -45,7 +52,7 @@ pub async fn rescue_expired_leases(backends: &Backends, now: Timestamp) {
     {
         Ok(rescued) => {
             shared::telemetry::measure::leases_rescued(rescued.len());
-            publish_all(backends, &rescued, "lease expired (runner gone): re-queued")
+            publish_all(backends, &rescued, "lease expired (runner gone): re-queued").await
         }
         Err(err) => tracing::warn!(%err, "cannot rescue expired leases"),
     }
@@ -57,11 +64,14 @@ pub async fn mend_trigger_states(backends: &Backends, now: Timestamp, older_than
         .repair_trigger_states(before(now, older_than), super::BATCH)
         .await
     {
-        Ok(written) => publish_all(
-            backends,
-            &written,
-            "execution a crash left unwritten: recorded",
-        ),
+        Ok(written) => {
+            publish_all(
+                backends,
+                &written,
+                "execution a crash left unwritten (or buffered behind an ended one): queued",
+            )
+            .await
+        }
         Err(err) => tracing::warn!(%err, "cannot repair trigger states"),
     }
 }
@@ -77,7 +87,7 @@ pub async fn republish_stale(backends: &Backends, now: Timestamp, older_than: Du
         .stale_queued(threshold, now, super::BATCH)
         .await
     {
-        Ok(stale) => publish_all(backends, &stale, "queued execution not taken: republished"),
+        Ok(stale) => publish_all(backends, &stale, "queued execution not taken: republished").await,
         Err(err) => tracing::warn!(%err, "cannot republish stale queued executions"),
     }
 }

@@ -110,6 +110,9 @@ contract!(
     a_crash_before_the_trigger_state_follows_a_retry_is_mended,
     a_crash_before_the_trigger_state_follows_a_rescue_is_mended,
     a_crash_between_delete_and_cancel_is_mended,
+    buffer_one_keeps_one_behind_and_queues_it_as_the_current_ends,
+    a_crash_while_buffering_is_mended,
+    a_crash_while_the_buffered_execution_takes_over_is_mended,
 );
 
 // ---- fixtures -------------------------------------------------------------------------
@@ -119,6 +122,19 @@ fn workflow(id: &str, interval: Option<&str>) -> Workflow {
         Some(i) => format!(r#"{{"type":"periodic","interval":"{i}"}}"#),
         None => r#"{"type":"manual"}"#.to_string(),
     };
+    workflow_triggered(id, &trigger)
+}
+
+/// A workflow whose trigger keeps one execution buffered behind a busy one.
+fn buffering(id: &str, interval: Option<&str>) -> Workflow {
+    let trigger = match interval {
+        Some(i) => format!(r#"{{"type":"periodic","interval":"{i}","overlap":"bufferOne"}}"#),
+        None => r#"{"type":"manual","overlap":"bufferOne"}"#.to_string(),
+    };
+    workflow_triggered(id, &trigger)
+}
+
+fn workflow_triggered(id: &str, trigger: &str) -> Workflow {
     let json = format!(
         r#"{{"workflowId":"{id}","trigger":{trigger},"actions":[{{"type":"log","message":"m"}}]}}"#
     );
@@ -1155,4 +1171,125 @@ async fn a_crash_between_delete_and_cancel_is_mended(s: Store) {
             .status,
         expected
     );
+}
+
+// ---- overlap: bufferOne ----------------------------------------------------------------
+
+async fn buffer_one_keeps_one_behind_and_queues_it_as_the_current_ends(s: Store) {
+    let w = buffering("b", None);
+    s.workflows.create(&w).await.unwrap();
+    let first = manual(&w);
+    accept(&s, &first).await;
+    let second = manual(&w);
+    let outcome = s.executions.accept_trigger(&second, None).await.unwrap();
+    assert!(
+        matches!(&outcome, TriggerOutcome::Buffered(e) if e.status == ExecutionStatus::Buffered),
+        "{outcome:?}"
+    );
+    assert_eq!(status_of(&s, &second).await, ExecutionStatus::Buffered);
+    let third = s
+        .executions
+        .accept_trigger(&manual(&w), None)
+        .await
+        .unwrap();
+    assert!(matches!(third, TriggerOutcome::Busy { .. }), "{third:?}");
+    assert!(s
+        .executions
+        .queued(10)
+        .await
+        .unwrap()
+        .iter()
+        .all(|e| e.execution_id != second.execution_id));
+
+    let mut done = claimed(&s, &first, "a", 30).await;
+    done.status = ExecutionStatus::Succeeded;
+    assert!(s.executions.finish(&done, "a").await.unwrap());
+    assert_eq!(status_of(&s, &second).await, ExecutionStatus::Queued);
+    assert_eq!(
+        trigger_of(&s, "b").await,
+        (TriggerStatus::Busy, Some(second.execution_id))
+    );
+    // The buffer is free again behind the new current execution.
+    let fourth = s
+        .executions
+        .accept_trigger(&manual(&w), None)
+        .await
+        .unwrap();
+    assert!(matches!(fourth, TriggerOutcome::Buffered(_)), "{fourth:?}");
+
+    // A slot that comes while a periodic workflow is busy is buffered the same way.
+    let p = buffering("bp", Some("10s"));
+    s.workflows.create(&p).await.unwrap();
+    let due = p.next_run_at.unwrap();
+    let step = Duration::from_secs(10);
+    let fired = s
+        .executions
+        .fire_slot(
+            "bp",
+            due,
+            time::add(due, step),
+            Some(&slot_execution(&p, due)),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(fired, SlotOutcome::Fired(_)), "{fired:?}");
+    let (next, after) = (time::add(due, step), time::add(due, step * 2));
+    let buffered = s
+        .executions
+        .fire_slot("bp", next, after, Some(&slot_execution(&p, next)))
+        .await
+        .unwrap();
+    assert!(matches!(buffered, SlotOutcome::Buffered(_)), "{buffered:?}");
+    let last = time::add(after, step);
+    let skipped = s
+        .executions
+        .fire_slot("bp", after, last, Some(&slot_execution(&p, after)))
+        .await
+        .unwrap();
+    assert_eq!(skipped, SlotOutcome::SkippedBusy);
+}
+
+async fn a_crash_while_buffering_is_mended(s: Store) {
+    let w = buffering("cb", None);
+    s.workflows.create(&w).await.unwrap();
+    let first = manual(&w);
+    accept(&s, &first).await;
+    claimed(&s, &first, "a", 30).await;
+    s.failpoints.arm(crash_points::BEFORE_EXECUTION_INSERT);
+    assert!(s
+        .executions
+        .accept_trigger(&manual(&w), None)
+        .await
+        .is_err());
+    settle(&s).await;
+    let ended = assert_settled(&s, "cb").await;
+    assert!(ended.iter().any(|e| e.execution_id == first.execution_id));
+}
+
+async fn a_crash_while_the_buffered_execution_takes_over_is_mended(s: Store) {
+    for (id, point) in [
+        ("ct1", crash_points::BEFORE_TRIGGER_FOLLOWS),
+        ("ct2", crash_points::BEFORE_EXECUTION_INSERT),
+    ] {
+        let w = buffering(id, None);
+        s.workflows.create(&w).await.unwrap();
+        let first = manual(&w);
+        accept(&s, &first).await;
+        let second = manual(&w);
+        let outcome = s.executions.accept_trigger(&second, None).await.unwrap();
+        assert!(
+            matches!(outcome, TriggerOutcome::Buffered(_)),
+            "{outcome:?}"
+        );
+        let mut done = claimed(&s, &first, "a", 30).await;
+        done.status = ExecutionStatus::Succeeded;
+        s.failpoints.arm(point);
+        assert!(s.executions.finish(&done, "a").await.is_err(), "{point}");
+        settle(&s).await;
+        let ended = assert_settled(&s, id).await;
+        assert!(
+            ended.iter().any(|e| e.execution_id == second.execution_id),
+            "{point}: the buffered execution ran: {ended:?}"
+        );
+    }
 }

@@ -22,6 +22,7 @@ mod listing_memory;
 mod manual;
 mod metrics;
 mod openapi;
+mod overlap;
 mod pause;
 mod periodic;
 mod processes;

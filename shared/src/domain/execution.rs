@@ -15,6 +15,9 @@ pub enum Reason {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ExecutionStatus {
+    /// Came while the workflow was busy (`overlap: bufferOne`); queued when the current
+    /// execution ends.
+    Buffered,
     Queued,
     Running,
     /// Failed an attempt; `nextAttemptAt` says when the scheduler re-queues it.
@@ -25,7 +28,8 @@ pub enum ExecutionStatus {
 }
 
 impl ExecutionStatus {
-    pub const ALL: [ExecutionStatus; 6] = [
+    pub const ALL: [ExecutionStatus; 7] = [
+        Self::Buffered,
         Self::Queued,
         Self::Running,
         Self::Retrying,
@@ -36,6 +40,7 @@ impl ExecutionStatus {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Buffered => "buffered",
             Self::Queued => "queued",
             Self::Running => "running",
             Self::Retrying => "retrying",

@@ -25,6 +25,8 @@ pub enum Transition {
     Release { owner: String, now: Timestamp },
     /// A retry whose time has come becomes the next attempt.
     StartRetry { now: Timestamp },
+    /// A buffered execution is queued: its workflow's current execution has ended.
+    Promote { now: Timestamp },
     /// A running execution whose lease expired: its runner died.
     Rescue { now: Timestamp },
     /// The outbox repair: a queued execution nobody took since `older_than` is republished,
@@ -96,6 +98,13 @@ impl Execution {
                 self.attempt += 1;
                 self.updated_at = *now;
             }
+            Transition::Promote { now } => {
+                if self.status != Buffered {
+                    return false;
+                }
+                self.status = Queued;
+                self.updated_at = *now;
+            }
             Transition::Rescue { now } => {
                 let expired = self.lease.as_ref().is_some_and(|l| l.expires_at < *now);
                 if self.status != Running || !expired {
@@ -140,7 +149,9 @@ impl TriggerStatus {
     /// for a retry, and idle once it ended.
     pub fn following(status: ExecutionStatus) -> TriggerStatus {
         match status {
-            ExecutionStatus::Queued | ExecutionStatus::Running => TriggerStatus::Busy,
+            ExecutionStatus::Buffered | ExecutionStatus::Queued | ExecutionStatus::Running => {
+                TriggerStatus::Busy
+            }
             ExecutionStatus::Retrying => TriggerStatus::Pending,
             ExecutionStatus::Succeeded | ExecutionStatus::Failed | ExecutionStatus::Cancelled => {
                 TriggerStatus::Idle

@@ -123,15 +123,16 @@ impl Trigger {
     }
 }
 
-/// What happens to a slot or manual trigger that comes while the workflow is busy: today it
-/// is dropped (the slot skipped and counted, the manual trigger answered 409). Keeping one to
-/// run after the current execution (`bufferOne`) is planned; until then the field takes only
-/// `skip`, so that no definition asks for a behaviour it does not get.
+/// What happens to a slot or manual trigger that comes while the workflow is busy.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum Overlap {
+    /// It is dropped: the slot is skipped (and counted), the manual trigger answered 409.
     #[default]
     Skip,
+    /// One is kept as a `buffered` execution and queued when the current one ends; further
+    /// ones are dropped as with `skip`.
+    BufferOne,
 }
 
 /// What a periodic or cron trigger does with slots missed while nothing was running.

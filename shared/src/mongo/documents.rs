@@ -44,6 +44,9 @@ pub struct StoredWorkflow {
     pub status_since: Timestamp,
     /// The execution the workflow was marked busy for, until it is known to be written.
     pub launching: Option<Document>,
+    /// The execution buffered behind the current one (`bufferOne`), as written (without
+    /// `_id`): the repair pass writes it if a crash left it unwritten.
+    pub buffered: Option<Document>,
     /// The manual triggers its rate limit counted in the current window.
     pub rate_window: Option<RateWindow>,
 }
@@ -67,6 +70,9 @@ pub fn workflow(w: &StoredWorkflow) -> RepoResult<Document> {
     d.insert("version", wf.version as i64);
     d.insert("createdAt", date(wf.created_at));
     d.insert("updatedAt", date(wf.updated_at));
+    if let Some(buffered) = &w.buffered {
+        d.insert("buffered", buffered.clone());
+    }
     if let Some(launching) = &w.launching {
         d.insert("launching", launching.clone());
     }
@@ -106,6 +112,7 @@ pub fn decode_workflow(mut d: Document) -> RepoResult<StoredWorkflow> {
         revision: integer(&d, "revision")?,
         status_since: required_date(&d, "statusSince")?,
         launching: d.get_document("launching").ok().cloned(),
+        buffered: d.get_document("buffered").ok().cloned(),
         rate_window: match d.get_document("rateWindow") {
             Ok(w) => Some(RateWindow {
                 start: required_date(w, "start")?,
@@ -231,6 +238,7 @@ mod tests {
             revision: 3,
             status_since: from_millis(5),
             launching: Some(doc! {"executionId": "x"}),
+            buffered: None,
             rate_window: Some(RateWindow {
                 start: from_millis(7),
                 count: 2,

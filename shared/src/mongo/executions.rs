@@ -1,7 +1,9 @@
 use super::documents::{self, date, StoredWorkflow};
 use super::workflows::Change;
 use super::{bounded, is_duplicate_key, listing, MongoStore, CONCURRENT_WRITE_TRIES};
-use crate::domain::{Admission, Execution, Lease, RateLimit, Transition, TriggerStatus};
+use crate::domain::{
+    Admission, Execution, ExecutionStatus, Lease, Overlap, RateLimit, Transition, TriggerStatus,
+};
 use crate::repo::{
     crash_points, cursor, ExecutionQuery, ExecutionRepo, LiveCounts, Page, RepoError, RepoResult,
     SlotOutcome, TriggerOutcome,
@@ -164,15 +166,57 @@ impl MongoStore {
         status: TriggerStatus,
         current: Option<Uuid>,
     ) -> RepoResult<()> {
-        self.change_workflow(workflow_id, |w| {
-            if w.workflow.current_execution_id != Some(expected_current) {
-                return Ok(Change::Keep(()));
-            }
-            set_trigger(w, status, current);
-            Ok(Change::Write(()))
-        })
-        .await?;
+        let promoted = self
+            .change_workflow(workflow_id, |w| {
+                if w.workflow.current_execution_id != Some(expected_current) {
+                    return Ok(Change::Keep(None));
+                }
+                Ok(Change::Write(settle(w, status, current)?))
+            })
+            .await?
+            .flatten();
+        if let Some(next) = promoted {
+            self.write_promoted(&next).await?;
+        }
         Ok(())
+    }
+
+    /// Writes a promoted (now queued) execution over its buffered record, after its workflow
+    /// took it as current; or inserts it, if a crash left the buffered record unwritten.
+    async fn write_promoted(&self, promoted: &Execution) -> RepoResult<()> {
+        self.failpoints
+            .pass(crash_points::BEFORE_EXECUTION_INSERT)?;
+        let id = promoted.execution_id.to_string();
+        for _ in 0..CONCURRENT_WRITE_TRIES {
+            match self.find_execution(promoted.execution_id).await? {
+                // Promoted already, or cancelled with its deleted workflow.
+                Some((stored, _)) if stored.status != ExecutionStatus::Buffered => return Ok(()),
+                Some((_, revision)) => {
+                    let written = self
+                        .executions
+                        .replace_one(
+                            doc! {"_id": &id, "revision": revision},
+                            documents::execution(promoted, revision + 1)?,
+                        )
+                        .await?;
+                    if written.matched_count == 1 {
+                        return Ok(());
+                    }
+                }
+                None => match self
+                    .executions
+                    .insert_one(documents::execution(promoted, 0)?)
+                    .await
+                {
+                    Ok(_) => return Ok(()),
+                    Err(err) if is_duplicate_key(&err) => continue,
+                    Err(err) => return Err(err.into()),
+                },
+            }
+        }
+        Err(RepoError::Unavailable(format!(
+            "execution {id} kept changing under concurrent writes; try again"
+        )))
     }
 
     /// Records a new execution for its workflow if `may_launch` allows: the workflow is
@@ -182,32 +226,46 @@ impl MongoStore {
     async fn launch(
         &self,
         e: &Execution,
-        mut may_launch: impl FnMut(&mut StoredWorkflow) -> Result<(), Launched>,
+        mut may_launch: impl FnMut(&mut StoredWorkflow) -> Result<Placement, Launched>,
     ) -> RepoResult<Launched> {
-        let d = documents::execution(e, 0)?;
+        let queued = documents::execution(e, 0)?;
+        let buffered = documents::execution(&as_buffered(e), 0)?;
+        // Without its `_id` (`executionId` says the same): a nested `_id` is best avoided.
+        let carried = |d: &Document| {
+            let mut d = d.clone();
+            d.remove("_id");
+            d
+        };
         let marked = self
             .change_workflow(&e.workflow_id, |w| {
-                if let Err(refused) = may_launch(w) {
-                    return Ok(Change::Keep(refused));
+                let placement = match may_launch(w) {
+                    Err(refused) => return Ok(Change::Keep(refused)),
+                    Ok(placement) => placement,
+                };
+                match placement {
+                    Placement::Now => {
+                        let (status, current) = e.trigger_state();
+                        set_trigger(w, status, current);
+                        w.launching = Some(carried(&queued));
+                    }
+                    Placement::Behind => w.buffered = Some(carried(&buffered)),
                 }
-                let (status, current) = e.trigger_state();
-                set_trigger(w, status, current);
-                // Without its `_id` (`executionId` says the same): a nested `_id` is best avoided.
-                let mut launching = d.clone();
-                launching.remove("_id");
-                w.launching = Some(launching);
-                Ok(Change::Write(Launched::Recorded))
+                Ok(Change::Write(Launched::Recorded(placement)))
             })
             .await?;
-        match marked {
+        let placement = match marked {
             None => return Ok(Launched::WorkflowNotFound),
-            Some(Launched::Recorded) => {}
+            Some(Launched::Recorded(placement)) => placement,
             Some(refused) => return Ok(refused),
+        };
+        if placement == Placement::Behind {
+            return self.insert_buffered(e, buffered).await;
         }
+        let d = queued;
         self.failpoints
             .pass(crash_points::BEFORE_EXECUTION_INSERT)?;
         match self.executions.insert_one(d).await {
-            Ok(_) => Ok(Launched::Recorded),
+            Ok(_) => Ok(Launched::Recorded(Placement::Now)),
             Err(err) if is_duplicate_key(&err) => {
                 // Recorded earlier: the workflow takes the state that execution implies (idle
                 // if it ended) instead of the busy mark above.
@@ -217,6 +275,34 @@ impl MongoStore {
                 };
                 self.set_trigger_if_current(&e.workflow_id, e.execution_id, status, current)
                     .await?;
+                Ok(Launched::AlreadyThere)
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Writes the buffered execution its workflow now carries. One recorded before under this
+    /// id (a repeated key) is not buffered again: the workflow lets go of it.
+    async fn insert_buffered(&self, e: &Execution, d: Document) -> RepoResult<Launched> {
+        self.failpoints
+            .pass(crash_points::BEFORE_EXECUTION_INSERT)?;
+        match self.executions.insert_one(d).await {
+            Ok(_) => Ok(Launched::Recorded(Placement::Behind)),
+            Err(err) if is_duplicate_key(&err) => {
+                let id = e.execution_id.to_string();
+                self.change_workflow(&e.workflow_id, |w| {
+                    let carries = w
+                        .buffered
+                        .as_ref()
+                        .and_then(|b| b.get_str("executionId").ok())
+                        == Some(id.as_str());
+                    if !carries {
+                        return Ok(Change::Keep(()));
+                    }
+                    w.buffered = None;
+                    Ok(Change::Write(()))
+                })
+                .await?;
                 Ok(Launched::AlreadyThere)
             }
             Err(err) => Err(err.into()),
@@ -232,9 +318,62 @@ fn set_trigger(w: &mut StoredWorkflow, status: TriggerStatus, current: Option<Uu
     w.launching = None;
 }
 
+/// Where a new execution goes: it runs now, or waits behind the current one (`bufferOne`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Placement {
+    Now,
+    Behind,
+}
+
+/// `e` as the buffered execution it is recorded as when its workflow is busy.
+fn as_buffered(e: &Execution) -> Execution {
+    Execution {
+        status: ExecutionStatus::Buffered,
+        ..e.clone()
+    }
+}
+
+/// Where a new execution for `w` goes: now if it is idle, behind its current one if it is
+/// busy under `bufferOne` with none buffered yet; otherwise it is refused as busy.
+fn place(w: &StoredWorkflow) -> Result<Placement, Launched> {
+    if w.workflow.status == TriggerStatus::Idle {
+        return Ok(Placement::Now);
+    }
+    if w.workflow.spec.trigger.overlap() == Overlap::BufferOne && w.buffered.is_none() {
+        return Ok(Placement::Behind);
+    }
+    Err(Launched::Busy(
+        w.workflow.status,
+        w.workflow.current_execution_id,
+    ))
+}
+
+/// Sets a workflow's trigger state; if that would leave it idle with an execution buffered,
+/// the buffered one is promoted (queued) and becomes current instead, and is returned to be
+/// written over its buffered record.
+fn settle(
+    w: &mut StoredWorkflow,
+    status: TriggerStatus,
+    current: Option<Uuid>,
+) -> RepoResult<Option<Execution>> {
+    if status == TriggerStatus::Idle {
+        if let Some(buffered) = w.buffered.take() {
+            let (mut next, _) = documents::decode_execution(buffered)?;
+            next.apply(&Transition::Promote { now: time::now() });
+            set_trigger(w, TriggerStatus::Busy, Some(next.execution_id));
+            let mut launching = documents::execution(&next, 0)?;
+            launching.remove("_id");
+            w.launching = Some(launching);
+            return Ok(Some(next));
+        }
+    }
+    set_trigger(w, status, current);
+    Ok(None)
+}
+
 /// What became of a new execution.
 enum Launched {
-    Recorded,
+    Recorded(Placement),
     /// It was recorded before (its id is the deduplication key).
     AlreadyThere,
     /// The workflow is not idle.
@@ -273,12 +412,7 @@ impl ExecutionRepo for MongoStore {
                     if w.workflow.paused {
                         return Err(Launched::Paused);
                     }
-                    if w.workflow.status != TriggerStatus::Idle {
-                        return Err(Launched::Busy(
-                            w.workflow.status,
-                            w.workflow.current_execution_id,
-                        ));
-                    }
+                    let placement = place(w)?;
                     if let Some(limit) = limit {
                         match limit.admit(w.rate_window, execution.created_at) {
                             Admission::Admitted { window } => w.rate_window = Some(window),
@@ -291,11 +425,14 @@ impl ExecutionRepo for MongoStore {
                             }
                         }
                     }
-                    Ok(())
+                    Ok(placement)
                 })
                 .await?;
             Ok(match launched {
-                Launched::Recorded => TriggerOutcome::Accepted(execution.clone()),
+                Launched::Recorded(Placement::Now) => TriggerOutcome::Accepted(execution.clone()),
+                Launched::Recorded(Placement::Behind) => {
+                    TriggerOutcome::Buffered(as_buffered(execution))
+                }
                 Launched::WorkflowNotFound => TriggerOutcome::WorkflowNotFound,
                 Launched::Paused => TriggerOutcome::Paused,
                 Launched::RateLimited {
@@ -366,18 +503,18 @@ impl ExecutionRepo for MongoStore {
                         if !at_slot(w) {
                             return Err(Launched::SlotTaken);
                         }
-                        if w.workflow.status != TriggerStatus::Idle {
-                            return Err(Launched::Busy(
-                                w.workflow.status,
-                                w.workflow.current_execution_id,
-                            ));
-                        }
+                        let placement = place(w)?;
                         w.workflow.next_run_at = Some(next_run_at);
-                        Ok(())
+                        Ok(placement)
                     })
                     .await?;
                 match launched {
-                    Launched::Recorded => return Ok(SlotOutcome::Fired(Box::new(e.clone()))),
+                    Launched::Recorded(Placement::Now) => {
+                        return Ok(SlotOutcome::Fired(Box::new(e.clone())))
+                    }
+                    Launched::Recorded(Placement::Behind) => {
+                        return Ok(SlotOutcome::Buffered(Box::new(as_buffered(e))))
+                    }
                     Launched::Busy(..) => {}
                     Launched::AlreadyThere
                     | Launched::SlotTaken
@@ -707,7 +844,15 @@ impl MongoStore {
         let launching = found.launching.as_ref().filter(|d| {
             d.get_str("executionId").ok() == current_id.map(|id| id.to_string()).as_deref()
         });
+        self.write_buffered_if_missing(found).await?;
         let (implied, written) = match (current_id.and_then(|id| current.get(&id)), launching) {
+            // The workflow took its buffered execution as current; a crash came before the
+            // execution was queued.
+            (Some(e), Some(launching)) if e.status == ExecutionStatus::Buffered => {
+                let (promoted, _) = documents::decode_execution(launching.clone())?;
+                self.write_promoted(&promoted).await?;
+                (promoted.trigger_state(), Some(promoted))
+            }
             (Some(e), _) => (e.trigger_state(), None),
             (None, Some(launching)) => {
                 tracing::warn!(
@@ -734,15 +879,44 @@ impl MongoStore {
                 "repair: the trigger state follows its execution"
             );
             let as_found = (w.status, w.current_execution_id);
-            self.change_workflow(w.id(), |now| {
-                if (now.workflow.status, now.workflow.current_execution_id) != as_found {
-                    return Ok(Change::Keep(()));
-                }
-                set_trigger(now, implied.0, implied.1);
-                Ok(Change::Write(()))
-            })
-            .await?;
+            let promoted = self
+                .change_workflow(w.id(), |now| {
+                    if (now.workflow.status, now.workflow.current_execution_id) != as_found {
+                        return Ok(Change::Keep(None));
+                    }
+                    Ok(Change::Write(settle(now, implied.0, implied.1)?))
+                })
+                .await?
+                .flatten();
+            if let Some(next) = promoted {
+                self.write_promoted(&next).await?;
+                return Ok(Some(next));
+            }
         }
         Ok(written)
+    }
+
+    /// A crash between buffering an execution on its workflow and writing it: written now.
+    async fn write_buffered_if_missing(&self, found: &StoredWorkflow) -> RepoResult<()> {
+        let Some(buffered) = &found.buffered else {
+            return Ok(());
+        };
+        let (e, _) = documents::decode_execution(buffered.clone())?;
+        if self.find_execution(e.execution_id).await?.is_some() {
+            return Ok(());
+        }
+        tracing::warn!(
+            workflow_id = found.workflow.id(),
+            "repair: writing the buffered execution a crash left unwritten"
+        );
+        match self
+            .executions
+            .insert_one(documents::execution(&e, 0)?)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(err) if is_duplicate_key(&err) => Ok(()),
+            Err(err) => Err(err.into()),
+        }
     }
 }

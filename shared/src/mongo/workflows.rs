@@ -79,6 +79,7 @@ impl WorkflowRepo for MongoStore {
             revision: 0,
             status_since: workflow.updated_at,
             launching: None,
+            buffered: None,
             rate_window: None,
         })?;
         bounded("create_workflow", async {
@@ -161,7 +162,7 @@ impl WorkflowRepo for MongoStore {
             }
             self.failpoints.pass(crash_points::BEFORE_CANCEL_WAITING)?;
             let waiting =
-                doc! {"workflowId": workflow_id, "status": {"$in": ["queued", "retrying", "running"]}};
+                doc! {"workflowId": workflow_id, "status": {"$in": ["buffered", "queued", "retrying", "running"]}};
             self.transition_all(
                 waiting,
                 doc! {"createdAt": 1},

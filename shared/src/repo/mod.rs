@@ -97,6 +97,8 @@ pub trait WorkflowRepo: Send + Sync {
 pub enum TriggerOutcome {
     /// Recorded as `queued`; the workflow is now busy.
     Accepted(Execution),
+    /// Recorded as `buffered` behind the busy workflow's current execution (`bufferOne`).
+    Buffered(Execution),
     /// An execution with this id exists already (an `Idempotency-Key` repeated).
     Existing(Execution),
     /// The workflow is paused.
@@ -107,7 +109,7 @@ pub enum TriggerOutcome {
         retry_after: std::time::Duration,
         reset: Timestamp,
     },
-    /// The workflow is not idle.
+    /// The workflow is not idle (and has its one buffered execution, under `bufferOne`).
     Busy {
         status: TriggerStatus,
         current: Option<Uuid>,
@@ -118,6 +120,8 @@ pub enum TriggerOutcome {
 #[derive(Debug, Clone, PartialEq)]
 pub enum SlotOutcome {
     Fired(Box<Execution>),
+    /// The workflow was busy: the slot's execution is recorded as `buffered` (`bufferOne`).
+    Buffered(Box<Execution>),
     /// The slot came while the workflow was busy or pending: skipped, `nextRunAt` advanced.
     SkippedBusy,
     /// Nothing to fire (catch-up policy); `nextRunAt` advanced.
@@ -138,7 +142,10 @@ pub struct LiveCounts {
 #[async_trait]
 pub trait ExecutionRepo: Send + Sync {
     /// Records a new `queued` execution and moves its workflow from idle to busy, atomically;
-    /// with a `limit`, only if it admits one more trigger, counting it in the same step.
+    /// with a `limit`, only if it admits one more trigger, counting it in the same step. A
+    /// busy workflow whose `trigger.overlap` is `bufferOne` and that has no buffered execution
+    /// takes it as `buffered` instead. Whenever a workflow's current execution ends, its
+    /// buffered one is queued and becomes current in the same step.
     async fn accept_trigger(
         &self,
         execution: &Execution,

@@ -1,7 +1,8 @@
 use super::rows::{decode_executions, select_execution, write_execution};
 use super::SqliteStore;
 use crate::domain::{
-    Admission, Execution, Lease, RateLimit, RateWindow, Transition, TriggerStatus,
+    Admission, Execution, ExecutionStatus, Lease, Overlap, RateLimit, RateWindow, Transition,
+    TriggerStatus, WorkflowSpec,
 };
 use crate::repo::{
     crash_points, cursor, ExecutionQuery, ExecutionRepo, Failpoints, LiveCounts, Page, RepoResult,
@@ -45,6 +46,35 @@ fn launch(conn: &Connection, failpoints: &Failpoints, e: &Execution) -> RepoResu
     set_trigger(conn, &e.workflow_id, status, current)?;
     failpoints.pass(crash_points::BEFORE_EXECUTION_INSERT)?;
     write_execution(conn, e)
+}
+
+/// Whether a trigger or slot that finds the workflow busy may wait as its one buffered
+/// execution. Read only on that path: the definition is parsed for its overlap policy.
+fn may_buffer(conn: &Connection, workflow_id: &str) -> RepoResult<bool> {
+    let spec: String = conn
+        .prepare_cached("SELECT spec FROM workflows WHERE workflow_id = ?1")?
+        .query_row([workflow_id], |r| r.get(0))?;
+    let spec: WorkflowSpec = serde_json::from_str(&spec)?;
+    Ok(spec.trigger.overlap() == Overlap::BufferOne && buffered_of(conn, workflow_id)?.is_none())
+}
+
+fn buffered_of(conn: &Connection, workflow_id: &str) -> RepoResult<Option<Execution>> {
+    let doc: Option<String> = conn
+        .prepare_cached(
+            "SELECT doc FROM executions WHERE workflow_id = ?1 AND status = 'buffered' LIMIT 1",
+        )?
+        .query_row([workflow_id], |r| r.get(0))
+        .optional()?;
+    Ok(doc.map(|d| serde_json::from_str(&d)).transpose()?)
+}
+
+/// Records `e` as the busy workflow's buffered execution.
+fn buffer(conn: &Connection, failpoints: &Failpoints, e: &Execution) -> RepoResult<Execution> {
+    let mut buffered = e.clone();
+    buffered.status = ExecutionStatus::Buffered;
+    failpoints.pass(crash_points::BEFORE_EXECUTION_INSERT)?;
+    write_execution(conn, &buffered)?;
+    Ok(buffered)
 }
 
 fn set_trigger(
@@ -152,14 +182,33 @@ fn persist(
     write_execution(conn, &e)?;
     if e.trigger_state() != before {
         failpoints.pass(crash_points::BEFORE_TRIGGER_FOLLOWS)?;
-        follow(conn, &e)?;
+        follow(conn, failpoints, &e)?;
     }
     Ok(Some(e))
 }
 
-/// Sets the workflow's trigger state to what its current execution `e` implies.
-fn follow(conn: &Connection, e: &Execution) -> RepoResult<()> {
+/// Sets the workflow's trigger state to what its current execution `e` implies; when `e`
+/// ended and an execution is buffered behind it, that one is queued and becomes current.
+fn follow(conn: &Connection, failpoints: &Failpoints, e: &Execution) -> RepoResult<()> {
     let (status, current) = e.trigger_state();
+    let still_current = || -> RepoResult<bool> {
+        Ok(trigger_state(conn, &e.workflow_id)?.is_some_and(|s| s.current == Some(e.execution_id)))
+    };
+    if status == TriggerStatus::Idle && still_current()? {
+        if let Some(mut next) = buffered_of(conn, &e.workflow_id)? {
+            next.apply(&Transition::Promote {
+                now: crate::time::now(),
+            });
+            set_trigger(
+                conn,
+                &e.workflow_id,
+                TriggerStatus::Busy,
+                Some(next.execution_id),
+            )?;
+            failpoints.pass(crash_points::BEFORE_EXECUTION_INSERT)?;
+            return write_execution(conn, &next);
+        }
+    }
     set_trigger_if_current(conn, &e.workflow_id, e.execution_id, status, current)
 }
 
@@ -193,7 +242,7 @@ pub(super) fn cancel_waiting(
     transition_each(
         conn,
         failpoints,
-        "SELECT doc FROM executions WHERE workflow_id = ?1 AND status IN ('queued', 'retrying', 'running')",
+        "SELECT doc FROM executions WHERE workflow_id = ?1 AND status IN ('buffered', 'queued', 'retrying', 'running')",
         [workflow_id],
         &Transition::CancelForDeletedWorkflow { now },
     )?;
@@ -220,7 +269,8 @@ impl ExecutionRepo for SqliteStore {
             if state.paused {
                 return Ok(TriggerOutcome::Paused);
             }
-            if state.status != TriggerStatus::Idle {
+            let busy = state.status != TriggerStatus::Idle;
+            if busy && !may_buffer(conn, &e.workflow_id)? {
                 return Ok(TriggerOutcome::Busy {
                     status: state.status,
                     current: state.current,
@@ -239,6 +289,9 @@ impl ExecutionRepo for SqliteStore {
                         save_rate_window(conn, &e.workflow_id, window)?
                     }
                 }
+            }
+            if busy {
+                return Ok(TriggerOutcome::Buffered(buffer(conn, &failpoints, &e)?));
             }
             launch(conn, &failpoints, &e)?;
             Ok(TriggerOutcome::Accepted(e))
@@ -266,7 +319,13 @@ impl ExecutionRepo for SqliteStore {
             set_next_run(conn, &id, next_run_at)?;
             let outcome = match e {
                 None => SlotOutcome::Advanced,
-                Some(_) if state.status != TriggerStatus::Idle => SlotOutcome::SkippedBusy,
+                Some(e) if state.status != TriggerStatus::Idle => {
+                    if !exists(conn, e.execution_id)? && may_buffer(conn, &id)? {
+                        SlotOutcome::Buffered(Box::new(buffer(conn, &failpoints, &e)?))
+                    } else {
+                        SlotOutcome::SkippedBusy
+                    }
+                }
                 Some(e) if exists(conn, e.execution_id)? => {
                     tracing::debug!(execution_id = %e.execution_id, "slot already recorded");
                     SlotOutcome::Stale

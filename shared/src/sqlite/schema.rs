@@ -39,6 +39,7 @@ CREATE INDEX IF NOT EXISTS executions_by_workflow ON executions(workflow_id, cre
 CREATE INDEX IF NOT EXISTS executions_queued ON executions(updated_at) WHERE status = 'queued';
 CREATE INDEX IF NOT EXISTS executions_retrying ON executions(next_attempt_at) WHERE status = 'retrying';
 CREATE INDEX IF NOT EXISTS executions_running ON executions(lease_expires_at) WHERE status = 'running';
+CREATE INDEX IF NOT EXISTS executions_buffered ON executions(workflow_id) WHERE status = 'buffered';
 ";
 
 pub fn migrate(conn: &Connection) -> RepoResult<()> {

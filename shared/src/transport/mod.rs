@@ -57,3 +57,28 @@ pub fn publish_in_background(transport: &Arc<dyn Transport>, request: ExecutionR
         }
     });
 }
+
+/// Publishes the execution a workflow queued from its buffer (`overlap: bufferOne`) when the
+/// one before it ended: the store queued it in the same step as that end, so only the publish
+/// is left (and, as for every publish, the outbox repair backs it up).
+pub async fn publish_promoted(
+    executions: &dyn crate::repo::ExecutionRepo,
+    transport: &Arc<dyn Transport>,
+    workflow_id: &str,
+) {
+    let queued = crate::repo::ExecutionQuery {
+        status: Some(crate::domain::ExecutionStatus::Queued),
+        cursor: None,
+        limit: 1,
+    };
+    match executions.list_for_workflow(workflow_id, &queued).await {
+        Ok(page) => {
+            for e in page.items {
+                publish_in_background(transport, ExecutionRequest::for_execution(&e));
+            }
+        }
+        Err(err) => {
+            tracing::warn!(%err, workflow_id, "cannot look for a buffered execution to publish; the outbox will")
+        }
+    }
+}

@@ -49,7 +49,7 @@ fn accepted(execution: &Execution) -> Response {
     params(("id" = String, Path),
         ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters: a repeat gets the same execution")),
     responses(
-        (status = 202, description = "Recorded and queued; `Location` names the execution", body = TriggerAccepted,
+        (status = 202, description = "Recorded and queued (or `buffered` behind the current execution, under `overlap: bufferOne`); `Location` names the execution", body = TriggerAccepted,
             headers(("Location" = String))),
         (status = 404, description = "No such workflow", body = ErrorBody),
         (status = 409, description = "The workflow is busy or pending (`workflow_busy`, naming the current execution), or paused (`workflow_paused`)", body = ErrorBody),
@@ -92,6 +92,11 @@ pub async fn trigger(
                 &state.backends.transport,
                 ExecutionRequest::for_execution(&execution),
             );
+            Ok(accepted(&execution))
+        }
+        // It waits behind the current execution, which queues it as it ends.
+        TriggerOutcome::Buffered(execution) => {
+            shared::telemetry::measure::execution_accepted(Reason::Manual);
             Ok(accepted(&execution))
         }
         TriggerOutcome::Existing(execution) if execution.workflow_id == id => {
