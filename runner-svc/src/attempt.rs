@@ -34,7 +34,14 @@ pub async fn run(
             workflow_id: &execution.workflow_id,
             execution_id: execution.execution_id,
         };
-        let result = actions::run(action, &ctx).await;
+        let result = match crate::render::rendered(action, execution, workflow) {
+            Ok(action) => actions::run(&action, &ctx).await,
+            Err(error) => Err(ActionFailure {
+                error: format!("a template cannot be rendered: {error}"),
+                retryable: false,
+                retry_after: None,
+            }),
+        };
         shared::telemetry::measure::action_ran(action.kind(), result.is_ok(), clock.elapsed());
         let finished = time::now();
         let record = &mut execution.actions[index];

@@ -5,6 +5,7 @@
 mod actions;
 mod attempt;
 mod lease;
+mod render;
 mod runner;
 mod stragglers;
 

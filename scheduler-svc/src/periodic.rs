@@ -49,13 +49,17 @@ async fn fire_one(backends: &Backends, workflow: &Workflow, now: Timestamp) {
         );
     }
     let execution = plan.fire.map(|slot| {
-        Execution::queued(
+        let mut e = Execution::queued(
             periodic_execution_id(workflow.id(), slot),
             workflow,
             Reason::Periodic,
             slot,
             now,
-        )
+        );
+        // A scheduled trigger gives no input: the declared defaults are all there is (a
+        // required input without one was refused when the workflow was saved).
+        e.input = shared::domain::inputs::defaults(&workflow.spec.inputs);
+        e
     });
     match backends
         .executions

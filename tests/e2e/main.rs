@@ -16,6 +16,7 @@ mod connections;
 mod crash;
 mod cron;
 mod crud;
+mod data_flow;
 mod egress;
 mod hardening;
 mod listing_memory;

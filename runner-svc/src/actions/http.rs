@@ -50,7 +50,20 @@ pub async fn run(action: &HttpAction, ctx: &ActionContext<'_>) -> ActionResult {
         .get(RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
-    let (body, truncated) = read_body(&mut response, action).await?;
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| {
+            let mime = t.split(';').next().unwrap_or_default().trim();
+            mime.eq_ignore_ascii_case("application/json") || mime.ends_with("+json")
+        });
+    let (text, truncated) = read_body(&mut response, action).await?;
+    // A whole JSON body is recorded as JSON, so later steps can read into it.
+    let body = match is_json && !truncated {
+        true => serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        false => Value::String(text),
+    };
     let output =
         json!({ "status": status, "headers": headers, "body": body, "bodyTruncated": truncated });
     if ExpectStatus::accepts(action.expect_status.as_ref(), status) {

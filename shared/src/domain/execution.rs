@@ -123,6 +123,9 @@ pub struct Execution {
     /// The workflow version the latest attempt ran (the version at trigger time until then).
     pub workflow_version: u64,
     pub reason: Reason,
+    /// The trigger's input, checked and completed with the declared defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<serde_json::Value>,
     #[schema(value_type = String, format = DateTime)]
     pub scheduled_for: Timestamp,
     pub status: ExecutionStatus,
@@ -165,6 +168,7 @@ impl Execution {
             workflow_id: workflow.id().to_string(),
             workflow_version: workflow.version,
             reason,
+            input: None,
             scheduled_for,
             status: ExecutionStatus::Queued,
             attempt: 1,

@@ -2,7 +2,9 @@
 //! fields, unknown types) and value errors (a field that parsed but breaks a rule) are told apart
 //! because the API answers them with 400 and 422; both name the field.
 
+use super::inputs::is_identifier;
 use super::schedule::{CronProblem, Schedule};
+use super::template::{self, Scope};
 use super::workflow::{Action, HttpAction, RetryPolicy, Trigger, WorkflowSpec};
 use super::HumanDuration;
 use std::time::Duration;
@@ -101,6 +103,8 @@ pub fn validate(spec: &WorkflowSpec) -> Result<(), SpecError> {
             format!("a workflow may hold at most {MAX_ACTIONS} actions"),
         ));
     }
+    validate_inputs(spec)?;
+    validate_steps(spec)?;
     for (i, action) in spec.actions.iter().enumerate() {
         match action {
             Action::Log(log) if log.message.len() > MAX_LOG_MESSAGE => {
@@ -130,6 +134,98 @@ pub fn validate_workflow_id(id: &str) -> Result<(), SpecError> {
         ));
     }
     Ok(())
+}
+
+fn validate_inputs(spec: &WorkflowSpec) -> Result<(), SpecError> {
+    let scheduled = spec.trigger.schedule().is_some();
+    for (name, input) in &spec.inputs {
+        let field = format!("inputs.{name}");
+        if !is_identifier(name) {
+            return Err(SpecError::invalid(
+                field,
+                "an input name is a letter or `_`, then letters, digits or `_` (at most 64)",
+            ));
+        }
+        input
+            .validate()
+            .map_err(|(part, m)| SpecError::invalid(format!("{field}.{part}"), m))?;
+        if scheduled && input.required && input.default.is_none() {
+            return Err(SpecError::invalid(
+                field,
+                "is required without a default, and a scheduled trigger gives no input; give it a default",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Step ids are unique names, and every template reads only declared inputs, earlier steps
+/// and the execution.
+fn validate_steps(spec: &WorkflowSpec) -> Result<(), SpecError> {
+    let inputs: Vec<&str> = spec.inputs.keys().map(String::as_str).collect();
+    let mut earlier: Vec<&str> = Vec::new();
+    for (i, action) in spec.actions.iter().enumerate() {
+        let scope = Scope {
+            inputs: inputs.clone(),
+            steps: earlier.clone(),
+        };
+        for (field, text) in templated_fields(action) {
+            template::check(text, &scope)
+                .map_err(|m| SpecError::invalid(format!("actions[{i}].{field}"), m))?;
+        }
+        if let Some(id) = action.id() {
+            if !is_identifier(id) {
+                return Err(SpecError::invalid(
+                    format!("actions[{i}].id"),
+                    format!(
+                        "`{id}` is not a step id: a letter or `_`, then letters, digits or `_`"
+                    ),
+                ));
+            }
+            if earlier.contains(&id) {
+                return Err(SpecError::invalid(
+                    format!("actions[{i}].id"),
+                    format!("`{id}` names an earlier action already"),
+                ));
+            }
+            earlier.push(id);
+        }
+    }
+    Ok(())
+}
+
+/// The fields of an action that may hold templates, named as errors name them.
+fn templated_fields(action: &Action) -> Vec<(String, &str)> {
+    match action {
+        Action::Log(log) => vec![("message".to_string(), log.message.as_str())],
+        Action::HttpRequest(http) => {
+            let mut fields = vec![("url".to_string(), http.url.as_str())];
+            for (name, value) in &http.headers {
+                fields.push((format!("headers.{name}"), value.as_str()));
+            }
+            if let Some(body) = &http.body {
+                strings_in(body, "body".to_string(), &mut fields);
+            }
+            fields
+        }
+    }
+}
+
+fn strings_in<'a>(value: &'a serde_json::Value, at: String, out: &mut Vec<(String, &'a str)>) {
+    match value {
+        serde_json::Value::String(s) => out.push((at, s.as_str())),
+        serde_json::Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                strings_in(v, format!("{at}[{i}]"), out);
+            }
+        }
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                strings_in(v, format!("{at}.{k}"), out);
+            }
+        }
+        _ => {}
+    }
 }
 
 fn validate_trigger(trigger: &Trigger) -> Result<(), SpecError> {
@@ -202,6 +298,18 @@ const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OP
 
 fn validate_http(path: &str, http: &HttpAction) -> Result<(), SpecError> {
     let url_field = format!("{path}.url");
+    if template::is_template(&http.url) {
+        // The whole URL is known at run time, where it is parsed and checked like any other;
+        // the scheme must be fixed here.
+        let lower = http.url.to_ascii_lowercase();
+        if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+            return Err(SpecError::invalid(
+                &url_field,
+                "a templated URL must start with http:// or https://",
+            ));
+        }
+        return validate_method_and_headers(path, http);
+    }
     let url = url::Url::parse(&http.url)
         .map_err(|e| SpecError::invalid(&url_field, format!("`{}` is not a URL: {e}", http.url)))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -216,6 +324,10 @@ fn validate_http(path: &str, http: &HttpAction) -> Result<(), SpecError> {
             format!("`{}` has no host", http.url),
         ));
     }
+    validate_method_and_headers(path, http)
+}
+
+fn validate_method_and_headers(path: &str, http: &HttpAction) -> Result<(), SpecError> {
     if !METHODS.contains(&http.method.to_ascii_uppercase().as_str()) {
         return Err(SpecError::invalid(
             format!("{path}.method"),

@@ -16,6 +16,9 @@ pub struct WorkflowSpec {
     pub actions: Vec<Action>,
     #[serde(default)]
     pub retry: RetryPolicy,
+    /// Typed values a trigger gives (`{{ inputs.NAME }}` in templates).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub inputs: BTreeMap<String, super::inputs::InputSpec>,
     /// On update only: the version the client last saw (optimistic concurrency). Never stored.
     #[serde(default, skip_serializing)]
     pub version: Option<u64>,
@@ -164,11 +167,21 @@ impl Action {
             Action::HttpRequest(_) => "http-request",
         }
     }
+
+    /// The name later actions refer to it by (`{{ steps.ID.output }}`).
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            Action::Log(a) => a.id.as_deref(),
+            Action::HttpRequest(a) => a.id.as_deref(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LogAction {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     pub message: String,
     #[serde(default)]
     pub level: LogLevel,
@@ -187,6 +200,8 @@ pub enum LogLevel {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpAction {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     pub url: String,
     #[serde(default = "default_method")]
     pub method: String,
@@ -338,6 +353,8 @@ struct WorkflowView<'a> {
     trigger: TriggerView<'a>,
     actions: &'a [Action],
     retry: &'a RetryPolicy,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    inputs: &'a BTreeMap<String, super::inputs::InputSpec>,
     paused: bool,
     /// The next periodic or cron slot.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -393,6 +410,7 @@ impl Serialize for Workflow {
             },
             actions: &self.spec.actions,
             retry: &self.spec.retry,
+            inputs: &self.spec.inputs,
             paused: self.paused,
             next_run_at: self.next_run_at,
             current_execution_id: self.current_execution_id,

@@ -10,7 +10,7 @@ use mongodb::bson::{self, doc, Bson, Document};
 use uuid::Uuid;
 
 /// The part of a workflow document that is the user's definition.
-const DEFINITION: [&str; 4] = ["workflowId", "trigger", "actions", "retry"];
+const DEFINITION: [&str; 5] = ["workflowId", "trigger", "actions", "retry", "inputs"];
 const EXECUTION_DATES: [&str; 6] = [
     "scheduledFor",
     "nextAttemptAt",

@@ -39,6 +39,8 @@ struct Inner {
     scripts: Mutex<HashMap<String, VecDeque<Reply>>>,
     /// Paths that answer with a redirect to another URL.
     redirects: Mutex<HashMap<String, (u16, String)>>,
+    /// Paths that answer 200 with this JSON body.
+    json_replies: Mutex<HashMap<String, String>>,
     /// Paths whose body arrives one byte at a time: (bytes, pause between them).
     trickles: Mutex<HashMap<String, (usize, Duration)>>,
     arrived: Notify,
@@ -83,6 +85,15 @@ impl Sink {
     }
 
     /// Requests to `path` get 200 and a body of `bytes` bytes, one every `pause`.
+    /// Makes `path` answer 200 with `body` as JSON.
+    pub fn reply_json(&self, path: &str, body: &serde_json::Value) {
+        self.inner
+            .json_replies
+            .lock()
+            .unwrap()
+            .insert(path.to_string(), body.to_string());
+    }
+
     pub fn trickle(&self, path: &str, bytes: usize, pause: Duration) {
         let slow = (bytes, pause);
         self.inner
@@ -145,6 +156,10 @@ async fn record(
     if let Some((status, location)) = inner.redirects.lock().unwrap().get(&path).cloned() {
         let status = StatusCode::from_u16(status).unwrap();
         return (status, [(axum::http::header::LOCATION, location)]).into_response();
+    }
+    if let Some(body) = inner.json_replies.lock().unwrap().get(&path).cloned() {
+        let json = [(axum::http::header::CONTENT_TYPE, "application/json")];
+        return (json, body).into_response();
     }
     if let Some((bytes, pause)) = inner.trickles.lock().unwrap().get(&path).copied() {
         let stream = futures_util::stream::unfold(0, move |sent| async move {

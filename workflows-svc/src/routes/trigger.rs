@@ -4,10 +4,14 @@ use super::path::PathId;
 use super::workflows::find_workflow;
 use crate::openapi::{ErrorBody, TriggerAccepted};
 use crate::{ApiError, AppState};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::Deserialize;
+use serde_json::{Map, Value};
 use shared::domain::ids::idempotent_execution_id;
 use shared::domain::{Execution, ExecutionRequest, Reason, Trigger};
 use shared::repo::TriggerOutcome;
@@ -31,6 +35,55 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     }
 }
 
+/// The body of a trigger: nothing, `{}`, or `{"input": {...}}`.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerRequest {
+    /// Values for the workflow's declared inputs; defaults fill in the rest.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    input: Option<Map<String, Value>>,
+}
+
+fn trigger_request(body: &[u8]) -> Result<TriggerRequest, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(TriggerRequest::default());
+    }
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize::<_, Option<TriggerRequest>>(de)
+        .map(Option::unwrap_or_default)
+        .map_err(|err| {
+            let field = err.path().to_string();
+            let inner = err.into_inner();
+            match inner.classify() {
+                serde_json::error::Category::Data => ApiError::InvalidBody {
+                    field: if field == "." {
+                        "body".to_string()
+                    } else {
+                        field
+                    },
+                    message: inner.to_string(),
+                },
+                _ => ApiError::MalformedJson(inner.to_string()),
+            }
+        })
+}
+
+/// The input checked against the workflow's declared inputs, defaults filled in; `None` for
+/// a workflow that declares none (and was given none).
+pub fn checked_input(
+    workflow: &shared::domain::Workflow,
+    given: Option<&Map<String, Value>>,
+) -> Result<Option<Value>, ApiError> {
+    let declared = &workflow.spec.inputs;
+    if declared.is_empty() && given.is_none_or(Map::is_empty) {
+        return Ok(None);
+    }
+    shared::domain::inputs::resolve(declared, given)
+        .map(|resolved| Some(Value::Object(resolved)))
+        .map_err(|(field, message)| ApiError::Validation { field, message })
+}
+
 fn accepted(execution: &Execution) -> Response {
     let body = TriggerAccepted {
         execution_id: execution.execution_id,
@@ -46,6 +99,7 @@ fn accepted(execution: &Execution) -> Response {
 }
 
 #[utoipa::path(post, path = "/workflows/{id}/trigger", operation_id = "triggerWorkflow", tag = "executions",
+    request_body(content = Option<TriggerRequest>, description = "The input, when the workflow declares inputs"),
     params(("id" = String, Path),
         ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters: a repeat gets the same execution")),
     responses(
@@ -53,7 +107,9 @@ fn accepted(execution: &Execution) -> Response {
             headers(("Location" = String))),
         (status = 404, description = "No such workflow", body = ErrorBody),
         (status = 409, description = "The workflow is busy or pending (`workflow_busy`, naming the current execution), or paused (`workflow_paused`)", body = ErrorBody),
-        (status = 422, description = "A bad `Idempotency-Key`", body = ErrorBody),
+        (status = 400, description = "A body that is not a trigger request (`invalid_body`)", body = ErrorBody),
+        (status = 413, description = "A body over 1 MiB", body = ErrorBody),
+        (status = 422, description = "A bad `Idempotency-Key`, or an input the workflow does not take (`validation_failed`, naming `input.NAME`)", body = ErrorBody),
         (status = 429, description = "Over the rate limit (`rate_limited`); `Retry-After` and `RateLimit-*` say when", body = ErrorBody,
             headers(("Retry-After" = u64), ("RateLimit-Limit" = u32), ("RateLimit-Remaining" = u32), ("RateLimit-Reset" = u64))),
     ))]
@@ -61,15 +117,19 @@ pub async fn trigger(
     State(state): State<AppState>,
     PathId(id): PathId,
     headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
+    let request = trigger_request(&body?)?;
     let workflow = find_workflow(&state, &id).await?;
+    let input = checked_input(&workflow, request.input.as_ref())?;
     let execution_id = match &key {
         Some(key) => idempotent_execution_id(&id, workflow.created_at, key),
         None => uuid::Uuid::new_v4(),
     };
     let now = time::now();
-    let execution = Execution::queued(execution_id, &workflow, Reason::Manual, now, now);
+    let mut execution = Execution::queued(execution_id, &workflow, Reason::Manual, now, now);
+    execution.input = input;
     let limit = match &workflow.spec.trigger {
         Trigger::Manual {
             rate_limit: Some(limit),
