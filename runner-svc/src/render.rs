@@ -50,6 +50,12 @@ pub fn rendered<'a>(
             http.url = render_text(&http.url, ctx).map_err(|e| format!("url: {e}"))?;
             for (name, value) in http.headers.iter_mut() {
                 *value = render_text(value, ctx).map_err(|e| format!("headers.{name}: {e}"))?;
+                // As when the workflow is saved: a value may not smuggle a second header.
+                if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+                    return Err(format!(
+                        "headers.{name}: the rendered value holds a line break"
+                    ));
+                }
             }
             if let Some(body) = &http.body {
                 http.body = Some(render_value(body, ctx).map_err(|e| format!("body: {e}"))?);

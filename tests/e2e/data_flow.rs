@@ -62,6 +62,27 @@ async fn a_step_posts_what_an_earlier_step_and_the_input_gave(transport: Transpo
         execution["actions"][0]["output"]["body"]["profile"]["tier"],
         "gold"
     );
+
+    // A rendered header value cannot smuggle a second header: the step fails, nothing is sent.
+    app.create(&json!({
+        "workflowId": "smuggle", "trigger": {"type": "manual"},
+        "inputs": {"who": {"type": "string"}},
+        "actions": [{"type": "http-request", "url": sink.url("/smuggled"), "headers": {"X-Who": "{{ inputs.who }}"}}]
+    }))
+    .await;
+    let (_, accepted) = app
+        .post(
+            "/workflows/smuggle/trigger",
+            &json!({"input": {"who": "a\r\nX-Evil: 1"}}),
+        )
+        .await;
+    let failed = app
+        .wait_terminal(accepted["executionId"].as_str().unwrap())
+        .await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    let error = failed["actions"][0]["error"].as_str().unwrap();
+    assert!(error.contains("line break"), "{failed}");
+    assert!(sink.hits("/smuggled").is_empty());
 }
 
 async fn bad_inputs_and_references_are_refused_naming_the_field(transport: Transport) {
