@@ -40,8 +40,15 @@ impl SpecError {
 
 /// Decodes and validates a workflow definition from a request body.
 pub fn decode_workflow_spec(body: &[u8]) -> Result<WorkflowSpec, SpecError> {
+    let spec: WorkflowSpec = decode_json(body)?;
+    validate(&spec)?;
+    Ok(spec)
+}
+
+/// Decodes a JSON body into `T`; a shape error names the field it is about.
+pub fn decode_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, SpecError> {
     let de = &mut serde_json::Deserializer::from_slice(body);
-    let spec: WorkflowSpec = serde_path_to_error::deserialize(de).map_err(|err| {
+    serde_path_to_error::deserialize(de).map_err(|err| {
         let field = err.path().to_string();
         let inner = err.into_inner();
         match inner.classify() {
@@ -55,9 +62,7 @@ pub fn decode_workflow_spec(body: &[u8]) -> Result<WorkflowSpec, SpecError> {
             },
             _ => SpecError::Malformed(inner.to_string()),
         }
-    })?;
-    validate(&spec)?;
-    Ok(spec)
+    })
 }
 
 /// serde_json appends " at line 1 column 42"; the field path already says where.

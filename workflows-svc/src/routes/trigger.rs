@@ -49,24 +49,8 @@ fn trigger_request(body: &[u8]) -> Result<TriggerRequest, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(TriggerRequest::default());
     }
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize::<_, Option<TriggerRequest>>(de)
-        .map(Option::unwrap_or_default)
-        .map_err(|err| {
-            let field = err.path().to_string();
-            let inner = err.into_inner();
-            match inner.classify() {
-                serde_json::error::Category::Data => ApiError::InvalidBody {
-                    field: if field == "." {
-                        "body".to_string()
-                    } else {
-                        field
-                    },
-                    message: inner.to_string(),
-                },
-                _ => ApiError::MalformedJson(inner.to_string()),
-            }
-        })
+    let request: Option<TriggerRequest> = shared::domain::validation::decode_json(body)?;
+    Ok(request.unwrap_or_default())
 }
 
 /// The input checked against the workflow's declared inputs, defaults filled in; `None` for
