@@ -21,6 +21,7 @@ pub async fn run(
     workflow: &Workflow,
     http: &reqwest::Client,
     egress: &shared::egress::EgressPolicy,
+    secrets: &shared::secrets::Secrets,
     executions: &dyn ExecutionRepo,
 ) -> AttemptOutcome {
     let total = workflow.spec.actions.len();
@@ -34,13 +35,24 @@ pub async fn run(
             workflow_id: &execution.workflow_id,
             execution_id: execution.execution_id,
         };
-        let result = match crate::render::rendered(action, execution, workflow) {
+        let result = match crate::render::rendered(action, execution, workflow, secrets) {
             Ok(action) => actions::run(&action, &ctx).await,
             Err(error) => Err(ActionFailure {
                 error: format!("a template cannot be rendered: {error}"),
                 retryable: false,
                 retry_after: None,
             }),
+        };
+        // What is recorded (and shown, and logged) never holds a secret's value: a response
+        // or an error may echo what was sent.
+        let result = match secrets.is_empty() {
+            true => result,
+            false => result
+                .map(|output| secrets.scrub_value(&output))
+                .map_err(|failure| ActionFailure {
+                    error: secrets.scrub(&failure.error),
+                    ..failure
+                }),
         };
         shared::telemetry::measure::action_ran(action.kind(), result.is_ok(), clock.elapsed());
         let finished = time::now();

@@ -4,10 +4,11 @@
 use serde_json::{json, Map, Value};
 use shared::domain::template::{is_template, render_text, render_value};
 use shared::domain::{Action, Execution, HttpAction, Workflow};
+use shared::secrets::Secrets;
 use std::borrow::Cow;
 
-/// What templates read: `inputs`, `steps.ID.output` / `.status`, `execution`.
-fn context(execution: &Execution, workflow: &Workflow) -> minijinja::Value {
+/// What templates read: `inputs`, `steps.ID.output` / `.status`, `execution`, `secrets`.
+fn context(execution: &Execution, workflow: &Workflow, secrets: &Secrets) -> minijinja::Value {
     let mut steps = Map::new();
     for (action, result) in workflow.spec.actions.iter().zip(&execution.actions) {
         if let Some(id) = action.id() {
@@ -19,6 +20,7 @@ fn context(execution: &Execution, workflow: &Workflow) -> minijinja::Value {
     }
     minijinja::Value::from_serialize(json!({
         "inputs": execution.input.clone().unwrap_or_else(|| json!({})),
+        "secrets": secrets.values(),
         "steps": steps,
         "execution": {
             "id": execution.execution_id,
@@ -36,16 +38,19 @@ pub fn rendered<'a>(
     action: &'a Action,
     execution: &Execution,
     workflow: &Workflow,
+    secrets: &Secrets,
 ) -> Result<Cow<'a, Action>, String> {
     match action {
         Action::Log(log) if is_template(&log.message) => {
-            let ctx = &context(execution, workflow);
+            let ctx = &context(execution, workflow, secrets);
             let mut log = log.clone();
-            log.message = render_text(&log.message, ctx).map_err(|e| format!("message: {e}"))?;
+            let message = render_text(&log.message, ctx).map_err(|e| format!("message: {e}"))?;
+            // A log line is written and recorded: it never holds a secret's value.
+            log.message = secrets.scrub(&message);
             Ok(Cow::Owned(Action::Log(log)))
         }
         Action::HttpRequest(http) if holds_templates(http) => {
-            let ctx = &context(execution, workflow);
+            let ctx = &context(execution, workflow, secrets);
             let mut http = http.clone();
             http.url = render_text(&http.url, ctx).map_err(|e| format!("url: {e}"))?;
             for (name, value) in http.headers.iter_mut() {

@@ -19,6 +19,7 @@ pub struct Runner {
     backends: Backends,
     http: reqwest::Client,
     egress: Arc<EgressPolicy>,
+    secrets: shared::secrets::Secrets,
     /// This process's name in leases.
     owner: String,
     lease_duration: Duration,
@@ -33,6 +34,7 @@ impl Runner {
             backends,
             http: crate::actions::http_client(egress.clone())?,
             egress,
+            secrets: config.secrets.clone(),
             owner: config.instance_id.clone(),
             lease_duration: config.lease_duration,
             release: CancellationToken::new(),
@@ -72,7 +74,7 @@ impl Runner {
             lost.clone(),
         );
         let outcome = tokio::select! {
-            outcome = attempt::run(&mut execution, &workflow, &self.http, &self.egress, executions.as_ref()) => outcome,
+            outcome = attempt::run(&mut execution, &workflow, &self.http, &self.egress, &self.secrets, executions.as_ref()) => outcome,
             _ = lost.cancelled() => {
                 tracing::warn!(execution_id = %id, "lease lost to another runner; abandoning this attempt");
                 AttemptOutcome::LeaseLost

@@ -130,6 +130,11 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "10s",
         "how long in-flight work may finish on shutdown before it is released",
     ),
+    (
+        "SECRETS_FILE",
+        "",
+        "NAME=value lines read as {{ secrets.NAME }}, beside WFA_SECRET_NAME variables",
+    ),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,6 +205,8 @@ pub struct Config {
     pub default_rate_limit: Option<crate::domain::RateLimit>,
     /// Names this process in leases, so a runner recognises its own claims.
     pub instance_id: String,
+    /// What templates read as `secrets.NAME` (the runner's concern; values never printed).
+    pub secrets: crate::secrets::Secrets,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -220,123 +227,129 @@ impl Config {
     /// Builds a configuration from variable names to values; absent ones take their default.
     pub fn from_values(values: &HashMap<String, String>) -> Result<Self, ConfigError> {
         let v = Values(values);
-        let config =
-            Config {
-                store: parse_store(&v.get("DATABASE_URL"))?,
-                kafka: match v.get("KAFKA_BROKERS").trim() {
-                    "" => None,
-                    brokers => Some(KafkaConfig {
-                        brokers: brokers.to_string(),
-                        topic: v.non_empty("KAFKA_TOPIC")?,
-                        partitions: v.parse_with(
-                            "KAFKA_PARTITIONS",
-                            |s| s.parse::<i32>().ok().filter(|n| (1..=10_000).contains(n)),
-                            "a partition count between 1 and 10000",
-                        )?,
-                        group_id: v.non_empty("KAFKA_GROUP_ID")?,
-                        session_timeout: v.duration("KAFKA_SESSION_TIMEOUT")?,
-                    }),
+        let config = Config {
+            store: parse_store(&v.get("DATABASE_URL"))?,
+            kafka: match v.get("KAFKA_BROKERS").trim() {
+                "" => None,
+                brokers => Some(KafkaConfig {
+                    brokers: brokers.to_string(),
+                    topic: v.non_empty("KAFKA_TOPIC")?,
+                    partitions: v.parse_with(
+                        "KAFKA_PARTITIONS",
+                        |s| s.parse::<i32>().ok().filter(|n| (1..=10_000).contains(n)),
+                        "a partition count between 1 and 10000",
+                    )?,
+                    group_id: v.non_empty("KAFKA_GROUP_ID")?,
+                    session_timeout: v.duration("KAFKA_SESSION_TIMEOUT")?,
+                }),
+            },
+            http_addr: v.parse_with(
+                "HTTP_ADDR",
+                |s| s.parse().ok(),
+                "a socket address such as 127.0.0.1:8080",
+            )?,
+            metrics_addr: match v.get("METRICS_ADDR").trim() {
+                "" => None,
+                addr => Some(addr.parse().map_err(|_| {
+                    err(
+                        "METRICS_ADDR",
+                        &format!("`{addr}` is not a socket address such as 0.0.0.0:9090"),
+                    )
+                })?),
+            },
+            http_head_timeout: v.duration("HTTP_HEAD_TIMEOUT")?,
+            http_max_connections: v.parse_with(
+                "HTTP_MAX_CONNECTIONS",
+                |s| {
+                    s.parse::<usize>()
+                        .ok()
+                        .filter(|n| (1..=1_000_000).contains(n))
                 },
-                http_addr: v.parse_with(
-                    "HTTP_ADDR",
-                    |s| s.parse().ok(),
-                    "a socket address such as 127.0.0.1:8080",
-                )?,
-                metrics_addr: match v.get("METRICS_ADDR").trim() {
-                    "" => None,
-                    addr => Some(addr.parse().map_err(|_| {
-                        err(
-                            "METRICS_ADDR",
-                            &format!("`{addr}` is not a socket address such as 0.0.0.0:9090"),
-                        )
-                    })?),
-                },
-                http_head_timeout: v.duration("HTTP_HEAD_TIMEOUT")?,
-                http_max_connections: v.parse_with(
-                    "HTTP_MAX_CONNECTIONS",
-                    |s| {
-                        s.parse::<usize>()
-                            .ok()
-                            .filter(|n| (1..=1_000_000).contains(n))
-                    },
-                    "a number between 1 and 1000000",
-                )?,
-                api_token: match v.get("WFA_API_TOKEN") {
-                    t if t.is_empty() => None,
-                    t if t.len() >= 16 && t.bytes().all(|b| b.is_ascii_graphic()) => Some(t),
-                    _ => return Err(err(
+                "a number between 1 and 1000000",
+            )?,
+            api_token: match v.get("WFA_API_TOKEN") {
+                t if t.is_empty() => None,
+                t if t.len() >= 16 && t.bytes().all(|b| b.is_ascii_graphic()) => Some(t),
+                _ => {
+                    return Err(err(
                         "WFA_API_TOKEN",
                         "must be at least 16 visible ASCII characters (e.g. openssl rand -hex 32)",
-                    )),
-                },
-                auth_disabled: v.parse_with("WFA_AUTH_DISABLED", parse_bool, "true or false")?,
-                egress: crate::egress::EgressPolicy {
-                    deny: crate::egress::parse_ranges(&v.get("EGRESS_DENY"))
-                        .map_err(|m| err("EGRESS_DENY", &m))?,
-                    allow: crate::egress::parse_ranges(&v.get("EGRESS_ALLOW"))
-                        .map_err(|m| err("EGRESS_ALLOW", &m))?,
-                    proxy: match v.get("EGRESS_PROXY").trim() {
-                        "" => None,
-                        proxy => Some(
-                            url::Url::parse(proxy)
-                                .ok()
-                                .filter(|u| matches!(u.scheme(), "http" | "https" | "socks5"))
-                                .ok_or_else(|| {
-                                    err(
-                                        "EGRESS_PROXY",
-                                        "is not a proxy URL such as http://proxy:3128",
-                                    )
-                                })?,
-                        ),
-                    },
-                },
-                log_format: v.parse_with(
-                    "LOG_FORMAT",
-                    |s| match s {
-                        "json" => Some(LogFormat::Json),
-                        "pretty" => Some(LogFormat::Pretty),
-                        _ => None,
-                    },
-                    "json or pretty",
-                )?,
-                runner_concurrency: v.parse_with(
-                    "RUNNER_CONCURRENCY",
-                    |s| {
-                        s.parse::<usize>()
-                            .ok()
-                            .filter(|n| (1..=100_000).contains(n))
-                    },
-                    "a number between 1 and 100000",
-                )?,
-                lease_duration: v.duration("LEASE_DURATION")?,
-                poll_interval: v.duration("POLL_INTERVAL")?,
-                requeue_after: v.duration("REQUEUE_AFTER")?,
-                shutdown_grace: v.duration("SHUTDOWN_GRACE")?,
-                default_rate_limit: match v.get("TRIGGER_RATE_LIMIT").trim() {
+                    ))
+                }
+            },
+            auth_disabled: v.parse_with("WFA_AUTH_DISABLED", parse_bool, "true or false")?,
+            egress: crate::egress::EgressPolicy {
+                deny: crate::egress::parse_ranges(&v.get("EGRESS_DENY"))
+                    .map_err(|m| err("EGRESS_DENY", &m))?,
+                allow: crate::egress::parse_ranges(&v.get("EGRESS_ALLOW"))
+                    .map_err(|m| err("EGRESS_ALLOW", &m))?,
+                proxy: match v.get("EGRESS_PROXY").trim() {
                     "" => None,
-                    rate => Some(
-                        crate::domain::RateLimit::parse(rate)
-                            .map_err(|m| err("TRIGGER_RATE_LIMIT", &m))?,
+                    proxy => Some(
+                        url::Url::parse(proxy)
+                            .ok()
+                            .filter(|u| matches!(u.scheme(), "http" | "https" | "socks5"))
+                            .ok_or_else(|| {
+                                err(
+                                    "EGRESS_PROXY",
+                                    "is not a proxy URL such as http://proxy:3128",
+                                )
+                            })?,
                     ),
                 },
-                retention: Retention {
-                    max_age: match v.get("RETENTION_MAX_AGE").trim() {
-                        "0" => None,
-                        _ => Some(v.duration("RETENTION_MAX_AGE")?),
-                    },
-                    per_workflow: v.parse_with(
-                        "RETENTION_PER_WORKFLOW",
-                        |s| s.parse::<usize>().ok(),
-                        "a number (0 keeps all)",
-                    )?,
-                    interval: v.duration("RETENTION_INTERVAL")?,
+            },
+            log_format: v.parse_with(
+                "LOG_FORMAT",
+                |s| match s {
+                    "json" => Some(LogFormat::Json),
+                    "pretty" => Some(LogFormat::Pretty),
+                    _ => None,
                 },
-                instance_id: format!(
-                    "{}-{}",
-                    std::process::id(),
-                    &uuid::Uuid::new_v4().simple().to_string()[..8]
+                "json or pretty",
+            )?,
+            runner_concurrency: v.parse_with(
+                "RUNNER_CONCURRENCY",
+                |s| {
+                    s.parse::<usize>()
+                        .ok()
+                        .filter(|n| (1..=100_000).contains(n))
+                },
+                "a number between 1 and 100000",
+            )?,
+            lease_duration: v.duration("LEASE_DURATION")?,
+            poll_interval: v.duration("POLL_INTERVAL")?,
+            requeue_after: v.duration("REQUEUE_AFTER")?,
+            shutdown_grace: v.duration("SHUTDOWN_GRACE")?,
+            default_rate_limit: match v.get("TRIGGER_RATE_LIMIT").trim() {
+                "" => None,
+                rate => Some(
+                    crate::domain::RateLimit::parse(rate)
+                        .map_err(|m| err("TRIGGER_RATE_LIMIT", &m))?,
                 ),
-            };
+            },
+            retention: Retention {
+                max_age: match v.get("RETENTION_MAX_AGE").trim() {
+                    "0" => None,
+                    _ => Some(v.duration("RETENTION_MAX_AGE")?),
+                },
+                per_workflow: v.parse_with(
+                    "RETENTION_PER_WORKFLOW",
+                    |s| s.parse::<usize>().ok(),
+                    "a number (0 keeps all)",
+                )?,
+                interval: v.duration("RETENTION_INTERVAL")?,
+            },
+            secrets: {
+                let file = v.get("SECRETS_FILE");
+                let file = Some(file.trim()).filter(|f| !f.is_empty());
+                crate::secrets::Secrets::load(values, file).map_err(|m| err("SECRETS_FILE", &m))?
+            },
+            instance_id: format!(
+                "{}-{}",
+                std::process::id(),
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            ),
+        };
         if config.lease_duration < Duration::from_millis(300) {
             return Err(err("LEASE_DURATION", "must be at least 300ms"));
         }

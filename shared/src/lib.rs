@@ -8,6 +8,7 @@ pub mod egress;
 pub mod metrics_endpoint;
 pub mod mongo;
 pub mod repo;
+pub mod secrets;
 pub mod service_main;
 pub mod sqlite;
 pub mod telemetry;

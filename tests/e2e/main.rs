@@ -30,4 +30,5 @@ mod processes;
 mod rate_limit;
 mod replicas;
 mod retries;
+mod secrets;
 mod store_down;

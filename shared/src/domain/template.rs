@@ -76,9 +76,10 @@ fn check_reference(name: &str, scope: &Scope) -> Result<(), String> {
         ("steps", Some(step)) if !scope.steps.contains(&step) => Err(format!(
             "`steps.{step}` is not an earlier action with that id"
         )),
-        ("inputs" | "steps" | "execution", _) => Ok(()),
+        // Secrets live with the runners; a name they lack fails the step when it runs.
+        ("inputs" | "steps" | "execution" | "secrets", _) => Ok(()),
         (other, _) => Err(format!(
-            "`{other}` is not known here; a template reads inputs, steps and execution"
+            "`{other}` is not known here; a template reads inputs, steps, execution and secrets"
         )),
     }
 }
