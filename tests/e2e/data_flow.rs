@@ -179,7 +179,35 @@ async fn bad_inputs_and_references_are_refused_naming_the_field(transport: Trans
     );
 }
 
+/// Must show 10: a runaway template fails its step with a clear error, and the runner goes on.
+async fn a_runaway_template_fails_its_step_and_the_runner_goes_on(transport: Transport) {
+    let Some(app) = TestApp::spawn(
+        transport,
+        "a_runaway_template_fails_its_step_and_the_runner_goes_on",
+    )
+    .await
+    else {
+        return;
+    };
+    let runaway = "{% for i in range(10000) %}{% for j in range(10000) %}x{% endfor %}{% endfor %}";
+    let failed = app
+        .run_to_end(
+            &json!({"workflowId": "runaway", "trigger": {"type": "manual"},
+            "actions": [{"type": "log", "message": runaway}]}),
+        )
+        .await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    let error = failed["actions"][0]["error"].as_str().unwrap();
+    assert!(error.contains("fuel"), "{error}");
+    let fine = app
+        .run_to_end(&json!({"workflowId": "fine", "trigger": {"type": "manual"},
+            "actions": [{"type": "log", "message": "still here"}]}))
+        .await;
+    assert_eq!(fine["status"], "succeeded", "{fine}");
+}
+
 crate::on_every_transport!(
+    a_runaway_template_fails_its_step_and_the_runner_goes_on,
     a_step_posts_what_an_earlier_step_and_the_input_gave,
     bad_inputs_and_references_are_refused_naming_the_field
 );

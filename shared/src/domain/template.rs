@@ -60,7 +60,14 @@ pub fn check(text: &str, scope: &Scope) -> Result<(), String> {
             .map_err(|e| e.to_string())?
             .undeclared_variables(true),
     };
-    let mut names: Vec<String> = names.into_iter().collect();
+    // The environment's own globals (`range`, `dict`, `namespace`) are not references.
+    let mut names: Vec<String> = names
+        .into_iter()
+        .filter(|name| {
+            let root = name.split('.').next().unwrap_or_default();
+            !env.globals().any(|(global, _)| global == root)
+        })
+        .collect();
     names.sort();
     names
         .iter()
@@ -134,6 +141,7 @@ mod tests {
         assert!(check("plain text", &scope()).is_ok());
         assert!(check("{{ steps.lookup.output.body.kind }}", &scope()).is_ok());
         assert!(check("id={{ inputs.profileId }}&e={{ execution.id }}", &scope()).is_ok());
+        assert!(check("{% for i in range(3) %}{{ i }}{% endfor %}", &scope()).is_ok());
         let errors = [
             ("{{ steps.later.output }}", "steps.later"),
             ("{{ inputs.nope }}", "inputs.nope"),
