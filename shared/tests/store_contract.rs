@@ -1175,17 +1175,23 @@ async fn a_crash_between_delete_and_cancel_is_mended(s: Store) {
 
 // ---- overlap: bufferOne ----------------------------------------------------------------
 
-async fn buffer_one_keeps_one_behind_and_queues_it_as_the_current_ends(s: Store) {
-    let w = buffering("b", None);
+/// A `bufferOne` workflow with one execution accepted and a second buffered behind it.
+async fn one_buffered_behind(s: &Store, id: &str) -> (Workflow, Execution, Execution) {
+    let w = buffering(id, None);
     s.workflows.create(&w).await.unwrap();
     let first = manual(&w);
-    accept(&s, &first).await;
+    accept(s, &first).await;
     let second = manual(&w);
     let outcome = s.executions.accept_trigger(&second, None).await.unwrap();
     assert!(
         matches!(&outcome, TriggerOutcome::Buffered(e) if e.status == ExecutionStatus::Buffered),
         "{outcome:?}"
     );
+    (w, first, second)
+}
+
+async fn buffer_one_keeps_one_behind_and_queues_it_as_the_current_ends(s: Store) {
+    let (w, first, second) = one_buffered_behind(&s, "b").await;
     assert_eq!(status_of(&s, &second).await, ExecutionStatus::Buffered);
     let third = s
         .executions
@@ -1271,16 +1277,7 @@ async fn a_crash_while_the_buffered_execution_takes_over_is_mended(s: Store) {
         ("ct1", crash_points::BEFORE_TRIGGER_FOLLOWS),
         ("ct2", crash_points::BEFORE_EXECUTION_INSERT),
     ] {
-        let w = buffering(id, None);
-        s.workflows.create(&w).await.unwrap();
-        let first = manual(&w);
-        accept(&s, &first).await;
-        let second = manual(&w);
-        let outcome = s.executions.accept_trigger(&second, None).await.unwrap();
-        assert!(
-            matches!(outcome, TriggerOutcome::Buffered(_)),
-            "{outcome:?}"
-        );
+        let (_, first, second) = one_buffered_behind(&s, id).await;
         let mut done = claimed(&s, &first, "a", 30).await;
         done.status = ExecutionStatus::Succeeded;
         s.failpoints.arm(point);

@@ -56,13 +56,7 @@ async fn metrics_count_what_ran(transport: Transport) {
 
     // One slot skipped: the first slot's call is held past the second slot, and the schedule
     // stops (the workflow turned manual) before a third.
-    sink.script(
-        "/slow",
-        [Reply {
-            delay: Duration::from_secs(3),
-            ..Reply::from(200)
-        }],
-    );
+    sink.script("/slow", [Reply::ok_after(Duration::from_secs(3))]);
     app.create(
         &json!({"workflowId": "slow", "trigger": {"type": "periodic", "interval": "2s"},
         "actions": [{"type": "http-request", "url": sink.url("/slow")}]}),

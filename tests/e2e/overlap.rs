@@ -16,13 +16,7 @@ async fn buffer_one_runs_exactly_one_more_after_a_slow_execution(transport: Tran
         return;
     };
     let sink = Sink::start().await;
-    sink.script(
-        "/slow",
-        [Reply {
-            delay: Duration::from_millis(1500),
-            ..Reply::from(200)
-        }],
-    );
+    sink.script("/slow", [Reply::ok_after(Duration::from_millis(1500))]);
     app.create(&json!({"workflowId": "buffered",
         "trigger": {"type": "manual", "overlap": "bufferOne"},
         "actions": [{"type": "http-request", "url": sink.url("/slow")}]}))

@@ -24,6 +24,13 @@ pub struct Reply {
     pub delay: Duration,
 }
 
+impl Reply {
+    /// 200, once `delay` has passed: a slow receiver.
+    pub fn ok_after(delay: Duration) -> Reply {
+        Reply { status: 200, delay }
+    }
+}
+
 impl From<u16> for Reply {
     fn from(status: u16) -> Self {
         Reply {
