@@ -194,19 +194,23 @@ fn follow(conn: &Connection, failpoints: &Failpoints, e: &Execution) -> RepoResu
     let still_current = || -> RepoResult<bool> {
         Ok(trigger_state(conn, &e.workflow_id)?.is_some_and(|s| s.current == Some(e.execution_id)))
     };
-    if status == TriggerStatus::Idle && still_current()? {
+    // The buffered lookup first: its partial index is almost always empty, so an ending
+    // execution costs one probe of it and nothing more.
+    if status == TriggerStatus::Idle {
         if let Some(mut next) = buffered_of(conn, &e.workflow_id)? {
-            next.apply(&Transition::Promote {
-                now: crate::time::now(),
-            });
-            set_trigger(
-                conn,
-                &e.workflow_id,
-                TriggerStatus::Busy,
-                Some(next.execution_id),
-            )?;
-            failpoints.pass(crash_points::BEFORE_EXECUTION_INSERT)?;
-            return write_execution(conn, &next);
+            if still_current()? {
+                next.apply(&Transition::Promote {
+                    now: crate::time::now(),
+                });
+                set_trigger(
+                    conn,
+                    &e.workflow_id,
+                    TriggerStatus::Busy,
+                    Some(next.execution_id),
+                )?;
+                failpoints.pass(crash_points::BEFORE_EXECUTION_INSERT)?;
+                return write_execution(conn, &next);
+            }
         }
     }
     set_trigger_if_current(conn, &e.workflow_id, e.execution_id, status, current)
