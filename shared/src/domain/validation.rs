@@ -142,7 +142,8 @@ pub fn validate_workflow_id(id: &str) -> Result<(), SpecError> {
 }
 
 fn validate_inputs(spec: &WorkflowSpec) -> Result<(), SpecError> {
-    let scheduled = spec.trigger.schedule().is_some();
+    // Not `schedule()`: that parses a cron expression again, which validate_trigger did.
+    let scheduled = !matches!(spec.trigger, Trigger::Manual { .. });
     for (name, input) in &spec.inputs {
         let field = format!("inputs.{name}");
         if !is_identifier(name) {

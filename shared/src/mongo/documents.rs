@@ -143,6 +143,13 @@ pub fn execution(e: &Execution, revision: i64) -> RepoResult<Document> {
     Ok(d)
 }
 
+/// An execution document as a workflow carries it (`launching`, `buffered`): without its
+/// `_id`, which `executionId` repeats; a nested `_id` is best avoided.
+pub fn carried(mut execution: Document) -> Document {
+    execution.remove("_id");
+    execution
+}
+
 /// An execution and the revision it was read at.
 pub fn decode_execution(mut d: Document) -> RepoResult<(Execution, i64)> {
     let revision = integer(&d, "revision")?;

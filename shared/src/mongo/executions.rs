@@ -229,13 +229,6 @@ impl MongoStore {
         mut may_launch: impl FnMut(&mut StoredWorkflow) -> Result<Placement, Launched>,
     ) -> RepoResult<Launched> {
         let queued = documents::execution(e, 0)?;
-        let buffered = documents::execution(&as_buffered(e), 0)?;
-        // Without its `_id` (`executionId` says the same): a nested `_id` is best avoided.
-        let carried = |d: &Document| {
-            let mut d = d.clone();
-            d.remove("_id");
-            d
-        };
         let marked = self
             .change_workflow(&e.workflow_id, |w| {
                 let placement = match may_launch(w) {
@@ -246,9 +239,13 @@ impl MongoStore {
                     Placement::Now => {
                         let (status, current) = e.trigger_state();
                         set_trigger(w, status, current);
-                        w.launching = Some(carried(&queued));
+                        w.launching = Some(documents::carried(queued.clone()));
                     }
-                    Placement::Behind => w.buffered = Some(carried(&buffered)),
+                    // Built only here: a busy workflow under bufferOne is the rare path.
+                    Placement::Behind => {
+                        let buffered = documents::execution(&as_buffered(e), 0)?;
+                        w.buffered = Some(documents::carried(buffered));
+                    }
                 }
                 Ok(Change::Write(Launched::Recorded(placement)))
             })
@@ -259,12 +256,11 @@ impl MongoStore {
             Some(refused) => return Ok(refused),
         };
         if placement == Placement::Behind {
-            return self.insert_buffered(e, buffered).await;
+            return self.insert_buffered(e).await;
         }
-        let d = queued;
         self.failpoints
             .pass(crash_points::BEFORE_EXECUTION_INSERT)?;
-        match self.executions.insert_one(d).await {
+        match self.executions.insert_one(queued).await {
             Ok(_) => Ok(Launched::Recorded(Placement::Now)),
             Err(err) if is_duplicate_key(&err) => {
                 // Recorded earlier: the workflow takes the state that execution implies (idle
@@ -283,7 +279,8 @@ impl MongoStore {
 
     /// Writes the buffered execution its workflow now carries. One recorded before under this
     /// id (a repeated key) is not buffered again: the workflow lets go of it.
-    async fn insert_buffered(&self, e: &Execution, d: Document) -> RepoResult<Launched> {
+    async fn insert_buffered(&self, e: &Execution) -> RepoResult<Launched> {
+        let d = documents::execution(&as_buffered(e), 0)?;
         self.failpoints
             .pass(crash_points::BEFORE_EXECUTION_INSERT)?;
         match self.executions.insert_one(d).await {
@@ -361,9 +358,7 @@ fn settle(
             let (mut next, _) = documents::decode_execution(buffered)?;
             next.apply(&Transition::Promote { now: time::now() });
             set_trigger(w, TriggerStatus::Busy, Some(next.execution_id));
-            let mut launching = documents::execution(&next, 0)?;
-            launching.remove("_id");
-            w.launching = Some(launching);
+            w.launching = Some(documents::carried(documents::execution(&next, 0)?));
             return Ok(Some(next));
         }
     }
