@@ -50,6 +50,10 @@ pub struct Scale {
     #[serde(serialize_with = "secs")]
     pub limit_duration: Duration,
     pub limit_sequential: usize,
+    /// Workflows of each shape in the steps rows' closed loop.
+    pub steps_workers: usize,
+    /// Executions of the one-action and DAG shapes; the fan-out runs a fifth as many.
+    pub steps_executions: usize,
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -135,6 +139,8 @@ pub fn parse() -> Result<Args> {
             lateness_grace: Duration::from_secs(3),
             limit_duration: Duration::from_secs(2),
             limit_sequential: 200,
+            steps_workers: 16,
+            steps_executions: 500,
         }
     } else {
         Scale {
@@ -147,6 +153,8 @@ pub fn parse() -> Result<Args> {
             lateness_grace: Duration::from_secs(5),
             limit_duration: Duration::from_secs(5),
             limit_sequential: 1_000,
+            steps_workers: 32,
+            steps_executions: 5_000,
         }
     };
     if let Some(n) = e2e {

@@ -10,7 +10,7 @@ use crate::machine::Machine;
 use crate::product::StopReport;
 use crate::scenarios::{
     accept::Accept, create::Create, e2e::E2e, latency::Latency, lateness::Lateness, limit::Limit,
-    round_trips::RoundTrips,
+    round_trips::RoundTrips, steps::Steps,
 };
 use crate::stats::Summary;
 
@@ -33,6 +33,7 @@ pub struct Results {
     pub e2e: Option<E2e>,
     pub lateness: Option<Lateness>,
     pub round_trips: Option<RoundTrips>,
+    pub steps: Option<Steps>,
     pub peak_rss_kib: u64,
     pub stop: Option<StopReport>,
     pub product_log: String,
@@ -218,6 +219,49 @@ pub fn print(r: &Results) {
             ),
         ),
         None => missing("store"),
+    }
+    match &r.steps {
+        Some(s) => {
+            let shapes = [
+                ("steps 1", "one action", &s.one_action),
+                (
+                    "steps 5",
+                    "5-step DAG (root, 2 parallel, join, last)",
+                    &s.dag,
+                ),
+                (
+                    "fan 100",
+                    "100-item fan-out (concurrency 10) + 1 step",
+                    &s.fan_out,
+                ),
+            ];
+            for (name, what, shape) in shapes {
+                row(
+                    name,
+                    format!("{} executions/s", int(shape.per_sec)),
+                    ratio(shape.calls_per_sec),
+                    format!(
+                        "{what}: {} executions, {} workflows in a closed loop, {} calls/s to the sink (the ratio); trigger→last call {}; errors {}",
+                        shape.executions,
+                        r.scale.steps_workers,
+                        int(shape.calls_per_sec),
+                        pcts(&shape.latency),
+                        shape.errors.brief()
+                    ),
+                );
+            }
+            row(
+                "per step",
+                format!(
+                    "{} DAG step, {} item",
+                    ms(s.overhead_per_dag_step_ms),
+                    ms(s.overhead_per_item_ms)
+                ),
+                "-".into(),
+                "p50 beyond the one-action execution, per extra DAG step and per fan-out item (10 at once)".into(),
+            );
+        }
+        None => missing("steps"),
     }
     row(
         "rss",

@@ -1,96 +1,83 @@
-//! One attempt of an execution: its actions from `nextActionIndex` on, each result recorded,
-//! and then what the attempt leads to (done, a retry, or failed).
+//! One attempt of an execution: its steps from where the last attempt stopped, as a graph
+//! (see `dag`), progress recorded as steps end, and then what the attempt leads to (done, a
+//! retry, or failed).
 
-use crate::actions::{self, ActionContext, ActionFailure};
+use crate::dag::{Calls, StepFailure, Steps, Tools};
+use futures_util::{FutureExt, StreamExt};
 use shared::domain::backoff::{retry_after_delay, retry_delay, sample_noise};
-use shared::domain::{ActionResult, ActionStatus, Execution, ExecutionStatus, Workflow};
-use shared::repo::ExecutionRepo;
+use shared::domain::graph::StepGraph;
+use shared::domain::{ActionResult, Execution, ExecutionStatus, Workflow};
 use shared::time::{self, Timestamp};
 
 pub enum AttemptOutcome {
     Succeeded,
-    Failed(ActionFailure),
+    /// Steps failed; the attempt ended once the steps still running finished.
+    Failed(Vec<StepFailure>),
     /// Another runner holds the execution now; this one must stop writing.
     LeaseLost,
 }
 
-/// Runs the remaining actions, saving progress after each one that succeeds while more remain,
-/// so that a crash later does not repeat it.
+/// Runs the steps not yet settled, saving progress each time a step or an item ends while
+/// others remain (the steps it made ready recorded as running), so that a crash later repeats
+/// only what was running then.
 pub async fn run(
     execution: &mut Execution,
     workflow: &Workflow,
-    http: &reqwest::Client,
-    egress: &shared::egress::EgressPolicy,
-    secrets: &shared::secrets::Secrets,
-    executions: &dyn ExecutionRepo,
+    tools: &Tools<'_>,
 ) -> AttemptOutcome {
-    let total = workflow.spec.actions.len();
-    for index in execution.next_action_index..total {
-        let action = &workflow.spec.actions[index];
-        let started = time::now();
-        let clock = std::time::Instant::now();
-        let ctx = ActionContext {
-            http,
-            egress,
-            workflow_id: &execution.workflow_id,
-            execution_id: execution.execution_id,
-        };
-        let result = match crate::render::rendered(action, execution, workflow, secrets) {
-            Ok(action) => actions::run(&action, &ctx).await,
-            Err(error) => Err(ActionFailure {
-                error: format!("a template cannot be rendered: {error}"),
-                retryable: false,
-                retry_after: None,
-            }),
-        };
-        // What is recorded (and shown, and logged) never holds a secret's value: a response
-        // or an error may echo what was sent.
-        let result = match secrets.is_empty() {
-            true => result,
-            false => result
-                .map(|output| secrets.scrub_value(&output))
-                .map_err(|failure| ActionFailure {
-                    error: secrets.scrub(&failure.error),
-                    ..failure
-                }),
-        };
-        shared::telemetry::measure::action_ran(action.kind(), result.is_ok(), clock.elapsed());
-        let finished = time::now();
-        let record = &mut execution.actions[index];
-        record.attempts += 1;
-        record.started_at = Some(started);
-        record.finished_at = Some(finished);
-        record.duration_ms = Some(clock.elapsed().as_millis() as u64);
-        match result {
-            Ok(output) => {
-                record.status = ActionStatus::Succeeded;
-                record.output = Some(output);
-                record.error = None;
-                execution.next_action_index = index + 1;
-            }
-            Err(failure) => {
-                record.status = ActionStatus::Failed;
-                record.output = None;
-                record.error = Some(failure.error.clone());
-                return AttemptOutcome::Failed(failure);
-            }
+    let graph = match StepGraph::of(&workflow.spec.actions) {
+        Ok(graph) => graph,
+        // Checked when saved; a definition stored by an older version may still differ.
+        Err(err) => {
+            return AttemptOutcome::Failed(vec![StepFailure {
+                step: 0,
+                failure: crate::actions::ActionFailure {
+                    error: format!("{}: {}", err.field, err.message),
+                    retryable: false,
+                    retry_after: None,
+                },
+            }])
         }
-        if index + 1 < total {
-            execution.updated_at = finished;
-            match executions.save_progress(execution).await {
-                Ok(true) => {}
-                Ok(false) => return AttemptOutcome::LeaseLost,
-                Err(err) => {
-                    tracing::warn!(%err, execution_id = %execution.execution_id, "cannot save progress; continuing")
-                }
-            }
+    };
+    let mut steps = Steps::new(execution, workflow, tools, graph);
+    let mut calls = Calls::new();
+    steps.start_ready(&mut calls);
+    while let Some(ended) = calls.next().await {
+        steps.record(ended);
+        // Calls that ended meanwhile are recorded with it, in one save.
+        while let Some(Some(ended)) = calls.next().now_or_never() {
+            steps.record(ended);
+        }
+        steps.start_ready(&mut calls);
+        if calls.is_empty() {
+            break;
+        }
+        if !save(&mut steps).await {
+            return AttemptOutcome::LeaseLost;
         }
     }
-    AttemptOutcome::Succeeded
+    let failures = steps.outcome();
+    match failures.is_empty() {
+        true => AttemptOutcome::Succeeded,
+        false => AttemptOutcome::Failed(failures),
+    }
 }
 
-/// Sets the execution's status after an attempt: succeeded, retrying with the backoff of
-/// DESIGN §3 (or the server's `Retry-After`), or failed when retries are spent or useless.
+/// False when the lease was lost. A store that cannot take the save now only costs a repeat
+/// of what ended since, if the runner dies before the next one.
+async fn save(steps: &mut Steps<'_, '_>) -> bool {
+    match steps.save().await {
+        Ok(saved) => saved,
+        Err(err) => {
+            tracing::warn!(%err, "cannot save progress; continuing");
+            true
+        }
+    }
+}
+
+/// Sets the execution's status after an attempt: succeeded; retrying, with the backoff of
+/// DESIGN §3 under the failed steps' policies (or a server's `Retry-After`), when every failed
+/// step may run again; failed when one's retries are spent or useless.
 pub fn conclude(
     execution: &mut Execution,
     workflow: &Workflow,
@@ -98,45 +85,60 @@ pub fn conclude(
     now: Timestamp,
 ) {
     execution.updated_at = now;
-    match outcome {
+    let failures = match outcome {
         AttemptOutcome::Succeeded => {
             execution.status = ExecutionStatus::Succeeded;
             execution.error = None;
             execution.finished_at = Some(now);
+            return;
         }
-        AttemptOutcome::Failed(failure)
-            if failure.retryable && execution.attempt < execution.max_attempts =>
-        {
-            let policy = &workflow.spec.retry;
-            let delay = match failure.retry_after {
-                Some(asked) => retry_after_delay(policy, asked),
-                None => retry_delay(policy, execution.attempt, sample_noise()),
-            };
-            execution.status = ExecutionStatus::Retrying;
-            execution.next_attempt_at = Some(time::add(now, delay));
-            execution.error = Some(format!(
-                "attempt {} failed: {}",
-                execution.attempt, failure.error
-            ));
-        }
-        AttemptOutcome::Failed(failure) => {
-            execution.status = ExecutionStatus::Failed;
-            execution.finished_at = Some(now);
-            let why = if failure.retryable {
-                "retries exhausted"
-            } else {
-                "not retryable"
-            };
-            execution.error = Some(format!(
-                "attempt {} failed ({why}): {}",
-                execution.attempt, failure.error
-            ));
-        }
-        AttemptOutcome::LeaseLost => {}
+        AttemptOutcome::LeaseLost => return,
+        AttemptOutcome::Failed(failures) => failures,
+    };
+    let spec = &workflow.spec;
+    let retry_left = |f: &StepFailure| {
+        let action = &spec.actions[f.step];
+        f.failure.retryable
+            && execution.actions[f.step].attempts < spec.retry_of(action).max_attempts
+    };
+    let first = &failures[0];
+    let mut what = match spec.actions[first.step].id() {
+        Some(id) => format!("step `{id}`: {}", first.failure.error),
+        None => first.failure.error.clone(),
+    };
+    if failures.len() > 1 {
+        what.push_str(&format!(" (and {} more failed steps)", failures.len() - 1));
     }
+    if failures.iter().all(retry_left) {
+        let delay = failures
+            .iter()
+            .map(|f| {
+                let policy = spec.retry_of(&spec.actions[f.step]);
+                match f.failure.retry_after {
+                    Some(asked) => retry_after_delay(policy, asked),
+                    None => retry_delay(policy, execution.actions[f.step].attempts, sample_noise()),
+                }
+            })
+            .max()
+            .unwrap_or_default();
+        execution.status = ExecutionStatus::Retrying;
+        execution.next_attempt_at = Some(time::add(now, delay));
+        execution.error = Some(format!("attempt {} failed: {what}", execution.attempt));
+        return;
+    }
+    execution.status = ExecutionStatus::Failed;
+    execution.finished_at = Some(now);
+    let why = match failures.iter().all(|f| f.failure.retryable) {
+        true => "retries exhausted",
+        false => "not retryable",
+    };
+    execution.error = Some(format!(
+        "attempt {} failed ({why}): {what}",
+        execution.attempt
+    ));
 }
 
-/// Fresh per-action results, when the definition changed since the execution was recorded.
+/// Fresh per-step results, when the definition changed since the execution was recorded.
 pub fn restart_on(execution: &mut Execution, workflow: &Workflow) {
     execution.workflow_version = workflow.version;
     execution.next_action_index = 0;
@@ -144,6 +146,6 @@ pub fn restart_on(execution: &mut Execution, workflow: &Workflow) {
         .spec
         .actions
         .iter()
-        .map(|a| ActionResult::pending(a.kind()))
+        .map(ActionResult::pending)
         .collect();
 }

@@ -4,7 +4,9 @@
 
 mod actions;
 mod attempt;
+mod dag;
 mod lease;
+mod output;
 mod render;
 mod runner;
 mod stragglers;

@@ -1,6 +1,7 @@
 //! Handling one execution request end to end.
 
 use crate::attempt::{self, AttemptOutcome};
+use crate::dag::Tools;
 use crate::lease::{lease_for, Renewal};
 use async_trait::async_trait;
 use backon::{ExponentialBuilder, Retryable};
@@ -23,6 +24,8 @@ pub struct Runner {
     /// This process's name in leases.
     owner: String,
     lease_duration: Duration,
+    /// Outputs over this many bytes are not recorded (`STEP_OUTPUT_LIMIT`).
+    step_output_limit: usize,
     /// Cancelled when the shutdown grace is over: running attempts stop and are released.
     release: CancellationToken,
 }
@@ -37,6 +40,7 @@ impl Runner {
             secrets: config.secrets.clone(),
             owner: config.instance_id.clone(),
             lease_duration: config.lease_duration,
+            step_output_limit: config.step_output_limit,
             release: CancellationToken::new(),
         })
     }
@@ -52,19 +56,13 @@ impl Runner {
         let Some(workflow) = workflow else {
             return self.cancel_orphan(execution).await;
         };
-        // An edit between attempts keeps the progress unless it changed the list of actions
-        // itself; then "resume at the failed action" has no meaning and the run starts over.
-        let same_actions = execution.actions.len() == workflow.spec.actions.len()
-            && execution
-                .actions
-                .iter()
-                .zip(&workflow.spec.actions)
-                .all(|(done, a)| done.kind == a.kind());
-        if !same_actions {
+        // An edit between attempts keeps the progress unless it changed the steps themselves;
+        // then "resume where it failed" has no meaning and the run starts over.
+        if !execution.matches(&workflow) {
             attempt::restart_on(&mut execution, &workflow);
         }
         execution.workflow_version = workflow.version;
-        execution.max_attempts = workflow.spec.retry.max_attempts;
+        execution.max_attempts = workflow.spec.max_attempts();
         let lost = CancellationToken::new();
         let _renewal = Renewal::start(
             executions.clone(),
@@ -73,8 +71,15 @@ impl Runner {
             self.lease_duration,
             lost.clone(),
         );
+        let tools = Tools {
+            http: &self.http,
+            egress: &self.egress,
+            secrets: &self.secrets,
+            executions: executions.as_ref(),
+            output_limit: self.step_output_limit,
+        };
         let outcome = tokio::select! {
-            outcome = attempt::run(&mut execution, &workflow, &self.http, &self.egress, &self.secrets, executions.as_ref()) => outcome,
+            outcome = attempt::run(&mut execution, &workflow, &tools) => outcome,
             _ = lost.cancelled() => {
                 tracing::warn!(execution_id = %id, "lease lost to another runner; abandoning this attempt");
                 AttemptOutcome::LeaseLost

@@ -91,6 +91,11 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "executions one runner runs at once",
     ),
     (
+        "STEP_OUTPUT_LIMIT",
+        "262144",
+        "bytes of a step's output kept in the execution record; a bigger one is marked truncated",
+    ),
+    (
         "LEASE_DURATION",
         "30s",
         "how long a runner's claim lasts unless renewed",
@@ -195,6 +200,9 @@ pub struct Config {
     pub egress: crate::egress::EgressPolicy,
     pub log_format: LogFormat,
     pub runner_concurrency: usize,
+    /// The largest step output recorded: every output is kept in its execution's record, and
+    /// a fan-out's is the list of all its items'.
+    pub step_output_limit: usize,
     pub lease_duration: Duration,
     pub poll_interval: Duration,
     pub requeue_after: Duration,
@@ -315,6 +323,15 @@ impl Config {
                         .filter(|n| (1..=100_000).contains(n))
                 },
                 "a number between 1 and 100000",
+            )?,
+            step_output_limit: v.parse_with(
+                "STEP_OUTPUT_LIMIT",
+                |s| {
+                    s.parse::<usize>()
+                        .ok()
+                        .filter(|n| (1024..=8 * 1024 * 1024).contains(n))
+                },
+                "a number of bytes between 1024 and 8388608",
             )?,
             lease_duration: v.duration("LEASE_DURATION")?,
             poll_interval: v.duration("POLL_INTERVAL")?,

@@ -31,4 +31,5 @@ mod rate_limit;
 mod replicas;
 mod retries;
 mod secrets;
+mod steps;
 mod store_down;

@@ -9,6 +9,7 @@ pub mod latency;
 pub mod lateness;
 pub mod limit;
 pub mod round_trips;
+pub mod steps;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -41,7 +41,7 @@ pub async fn run(action: &HttpAction, ctx: &ActionContext<'_>) -> ActionResult {
         .map_err(|_| permanent(format!("`{}` is not an HTTP method", action.method)))?;
     let url = reqwest::Url::parse(&action.url)
         .map_err(|e| permanent(format!("`{}` is not a URL: {e}", action.url)))?;
-    let deadline = tokio::time::Instant::now() + action.timeout.value();
+    let deadline = tokio::time::Instant::now() + ctx.timeout;
     let mut response = send(action, ctx, method, url, deadline).await?;
     let status = response.status().as_u16();
     let headers = recorded_headers(response.headers());
@@ -58,7 +58,7 @@ pub async fn run(action: &HttpAction, ctx: &ActionContext<'_>) -> ActionResult {
             let mime = t.split(';').next().unwrap_or_default().trim();
             mime.eq_ignore_ascii_case("application/json") || mime.ends_with("+json")
         });
-    let (text, truncated) = read_body(&mut response, action).await?;
+    let (text, truncated) = read_body(&mut response, ctx.timeout).await?;
     // A whole JSON body is recorded as JSON, so later steps can read into it.
     let body = match is_json && !truncated {
         true => serde_json::from_str(&text).unwrap_or(Value::String(text)),
@@ -117,7 +117,7 @@ async fn send(
         let response = request
             .send()
             .await
-            .map_err(|e| transport_failure(e, action))?;
+            .map_err(|e| transport_failure(e, ctx.timeout))?;
         let status = response.status().as_u16();
         let location = response
             .headers()
@@ -177,13 +177,16 @@ fn permanent(error: String) -> ActionFailure {
 }
 
 /// Network-level failures are retryable. The URL is left out: it may carry a token.
-fn transport_failure(err: reqwest::Error, action: &HttpAction) -> ActionFailure {
+fn transport_failure(err: reqwest::Error, timeout: Duration) -> ActionFailure {
     let err = err.without_url();
     if let Some(refused) = find_cause::<EgressRefused>(&err) {
         return permanent(refused.to_string());
     }
     let error = if err.is_timeout() {
-        format!("no response within the {} timeout", action.timeout.as_str())
+        format!(
+            "no response within the {} timeout",
+            humantime::format_duration(timeout)
+        )
     } else if err.is_connect() {
         format!("cannot connect: {}", root_cause(&err))
     } else if err.is_builder() {
@@ -233,7 +236,7 @@ fn recorded_headers(headers: &HeaderMap) -> Value {
 /// the timeout or the connection is a failed attempt, not a short success.
 async fn read_body(
     response: &mut reqwest::Response,
-    action: &HttpAction,
+    timeout: Duration,
 ) -> Result<(String, bool), ActionFailure> {
     let mut body = Vec::new();
     loop {
@@ -242,7 +245,10 @@ async fn read_body(
             Ok(None) => return Ok((String::from_utf8_lossy(&body).into_owned(), false)),
             Err(e) => {
                 let why = match e.is_timeout() {
-                    true => format!("the {} timeout ran out", action.timeout.as_str()),
+                    true => format!(
+                        "the {} timeout ran out",
+                        humantime::format_duration(timeout)
+                    ),
                     false => root_cause(&e.without_url()),
                 };
                 return Err(ActionFailure {

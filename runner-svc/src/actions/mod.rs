@@ -28,11 +28,19 @@ pub struct ActionContext<'a> {
     pub egress: &'a shared::egress::EgressPolicy,
     pub workflow_id: &'a str,
     pub execution_id: uuid::Uuid,
+    /// The step's own timeout, or the workflow's default (`http-request`).
+    pub timeout: Duration,
 }
 
 pub async fn run(action: &Action, ctx: &ActionContext<'_>) -> ActionResult {
     match action {
         Action::Log(action) => log::run(action, ctx),
         Action::HttpRequest(action) => http::run(action, ctx).await,
+        // Routing needs no I/O: the attempt settles a switch itself, before anything runs.
+        Action::Switch(_) => Err(ActionFailure {
+            error: "a switch is not run as an action".to_string(),
+            retryable: false,
+            retry_after: None,
+        }),
     }
 }

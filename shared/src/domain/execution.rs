@@ -66,12 +66,18 @@ pub enum ActionStatus {
     Running,
     Succeeded,
     Failed,
+    /// Its `when` was false, its switch chose another case, or every step it depends on was
+    /// skipped.
+    Skipped,
 }
 
 /// The outcome of one action of an execution, as of its latest attempt.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ActionResult {
+    /// The step's id, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     #[serde(rename = "type")]
     pub kind: String,
     pub status: ActionStatus,
@@ -89,12 +95,86 @@ pub struct ActionResult {
     pub output: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The output was over the recorded-output limit and is not kept: a step reading it fails.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub output_truncated: bool,
+    /// It failed for good and `continueOnError` let its dependants run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub continued: bool,
+    /// A fan-out's items, in item order; their outputs move to the step's `output` once all
+    /// succeeded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<ItemResult>,
 }
 
 impl ActionResult {
-    pub fn pending(kind: &str) -> Self {
+    pub fn pending(action: &super::Action) -> Self {
         Self {
-            kind: kind.to_string(),
+            id: action.id().map(str::to_string),
+            kind: action.kind().to_string(),
+            status: ActionStatus::Pending,
+            attempts: 0,
+            started_at: None,
+            finished_at: None,
+            duration_ms: None,
+            output: None,
+            error: None,
+            output_truncated: false,
+            continued: false,
+            items: Vec::new(),
+        }
+    }
+
+    /// Whether its dependants may go on: it succeeded, was skipped, or failed and continues.
+    pub fn is_settled(&self) -> bool {
+        match self.status {
+            ActionStatus::Succeeded | ActionStatus::Skipped => true,
+            ActionStatus::Failed => self.continued,
+            ActionStatus::Pending | ActionStatus::Running => false,
+        }
+    }
+
+    /// Marks a step that was running when its runner stopped as started and interrupted.
+    fn interrupt(&mut self, why: &str) {
+        self.attempts += 1;
+        self.status = ActionStatus::Failed;
+        self.error = Some(format!("interrupted: {why}"));
+        for item in self
+            .items
+            .iter_mut()
+            .filter(|i| i.status == ActionStatus::Running)
+        {
+            item.attempts += 1;
+            item.status = ActionStatus::Failed;
+            item.error = Some(format!("interrupted: {why}"));
+        }
+    }
+}
+
+/// One item of a fan-out.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ItemResult {
+    pub status: ActionStatus,
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub started_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub finished_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// Until the whole step succeeds; then in the step's `output`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl ItemResult {
+    pub fn pending() -> Self {
+        Self {
             status: ActionStatus::Pending,
             attempts: 0,
             started_at: None,
@@ -135,7 +215,7 @@ pub struct Execution {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub next_attempt_at: Option<Timestamp>,
-    /// Where the next attempt resumes: actions before it have succeeded.
+    /// The first action not yet done: every one before it succeeded or was skipped.
     pub next_action_index: usize,
     pub actions: Vec<ActionResult>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -172,14 +252,14 @@ impl Execution {
             scheduled_for,
             status: ExecutionStatus::Queued,
             attempt: 1,
-            max_attempts: workflow.spec.retry.max_attempts,
+            max_attempts: workflow.spec.max_attempts(),
             next_attempt_at: None,
             next_action_index: 0,
             actions: workflow
                 .spec
                 .actions
                 .iter()
-                .map(|a| ActionResult::pending(a.kind()))
+                .map(ActionResult::pending)
                 .collect(),
             lease: None,
             error: None,
@@ -191,12 +271,21 @@ impl Execution {
     }
 
     /// Puts a running execution back in the queue after its runner stopped mid-attempt. The
-    /// action it was on counts as started and interrupted, so `attempts` tells the truth.
+    /// steps it was on count as started and interrupted, so `attempts` tells the truth: those
+    /// recorded `running`, or else the first one not done (a runner records the steps it starts
+    /// with the progress it saves, so only the very first ones may be missing).
     pub fn requeue_interrupted(&mut self, why: &str, now: Timestamp) {
-        if let Some(action) = self.actions.get_mut(self.next_action_index) {
-            action.attempts += 1;
-            action.status = ActionStatus::Failed;
-            action.error = Some(format!("interrupted: {why}"));
+        let mut running = self
+            .actions
+            .iter_mut()
+            .filter(|a| a.status == ActionStatus::Running)
+            .peekable();
+        if running.peek().is_none() {
+            if let Some(first) = self.actions.get_mut(self.next_action_index) {
+                first.interrupt(why);
+            }
+        } else {
+            running.for_each(|action| action.interrupt(why));
         }
         self.status = ExecutionStatus::Queued;
         self.lease = None;
@@ -230,6 +319,17 @@ impl Execution {
         self.next_attempt_at = None;
         self.finished_at = Some(now);
         self.updated_at = now;
+    }
+
+    /// Whether its per-step results line up with `workflow`'s steps, so that a new attempt
+    /// can resume from them (an edit may have changed the steps since).
+    pub fn matches(&self, workflow: &super::Workflow) -> bool {
+        self.actions.len() == workflow.spec.actions.len()
+            && self
+                .actions
+                .iter()
+                .zip(&workflow.spec.actions)
+                .all(|(done, a)| done.kind == a.kind() && done.id.as_deref() == a.id())
     }
 
     pub fn lease_owner(&self) -> Option<&str> {

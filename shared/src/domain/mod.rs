@@ -3,6 +3,7 @@
 pub mod backoff;
 pub mod duration;
 pub mod execution;
+pub mod graph;
 pub mod ids;
 pub mod inputs;
 pub mod rate_limit;
@@ -15,12 +16,14 @@ pub mod validation;
 pub mod workflow;
 
 pub use duration::HumanDuration;
-pub use execution::{ActionResult, ActionStatus, Execution, ExecutionStatus, Lease, Reason};
+pub use execution::{
+    ActionResult, ActionStatus, Execution, ExecutionStatus, ItemResult, Lease, Reason,
+};
 pub use rate_limit::{Admission, RateLimit, RateWindow};
 pub use request::ExecutionRequest;
 pub use transition::Transition;
 pub use validation::{decode_workflow_spec, SpecError};
 pub use workflow::{
-    Action, CatchUp, ExpectStatus, HttpAction, LogAction, LogLevel, Overlap, RetryPolicy, Trigger,
-    TriggerStatus, Workflow, WorkflowSpec,
+    Action, CatchUp, ExpectStatus, ForEach, HttpAction, LogAction, LogLevel, Overlap, RetryPolicy,
+    StepDefaults, SwitchAction, Trigger, TriggerStatus, Workflow, WorkflowSpec,
 };

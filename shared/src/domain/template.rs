@@ -39,16 +39,58 @@ fn sole_expression(text: &str) -> Option<&str> {
 pub struct Scope<'a> {
     /// The declared inputs.
     pub inputs: Vec<&'a str>,
-    /// The ids of the actions before this one.
+    /// The ids of the steps that finish before this one starts.
     pub steps: Vec<&'a str>,
+    /// Whether `item` is defined: in the fields of a step with `forEach`, not in its `items`.
+    pub item: bool,
 }
 
 /// Checks a field's template when the workflow is saved: it parses, and every name it reads
-/// is a declared input, an earlier step or the execution.
+/// is a declared input, an upstream step or the execution.
 pub fn check(text: &str, scope: &Scope) -> Result<(), String> {
     if !is_template(text) {
         return Ok(());
     }
+    check_names(names(text)?, scope)
+}
+
+/// Checks a bare expression (`when`, `switch.value`, `forEach.items`); its `{{ … }}` form too.
+pub fn check_expression(text: &str, scope: &Scope) -> Result<(), String> {
+    let expr = sole_expression(text).unwrap_or(text);
+    let names = environment()
+        .compile_expression(expr)
+        .map_err(|e| e.to_string())?
+        .undeclared_variables(true);
+    check_names(names.into_iter().collect(), scope)
+}
+
+/// Evaluates a bare expression against `context`.
+pub fn eval_expression(text: &str, context: &minijinja::Value) -> Result<Value, String> {
+    let expr = sole_expression(text).unwrap_or(text);
+    let found = environment()
+        .compile_expression(expr)
+        .and_then(|e| e.eval(context))
+        .map_err(|e| e.to_string())?;
+    if found.is_undefined() {
+        return Err(format!("`{}` is undefined", expr.trim()));
+    }
+    serde_json::to_value(&found).map_err(|e| e.to_string())
+}
+
+/// The dotted names a template (or a bare expression) reads, e.g. `steps.a.output.body`;
+/// none when it does not parse.
+pub fn references(text: &str) -> Vec<String> {
+    let found = match is_template(text) {
+        true => names(text).ok(),
+        false => environment()
+            .compile_expression(text)
+            .ok()
+            .map(|e| e.undeclared_variables(true).into_iter().collect()),
+    };
+    found.unwrap_or_default()
+}
+
+fn names(text: &str) -> Result<Vec<String>, String> {
     let env = environment();
     let names = match sole_expression(text) {
         Some(expr) => env
@@ -60,6 +102,11 @@ pub fn check(text: &str, scope: &Scope) -> Result<(), String> {
             .map_err(|e| e.to_string())?
             .undeclared_variables(true),
     };
+    Ok(names.into_iter().collect())
+}
+
+fn check_names(names: Vec<String>, scope: &Scope) -> Result<(), String> {
+    let env = environment();
     // The environment's own globals (`range`, `dict`, `namespace`) are not references.
     let mut names: Vec<String> = names
         .into_iter()
@@ -81,8 +128,12 @@ fn check_reference(name: &str, scope: &Scope) -> Result<(), String> {
             Err(format!("`inputs.{input}` is not a declared input"))
         }
         ("steps", Some(step)) if !scope.steps.contains(&step) => Err(format!(
-            "`steps.{step}` is not an earlier action with that id"
+            "`steps.{step}` is not a step this one depends on (directly or through others)"
         )),
+        ("item", _) if scope.item => Ok(()),
+        ("item", _) => Err(
+            "`item` is defined only in a step with `forEach` (and not in its `items`)".to_string(),
+        ),
         // Secrets live with the runners; a name they lack fails the step when it runs.
         ("inputs" | "steps" | "execution" | "secrets", _) => Ok(()),
         (other, _) => Err(format!(
@@ -95,13 +146,7 @@ fn check_reference(name: &str, scope: &Scope) -> Result<(), String> {
 pub fn render_value(value: &Value, context: &minijinja::Value) -> Result<Value, String> {
     match value {
         Value::String(text) if is_template(text) => match sole_expression(text) {
-            Some(expr) => {
-                let found = environment()
-                    .compile_expression(expr)
-                    .and_then(|e| e.eval(context))
-                    .map_err(|e| e.to_string())?;
-                serde_json::to_value(&found).map_err(|e| e.to_string())
-            }
+            Some(_) => eval_expression(text, context),
             None => render_text(text, context).map(Value::String),
         },
         Value::Array(items) => items.iter().map(|v| render_value(v, context)).collect(),
@@ -133,6 +178,7 @@ mod tests {
         Scope {
             inputs: vec!["profileId"],
             steps: vec!["lookup"],
+            item: false,
         }
     }
 
@@ -152,6 +198,34 @@ mod tests {
             let err = check(text, &scope()).unwrap_err();
             assert!(err.contains(says), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn bare_expressions_are_checked_and_evaluated() {
+        assert!(check_expression("inputs.profileId == 'x'", &scope()).is_ok());
+        assert!(check_expression("{{ steps.lookup.output.body }}", &scope()).is_ok());
+        assert!(check_expression("steps.nope.output", &scope())
+            .unwrap_err()
+            .contains("steps.nope"));
+        assert!(check_expression("item", &scope())
+            .unwrap_err()
+            .contains("forEach"));
+        let fan_out = Scope {
+            item: true,
+            ..scope()
+        };
+        assert!(check_expression("item.id", &fan_out).is_ok());
+        let ctx = minijinja::Value::from_serialize(json!({"inputs": {"n": 3, "list": [1, 2]}}));
+        assert_eq!(eval_expression("inputs.n > 2", &ctx).unwrap(), json!(true));
+        assert_eq!(
+            eval_expression("{{ inputs.list }}", &ctx).unwrap(),
+            json!([1, 2])
+        );
+        assert!(eval_expression("inputs.missing", &ctx).is_err());
+        assert_eq!(
+            references("steps.a.output.body.x"),
+            vec!["steps.a.output.body.x"]
+        );
     }
 
     #[test]

@@ -2,10 +2,11 @@
 //! fields, unknown types) and value errors (a field that parsed but breaks a rule) are told apart
 //! because the API answers them with 400 and 422; both name the field.
 
+use super::graph::StepGraph;
 use super::inputs::is_identifier;
 use super::schedule::{CronProblem, Schedule};
 use super::template::{self, Scope};
-use super::workflow::{Action, HttpAction, RetryPolicy, Trigger, WorkflowSpec};
+use super::workflow::{Action, ForEach, HttpAction, RetryPolicy, Trigger, WorkflowSpec};
 use super::HumanDuration;
 use std::time::Duration;
 
@@ -74,6 +75,9 @@ fn strip_position(message: &str) -> String {
 }
 
 const MAX_ACTIONS: usize = 100;
+/// The server's cap on a fan-out's `maxItems`: every item is a record in the execution.
+pub const MAX_FOR_EACH_ITEMS: u32 = 10_000;
+const MAX_FOR_EACH_CONCURRENCY: u32 = 100;
 /// Every run records a log message: a huge one grows the history by as much each time.
 const MAX_LOG_MESSAGE: usize = 16 * 1024;
 /// Headers that decide how a request is framed or routed: one set by a workflow could smuggle
@@ -121,11 +125,31 @@ pub fn validate(spec: &WorkflowSpec) -> Result<(), SpecError> {
                     ),
                 ))
             }
-            Action::Log(_) => {}
+            Action::Log(_) | Action::Switch(_) => {}
             Action::HttpRequest(http) => validate_http(&format!("actions[{i}]"), http)?,
         }
+        if let Some(retry) = action.retry() {
+            validate_retry(&format!("actions[{i}].retry"), retry)?;
+        }
     }
-    validate_retry(&spec.retry)
+    validate_retry("retry", &spec.retry)?;
+    validate_defaults(spec)
+}
+
+fn validate_defaults(spec: &WorkflowSpec) -> Result<(), SpecError> {
+    if let Some(retry) = &spec.defaults.retry {
+        if spec.retry != RetryPolicy::default() {
+            return Err(SpecError::invalid(
+                "defaults.retry",
+                "the workflow gives `retry` too; give the default retry policy once",
+            ));
+        }
+        validate_retry("defaults.retry", retry)?;
+    }
+    if let Some(timeout) = &spec.defaults.timeout {
+        validate_timeout("defaults.timeout", timeout)?;
+    }
+    Ok(())
 }
 
 pub fn validate_workflow_id(id: &str) -> Result<(), SpecError> {
@@ -165,20 +189,11 @@ fn validate_inputs(spec: &WorkflowSpec) -> Result<(), SpecError> {
     Ok(())
 }
 
-/// Step ids are unique names, and every template reads only declared inputs, earlier steps
-/// and the execution.
+/// Step ids are unique names, the steps form a graph without cycles, and every template and
+/// expression reads only declared inputs, upstream steps and the execution.
 fn validate_steps(spec: &WorkflowSpec) -> Result<(), SpecError> {
-    let inputs: Vec<&str> = spec.inputs.keys().map(String::as_str).collect();
-    let mut earlier: Vec<&str> = Vec::new();
+    let mut ids: Vec<&str> = Vec::new();
     for (i, action) in spec.actions.iter().enumerate() {
-        let scope = Scope {
-            inputs: inputs.clone(),
-            steps: earlier.clone(),
-        };
-        for (field, text) in templated_fields(action) {
-            template::check(text, &scope)
-                .map_err(|m| SpecError::invalid(format!("actions[{i}].{field}"), m))?;
-        }
         if let Some(id) = action.id() {
             if !is_identifier(id) {
                 return Err(SpecError::invalid(
@@ -188,22 +203,92 @@ fn validate_steps(spec: &WorkflowSpec) -> Result<(), SpecError> {
                     ),
                 ));
             }
-            if earlier.contains(&id) {
+            if ids.contains(&id) {
                 return Err(SpecError::invalid(
                     format!("actions[{i}].id"),
                     format!("`{id}` names an earlier action already"),
                 ));
             }
-            earlier.push(id);
+            ids.push(id);
+        }
+    }
+    let graph = StepGraph::of(&spec.actions).map_err(|e| SpecError::invalid(e.field, e.message))?;
+    let inputs: Vec<&str> = spec.inputs.keys().map(String::as_str).collect();
+    for (i, action) in spec.actions.iter().enumerate() {
+        let upstream = graph.upstream(i);
+        let steps: Vec<&str> = upstream
+            .iter()
+            .filter_map(|&d| spec.actions[d].id())
+            .collect();
+        let fields = Scope {
+            inputs: inputs.clone(),
+            steps: steps.clone(),
+            item: action.for_each().is_some(),
+        };
+        // What runs before the items: `when`, `forEach.items`, a switch's value.
+        let outer = Scope {
+            inputs: inputs.clone(),
+            steps,
+            item: false,
+        };
+        let at = |field: &str| format!("actions[{i}].{field}");
+        for (field, text) in templated_fields(action) {
+            template::check(text, &fields).map_err(|m| SpecError::invalid(at(&field), m))?;
+        }
+        if let Some(when) = action.when() {
+            template::check_expression(when, &outer)
+                .map_err(|m| SpecError::invalid(at("when"), m))?;
+        }
+        if let Some(for_each) = action.for_each() {
+            validate_for_each(&at("forEach"), for_each, &outer)?;
+        }
+        if let Action::Switch(switch) = action {
+            template::check_expression(&switch.value, &outer)
+                .map_err(|m| SpecError::invalid(at("value"), m))?;
+            if action.for_each().is_some() {
+                return Err(SpecError::invalid(
+                    at("forEach"),
+                    "a switch routes once; it cannot fan out",
+                ));
+            }
+            if switch.targets().next().is_none() {
+                return Err(SpecError::invalid(
+                    at("cases"),
+                    "a switch needs at least one case or a default naming the steps to run",
+                ));
+            }
         }
     }
     Ok(())
 }
 
+fn validate_for_each(path: &str, for_each: &ForEach, scope: &Scope) -> Result<(), SpecError> {
+    template::check_expression(&for_each.items, scope)
+        .map_err(|m| SpecError::invalid(format!("{path}.items"), m))?;
+    if !(1..=MAX_FOR_EACH_ITEMS).contains(&for_each.max_items) {
+        return Err(SpecError::invalid(
+            format!("{path}.maxItems"),
+            format!(
+                "{} is over the server's cap: between 1 and {MAX_FOR_EACH_ITEMS}",
+                for_each.max_items
+            ),
+        ));
+    }
+    if !(1..=MAX_FOR_EACH_CONCURRENCY).contains(&for_each.concurrency) {
+        return Err(SpecError::invalid(
+            format!("{path}.concurrency"),
+            format!("must be between 1 and {MAX_FOR_EACH_CONCURRENCY}"),
+        ));
+    }
+    Ok(())
+}
+
 /// The fields of an action that may hold templates, named as errors name them.
-fn templated_fields(action: &Action) -> Vec<(String, &str)> {
+pub fn templated_fields(action: &Action) -> Vec<(String, &str)> {
     match action {
         Action::Log(log) => vec![("message".to_string(), log.message.as_str())],
+        // Its value is an expression, checked as one.
+        Action::Switch(_) => Vec::new(),
         Action::HttpRequest(http) => {
             let mut fields = vec![("url".to_string(), http.url.as_str())];
             for (name, value) in &http.headers {
@@ -366,12 +451,19 @@ fn validate_method_and_headers(path: &str, http: &HttpAction) -> Result<(), Spec
             ));
         }
     }
-    let timeout = http.timeout.value();
-    if timeout.is_zero() || timeout > MAX_TIMEOUT {
+    if http.idempotency_key
+        && http
+            .headers
+            .keys()
+            .any(|name| name.eq_ignore_ascii_case("idempotency-key"))
+    {
         return Err(SpecError::invalid(
-            format!("{path}.timeout"),
-            format!("`{}` must be between 1ms and 10m", http.timeout.as_str()),
+            format!("{path}.headers.Idempotency-Key"),
+            "`idempotencyKey: true` sets this header; give one or the other",
         ));
+    }
+    if let Some(timeout) = &http.timeout {
+        validate_timeout(&format!("{path}.timeout"), timeout)?;
     }
     if let Some(expect) = &http.expect_status {
         if expect.codes().is_empty() || expect.codes().iter().any(|c| !(100..=599).contains(c)) {
@@ -384,42 +476,41 @@ fn validate_method_and_headers(path: &str, http: &HttpAction) -> Result<(), Spec
     Ok(())
 }
 
-fn validate_retry(retry: &RetryPolicy) -> Result<(), SpecError> {
-    if !(1..=100).contains(&retry.max_attempts) {
+fn validate_timeout(field: &str, timeout: &HumanDuration) -> Result<(), SpecError> {
+    let value = timeout.value();
+    if value.is_zero() || value > MAX_TIMEOUT {
         return Err(SpecError::invalid(
-            "retry.maxAttempts",
-            "must be between 1 and 100",
+            field,
+            format!("`{}` must be between 1ms and 10m", timeout.as_str()),
         ));
+    }
+    Ok(())
+}
+
+/// `path` is where the policy sits: `retry`, `defaults.retry` or `actions[i].retry`.
+fn validate_retry(path: &str, retry: &RetryPolicy) -> Result<(), SpecError> {
+    let invalid =
+        |field: &str, message: &str| Err(SpecError::invalid(format!("{path}.{field}"), message));
+    if !(1..=100).contains(&retry.max_attempts) {
+        return invalid("maxAttempts", "must be between 1 and 100");
     }
     if retry.initial_delay.value() < Duration::from_millis(1) {
-        return Err(SpecError::invalid(
-            "retry.initialDelay",
-            "must be at least 1ms",
-        ));
+        return invalid("initialDelay", "must be at least 1ms");
     }
     if retry.max_delay.value() > MAX_PERIOD {
-        return Err(SpecError::invalid(
-            "retry.maxDelay",
-            "must be at most one year",
-        ));
+        return invalid("maxDelay", "must be at most one year");
     }
     if retry.max_delay.value() < retry.initial_delay.value() {
-        return Err(SpecError::invalid(
-            "retry.maxDelay",
-            "must not be below retry.initialDelay",
-        ));
+        return invalid(
+            "maxDelay",
+            &format!("must not be below {path}.initialDelay"),
+        );
     }
     if !(1.0..=100.0).contains(&retry.multiplier) {
-        return Err(SpecError::invalid(
-            "retry.multiplier",
-            "must be between 1.0 and 100.0",
-        ));
+        return invalid("multiplier", "must be between 1.0 and 100.0");
     }
     if !(0.0..=1.0).contains(&retry.jitter) {
-        return Err(SpecError::invalid(
-            "retry.jitter",
-            "must be between 0.0 and 1.0",
-        ));
+        return invalid("jitter", "must be between 0.0 and 1.0");
     }
     Ok(())
 }

@@ -19,6 +19,9 @@ pub struct WorkflowSpec {
     /// Typed values a trigger gives (`{{ inputs.NAME }}` in templates).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub inputs: BTreeMap<String, super::inputs::InputSpec>,
+    /// The retry policy and timeout of steps that give none.
+    #[serde(default, skip_serializing_if = "StepDefaults::is_empty")]
+    pub defaults: StepDefaults,
     /// On update only: the version the client last saw (optimistic concurrency). Never stored.
     #[serde(default, skip_serializing)]
     pub version: Option<u64>,
@@ -158,6 +161,19 @@ pub enum Action {
     Log(LogAction),
     #[serde(rename = "http-request")]
     HttpRequest(HttpAction),
+    #[serde(rename = "switch")]
+    Switch(SwitchAction),
+}
+
+/// The same expression over every kind of action: they all carry the step fields.
+macro_rules! each_kind {
+    ($action:expr, $a:ident => $e:expr) => {
+        match $action {
+            Action::Log($a) => $e,
+            Action::HttpRequest($a) => $e,
+            Action::Switch($a) => $e,
+        }
+    };
 }
 
 impl Action {
@@ -165,26 +181,78 @@ impl Action {
         match self {
             Action::Log(_) => "log",
             Action::HttpRequest(_) => "http-request",
+            Action::Switch(_) => "switch",
         }
     }
 
-    /// The name later actions refer to it by (`{{ steps.ID.output }}`).
+    /// The name other steps refer to it by (`depends`, `{{ steps.ID.output }}`).
     pub fn id(&self) -> Option<&str> {
-        match self {
-            Action::Log(a) => a.id.as_deref(),
-            Action::HttpRequest(a) => a.id.as_deref(),
-        }
+        each_kind!(self, a => a.id.as_deref())
+    }
+
+    /// The steps it waits for: `None` is the previous action, an empty list none.
+    pub fn depends(&self) -> Option<&[String]> {
+        each_kind!(self, a => a.depends.as_deref())
+    }
+
+    pub fn when(&self) -> Option<&str> {
+        each_kind!(self, a => a.when.as_deref())
+    }
+
+    pub fn for_each(&self) -> Option<&ForEach> {
+        each_kind!(self, a => a.for_each.as_ref())
+    }
+
+    pub fn retry(&self) -> Option<&RetryPolicy> {
+        each_kind!(self, a => a.retry.as_ref())
+    }
+
+    pub fn continue_on_error(&self) -> bool {
+        each_kind!(self, a => a.continue_on_error)
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct LogAction {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    pub message: String,
-    #[serde(default)]
-    pub level: LogLevel,
+/// Declares an action kind with the step fields every kind has (how it sits in the graph and
+/// when it runs) before its own. Written once here rather than flattened: serde cannot refuse
+/// unknown fields through `flatten`, nor name the field of an error inside it.
+macro_rules! action_kind {
+    ($(#[$meta:meta])* pub struct $name:ident { $($fields:tt)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+        #[serde(rename_all = "camelCase", deny_unknown_fields)]
+        pub struct $name {
+            /// The name other steps refer to it by; required when referred to.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub id: Option<String>,
+            /// The ids of the steps it waits for: the previous action when absent, none when
+            /// empty (a root; roots run in parallel).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub depends: Option<Vec<String>>,
+            /// An expression that must be a boolean; false skips the step (and the steps that
+            /// depend only on skipped ones).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub when: Option<String>,
+            /// Runs the step once per item of a list.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub for_each: Option<ForEach>,
+            /// This step's retry policy, over the workflow's.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub retry: Option<RetryPolicy>,
+            /// A failure (after its retries) lets its dependants run instead of failing the
+            /// execution.
+            #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+            pub continue_on_error: bool,
+            $($fields)*
+        }
+    };
+}
+
+action_kind! {
+    pub struct LogAction {
+        pub message: String,
+        #[serde(default)]
+        pub level: LogLevel,
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
@@ -197,36 +265,136 @@ pub enum LogLevel {
     Error,
 }
 
+action_kind! {
+    pub struct HttpAction {
+        pub url: String,
+        #[serde(default = "default_method")]
+        pub method: String,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        pub headers: BTreeMap<String, String>,
+        /// A string is sent as is; any other JSON value is sent as JSON.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub body: Option<serde_json::Value>,
+        /// The workflow's `defaults.timeout`, or 10s, when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub timeout: Option<HumanDuration>,
+        /// Statuses that count as success; any 2xx when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub expect_status: Option<ExpectStatus>,
+        /// Send `headers` on a redirect to another origin too. Off by default: they often carry
+        /// credentials meant for the first origin only.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        pub forward_headers_on_redirect: bool,
+        /// Send `Idempotency-Key: <executionId>:<step>[:<item>]`, the same on every retry, so
+        /// that a receiver honouring it does the work once.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        pub idempotency_key: bool,
+    }
+}
+
+action_kind! {
+    /// Routes to one branch: the steps of the case its value selects run, the others' are
+    /// skipped (and so are their dependants).
+    pub struct SwitchAction {
+        /// An expression; its value (a string, number or boolean) picks the case.
+        pub value: String,
+        /// Case value → the ids of the steps that run when it is selected.
+        pub cases: BTreeMap<String, Vec<String>>,
+        /// The steps that run when no case matches.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub default: Vec<String>,
+    }
+}
+
+impl SwitchAction {
+    /// The ids of every step a case or the default names.
+    pub fn targets(&self) -> impl Iterator<Item = &str> {
+        self.cases
+            .values()
+            .flatten()
+            .chain(&self.default)
+            .map(String::as_str)
+    }
+}
+
+/// A fan-out: the step runs once per item of `items`, at most `concurrency` at a time; its
+/// output is the list of the items' outputs, in item order.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct HttpAction {
+pub struct ForEach {
+    /// An expression that must give a list (`steps.list.output.body.items`).
+    pub items: String,
+    #[serde(default = "default_concurrency")]
+    pub concurrency: u32,
+    /// More items than this fail the step rather than run.
+    #[serde(default = "default_max_items")]
+    pub max_items: u32,
+    /// On an item's failure, start no further item (those running finish).
+    #[serde(default = "default_fail_fast")]
+    pub fail_fast: bool,
+}
+
+fn default_concurrency() -> u32 {
+    10
+}
+
+fn default_max_items() -> u32 {
+    1000
+}
+
+fn default_fail_fast() -> bool {
+    true
+}
+
+/// What a step takes when it does not say.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StepDefaults {
+    /// The retry policy of every step without its own (instead of the workflow's `retry`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    pub url: String,
-    #[serde(default = "default_method")]
-    pub method: String,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub headers: BTreeMap<String, String>,
-    /// A string is sent as is; any other JSON value is sent as JSON.
+    pub retry: Option<RetryPolicy>,
+    /// The timeout of every `http-request` without its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub body: Option<serde_json::Value>,
-    #[serde(default = "default_timeout")]
-    pub timeout: HumanDuration,
-    /// Statuses that count as success; any 2xx when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expect_status: Option<ExpectStatus>,
-    /// Send `headers` on a redirect to another origin too. Off by default: they often carry
-    /// credentials meant for the first origin only.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub forward_headers_on_redirect: bool,
+    pub timeout: Option<HumanDuration>,
+}
+
+impl StepDefaults {
+    fn is_empty(&self) -> bool {
+        self.retry.is_none() && self.timeout.is_none()
+    }
+}
+
+/// An `http-request` without a timeout of its own or of the workflow's defaults.
+pub const DEFAULT_HTTP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl WorkflowSpec {
+    /// The retry policy that governs a step.
+    pub fn retry_of<'a>(&'a self, action: &'a Action) -> &'a RetryPolicy {
+        action
+            .retry()
+            .or(self.defaults.retry.as_ref())
+            .unwrap_or(&self.retry)
+    }
+
+    /// The most attempts any step may take: what bounds an execution whose runner keeps dying.
+    pub fn max_attempts(&self) -> u32 {
+        self.actions
+            .iter()
+            .map(|a| self.retry_of(a).max_attempts)
+            .max()
+            .unwrap_or(self.retry.max_attempts)
+    }
+
+    pub fn timeout_of(&self, http: &HttpAction) -> std::time::Duration {
+        http.timeout
+            .as_ref()
+            .or(self.defaults.timeout.as_ref())
+            .map_or(DEFAULT_HTTP_TIMEOUT, HumanDuration::value)
+    }
 }
 
 fn default_method() -> String {
     "GET".to_string()
-}
-
-fn default_timeout() -> HumanDuration {
-    HumanDuration::parse("10s").expect("constant duration")
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
@@ -355,6 +523,8 @@ struct WorkflowView<'a> {
     retry: &'a RetryPolicy,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     inputs: &'a BTreeMap<String, super::inputs::InputSpec>,
+    #[serde(skip_serializing_if = "StepDefaults::is_empty")]
+    defaults: &'a StepDefaults,
     paused: bool,
     /// The next periodic or cron slot.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -411,6 +581,7 @@ impl Serialize for Workflow {
             actions: &self.spec.actions,
             retry: &self.spec.retry,
             inputs: &self.spec.inputs,
+            defaults: &self.spec.defaults,
             paused: self.paused,
             next_run_at: self.next_run_at,
             current_execution_id: self.current_execution_id,

@@ -10,7 +10,14 @@ use mongodb::bson::{self, doc, Bson, Document};
 use uuid::Uuid;
 
 /// The part of a workflow document that is the user's definition.
-const DEFINITION: [&str; 5] = ["workflowId", "trigger", "actions", "retry", "inputs"];
+const DEFINITION: [&str; 6] = [
+    "workflowId",
+    "trigger",
+    "actions",
+    "retry",
+    "inputs",
+    "defaults",
+];
 const EXECUTION_DATES: [&str; 6] = [
     "scheduledFor",
     "nextAttemptAt",

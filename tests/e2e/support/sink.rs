@@ -50,6 +50,8 @@ struct Inner {
     json_replies: Mutex<HashMap<String, String>>,
     /// Paths whose body arrives one byte at a time: (bytes, pause between them).
     trickles: Mutex<HashMap<String, (usize, Duration)>>,
+    /// Requests being answered and the most there ever were at once, by first path segment.
+    in_flight: Mutex<HashMap<String, (usize, usize)>>,
     arrived: Notify,
 }
 
@@ -91,7 +93,6 @@ impl Sink {
         self.inner.redirects.lock().unwrap().insert(path.into(), to);
     }
 
-    /// Requests to `path` get 200 and a body of `bytes` bytes, one every `pause`.
     /// Makes `path` answer 200 with `body` as JSON.
     pub fn reply_json(&self, path: &str, body: &serde_json::Value) {
         self.inner
@@ -101,6 +102,7 @@ impl Sink {
             .insert(path.to_string(), body.to_string());
     }
 
+    /// Requests to `path` get 200 and a body of `bytes` bytes, one every `pause`.
     pub fn trickle(&self, path: &str, bytes: usize, pause: Duration) {
         let slow = (bytes, pause);
         self.inner
@@ -108,6 +110,12 @@ impl Sink {
             .lock()
             .unwrap()
             .insert(path.into(), slow);
+    }
+
+    /// The most requests under `segment` (`/fan` for `/fan/1`, `/fan/2`…) answered at once.
+    pub fn most_at_once(&self, segment: &str) -> usize {
+        let counts = self.inner.in_flight.lock().unwrap();
+        counts.get(segment).map_or(0, |&(_, most)| most)
     }
 
     pub fn hits(&self, path: &str) -> Vec<Hit> {
@@ -152,6 +160,7 @@ async fn record(
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     let path = uri.path().to_string();
+    let _answering = Answering::start(&inner, &path);
     inner.hits.lock().unwrap().push(Hit {
         method: method.to_string(),
         path: path.clone(),
@@ -164,9 +173,20 @@ async fn record(
         let status = StatusCode::from_u16(status).unwrap();
         return (status, [(axum::http::header::LOCATION, location)]).into_response();
     }
-    if let Some(body) = inner.json_replies.lock().unwrap().get(&path).cloned() {
+    // A scripted reply sets the status and delay; a JSON reply for the path, its body.
+    let scripted = inner
+        .scripts
+        .lock()
+        .unwrap()
+        .get_mut(&path)
+        .and_then(VecDeque::pop_front);
+    let json = inner.json_replies.lock().unwrap().get(&path).cloned();
+    if let Some(body) = json {
+        let reply = scripted.unwrap_or(Reply::from(200));
+        tokio::time::sleep(reply.delay).await;
+        let status = StatusCode::from_u16(reply.status).unwrap();
         let json = [(axum::http::header::CONTENT_TYPE, "application/json")];
-        return (json, body).into_response();
+        return (status, json, body).into_response();
     }
     if let Some((bytes, pause)) = inner.trickles.lock().unwrap().get(&path).copied() {
         let stream = futures_util::stream::unfold(0, move |sent| async move {
@@ -179,16 +199,39 @@ async fn record(
         let length = [(axum::http::header::CONTENT_LENGTH, bytes.to_string())];
         return (length, axum::body::Body::from_stream(stream)).into_response();
     }
-    let reply = inner
-        .scripts
-        .lock()
-        .unwrap()
-        .get_mut(&path)
-        .and_then(VecDeque::pop_front);
-    let reply = reply.unwrap_or(Reply {
+    let reply = scripted.unwrap_or(Reply {
         status: 200,
         delay: Duration::ZERO,
     });
     tokio::time::sleep(reply.delay).await;
     StatusCode::from_u16(reply.status).unwrap().into_response()
+}
+
+/// Counts a request as being answered until it is (or its client gave up).
+struct Answering {
+    inner: Arc<Inner>,
+    segment: String,
+}
+
+impl Answering {
+    fn start(inner: &Arc<Inner>, path: &str) -> Answering {
+        let end = path[1..].find('/').map_or(path.len(), |i| i + 1);
+        let segment = path[..end].to_string();
+        let mut counts = inner.in_flight.lock().unwrap();
+        let (now, most) = counts.entry(segment.clone()).or_default();
+        *now += 1;
+        *most = (*most).max(*now);
+        Answering {
+            inner: inner.clone(),
+            segment,
+        }
+    }
+}
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        if let Some((now, _)) = self.inner.in_flight.lock().unwrap().get_mut(&self.segment) {
+            *now -= 1;
+        }
+    }
 }
