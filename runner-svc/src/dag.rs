@@ -399,13 +399,18 @@ impl<'a, 'e> Steps<'a, 'e> {
     /// A step that fails before any call: a template or expression that cannot be evaluated.
     /// Not retryable: the same inputs give the same error.
     fn fail_now(&mut self, i: usize, error: String) {
+        self.count_instant_attempt(i);
+        self.fail(i, permanent(error));
+    }
+
+    /// An attempt of a step that needed no call (it ended where it started).
+    fn count_instant_attempt(&mut self, i: usize) {
         let now = time::now();
         let step = &mut self.execution.actions[i];
         step.attempts += 1;
         step.started_at = Some(now);
         step.finished_at = Some(now);
         step.duration_ms = Some(0);
-        self.fail(i, permanent(error));
     }
 
     /// A switch: the steps of the chosen case run, those of every other case are skipped.
@@ -433,12 +438,7 @@ impl<'a, 'e> Steps<'a, 'e> {
                 }
             }
         }
-        let now = time::now();
-        let step = &mut self.execution.actions[i];
-        step.attempts += 1;
-        step.started_at = Some(now);
-        step.finished_at = Some(now);
-        step.duration_ms = Some(0);
+        self.count_instant_attempt(i);
         self.succeed(i, json!({ "value": value, "case": case }));
     }
 
