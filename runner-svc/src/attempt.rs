@@ -3,6 +3,8 @@
 //! retry, or failed).
 
 use crate::dag::{Calls, StepFailure, Steps, Tools};
+use crate::output::capped;
+use crate::render::Templates;
 use futures_util::{FutureExt, StreamExt};
 use shared::domain::backoff::{retry_after_delay, retry_delay, sample_noise};
 use shared::domain::graph::StepGraph;
@@ -13,6 +15,8 @@ pub enum AttemptOutcome {
     Succeeded,
     /// Steps failed; the attempt ended once the steps still running finished.
     Failed(Vec<StepFailure>),
+    /// Every step settled, but the workflow's `outputs` cannot be rendered from them.
+    OutputsFailed(String),
     /// Another runner holds the execution now; this one must stop writing.
     LeaseLost,
 }
@@ -57,9 +61,16 @@ pub async fn run(
         }
     }
     let failures = steps.outcome();
-    match failures.is_empty() {
-        true => AttemptOutcome::Succeeded,
-        false => AttemptOutcome::Failed(failures),
+    if !failures.is_empty() {
+        return AttemptOutcome::Failed(failures);
+    }
+    let outputs = Templates::new(execution, workflow, tools.secrets).outputs();
+    match outputs {
+        Ok(output) => {
+            execution.output = output.map(|o| capped(o, tools.output_limit).0);
+            AttemptOutcome::Succeeded
+        }
+        Err(error) => AttemptOutcome::OutputsFailed(error),
     }
 }
 
@@ -93,6 +104,16 @@ pub fn conclude(
             return;
         }
         AttemptOutcome::LeaseLost => return,
+        // The steps' outputs are settled: another attempt would render the same.
+        AttemptOutcome::OutputsFailed(error) => {
+            execution.status = ExecutionStatus::Failed;
+            execution.finished_at = Some(now);
+            execution.error = Some(format!(
+                "attempt {} failed (not retryable): {error}",
+                execution.attempt
+            ));
+            return;
+        }
         AttemptOutcome::Failed(failures) => failures,
     };
     let spec = &workflow.spec;

@@ -4,15 +4,15 @@
 //! anything new from starting; those running finish. All of it happens in the attempt's own
 //! task, between awaits: the state below has one writer.
 
-use crate::actions::{self, ActionContext, ActionFailure};
+use crate::actions::{self, permanent, ActionContext, ActionFailure};
 use crate::output::{capped, marker, size_of};
-use crate::render::{Run, Templates};
+use crate::render::{idempotency_key, Run, Templates};
 use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
 use serde_json::{json, Value};
 use shared::domain::graph::StepGraph;
 use shared::domain::{
-    Action, ActionStatus, Execution, ForEach, ItemResult, SwitchAction, Workflow,
+    Action, ActionStatus, Execution, ForEach, ItemResult, ServiceSpec, SwitchAction, Workflow,
 };
 use shared::egress::EgressPolicy;
 use shared::repo::ExecutionRepo;
@@ -30,6 +30,8 @@ pub struct Tools<'a> {
     pub executions: &'a dyn ExecutionRepo,
     /// The largest output recorded (`STEP_OUTPUT_LIMIT`).
     pub output_limit: usize,
+    /// The services the workflow's steps call, read when the attempt began.
+    pub services: &'a BTreeMap<String, ServiceSpec>,
 }
 
 /// A step (or an item) that failed and so fails the attempt.
@@ -330,9 +332,21 @@ impl<'a, 'e> Steps<'a, 'e> {
 
     fn call(&self, action: Cow<'a, Action>, run: Run) -> Call<'a> {
         let tools = self.tools;
-        let timeout = match action.as_ref() {
-            Action::HttpRequest(http) => self.workflow.spec.timeout_of(http),
-            _ => shared::domain::workflow::DEFAULT_HTTP_TIMEOUT,
+        let spec = &self.workflow.spec;
+        let (timeout, idempotency_key) = match action.as_ref() {
+            Action::HttpRequest(http) => (spec.timeout_of(http.timeout.as_ref(), None), None),
+            Action::Service(call) => {
+                let registered = tools.services.get(&call.service);
+                let timeout = spec.timeout_of(
+                    call.timeout.as_ref(),
+                    registered.and_then(|s| s.timeout.as_ref()),
+                );
+                let key = call
+                    .idempotency_key
+                    .then(|| idempotency_key(self.execution, self.workflow, run));
+                (timeout, key)
+            }
+            _ => (shared::domain::workflow::DEFAULT_HTTP_TIMEOUT, None),
         };
         let workflow_id = self.workflow.id();
         let execution_id = self.execution.execution_id;
@@ -345,6 +359,8 @@ impl<'a, 'e> Steps<'a, 'e> {
                 workflow_id,
                 execution_id,
                 timeout,
+                services: tools.services,
+                idempotency_key,
             };
             let result = actions::run(&action, &ctx).await;
             Ended {
@@ -618,13 +634,5 @@ impl<'a, 'e> Steps<'a, 'e> {
                 retry_after: fan.retry_after,
             },
         );
-    }
-}
-
-fn permanent(error: String) -> ActionFailure {
-    ActionFailure {
-        error,
-        retryable: false,
-        retry_after: None,
     }
 }

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Map, Value};
 use shared::domain::template::{self, is_template, render_text, render_value};
-use shared::domain::validation::templated_fields;
+use shared::domain::validation::{strings_in, templated_fields};
 use shared::domain::{Action, Execution, HttpAction, Workflow};
 use shared::secrets::Secrets;
 use std::borrow::Cow;
@@ -123,13 +123,44 @@ impl<'a> Templates<'a> {
                     self.render_http(&mut http, &self.with_item(item))?;
                 }
                 if http.idempotency_key {
-                    http.headers
-                        .insert("Idempotency-Key".to_string(), self.idempotency_key(run));
+                    http.headers.insert(
+                        "Idempotency-Key".to_string(),
+                        idempotency_key(self.execution, self.workflow, run),
+                    );
                 }
                 Ok(Cow::Owned(Action::HttpRequest(http)))
             }
+            Action::Service(call) if call.input.values().any(in_value) => {
+                self.refuse_truncated(templated_fields(action).into_iter().map(|(_, t)| t))?;
+                let ctx = &self.with_item(item);
+                let mut call = call.clone();
+                for (name, value) in call.input.iter_mut() {
+                    *value = render_value(value, ctx).map_err(|e| format!("input.{name}: {e}"))?;
+                }
+                Ok(Cow::Owned(Action::Service(call)))
+            }
             other => Ok(Cow::Borrowed(other)),
         }
+    }
+
+    /// The workflow's `outputs`, rendered once every step settled: the execution's result.
+    /// `None` when it declares none.
+    pub fn outputs(&self) -> Result<Option<Value>, String> {
+        let outputs = &self.workflow.spec.outputs;
+        if outputs.is_empty() {
+            return Ok(None);
+        }
+        let mut rendered = Map::new();
+        for (name, value) in outputs {
+            let mut texts = Vec::new();
+            strings_in(value, String::new(), &mut texts);
+            self.refuse_truncated(texts.into_iter().map(|(_, t)| t))
+                .map_err(|e| format!("outputs.{name}: {e}"))?;
+            let value =
+                render_value(value, self.context()).map_err(|e| format!("outputs.{name}: {e}"))?;
+            rendered.insert(name.clone(), self.secrets.scrub_value(&value));
+        }
+        Ok(Some(Value::Object(rendered)))
     }
 
     fn render_http(&self, http: &mut HttpAction, ctx: &minijinja::Value) -> Result<(), String> {
@@ -147,19 +178,6 @@ impl<'a> Templates<'a> {
             http.body = Some(render_value(body, ctx).map_err(|e| format!("body: {e}"))?);
         }
         Ok(())
-    }
-
-    /// `<executionId>:<step>[:<item>]`: the same on every retry of that call, different for
-    /// every other call. The step is its id, or its position when it has none.
-    fn idempotency_key(&self, run: Run) -> String {
-        let step = match self.workflow.spec.actions[run.step].id() {
-            Some(id) => id.to_string(),
-            None => run.step.to_string(),
-        };
-        match run.item {
-            Some(item) => format!("{}:{step}:{item}", self.execution.execution_id),
-            None => format!("{}:{step}", self.execution.execution_id),
-        }
     }
 
     /// A reference into an output that was not kept (over the output limit) or kept cut short
@@ -209,15 +227,29 @@ impl<'a> Templates<'a> {
     }
 }
 
-fn holds_templates(http: &HttpAction) -> bool {
-    fn in_value(v: &Value) -> bool {
-        match v {
-            Value::String(s) => is_template(s),
-            Value::Array(items) => items.iter().any(in_value),
-            Value::Object(map) => map.values().any(in_value),
-            _ => false,
-        }
+/// `<executionId>:<step>[:<item>]`: the same on every retry of that call, different for every
+/// other call. The step is its id, or its position when it has none.
+pub fn idempotency_key(execution: &Execution, workflow: &Workflow, run: Run) -> String {
+    let step = match workflow.spec.actions[run.step].id() {
+        Some(id) => id.to_string(),
+        None => run.step.to_string(),
+    };
+    match run.item {
+        Some(item) => format!("{}:{step}:{item}", execution.execution_id),
+        None => format!("{}:{step}", execution.execution_id),
     }
+}
+
+fn in_value(v: &Value) -> bool {
+    match v {
+        Value::String(s) => is_template(s),
+        Value::Array(items) => items.iter().any(in_value),
+        Value::Object(map) => map.values().any(in_value),
+        _ => false,
+    }
+}
+
+fn holds_templates(http: &HttpAction) -> bool {
     is_template(&http.url)
         || http.headers.values().any(|v| is_template(v))
         || http.body.as_ref().is_some_and(in_value)

@@ -5,13 +5,16 @@ use crate::dag::Tools;
 use crate::lease::{lease_for, Renewal};
 use async_trait::async_trait;
 use backon::{ExponentialBuilder, Retryable};
-use shared::domain::{Execution, ExecutionRequest, ExecutionStatus, Overlap, Workflow};
+use shared::domain::{
+    Execution, ExecutionRequest, ExecutionStatus, Overlap, ServiceSpec, Workflow,
+};
 use shared::egress::EgressPolicy;
 use shared::repo::RepoError;
 use shared::telemetry::measure;
 use shared::time;
 use shared::transport::RequestHandler;
 use shared::{Backends, Config};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -49,8 +52,28 @@ impl Runner {
         self.release.clone()
     }
 
+    /// The services the workflow's steps call, as registered now; one no longer registered
+    /// is left out (its step fails saying so).
+    async fn services_of(
+        &self,
+        workflow: &Workflow,
+    ) -> Result<BTreeMap<String, ServiceSpec>, RepoError> {
+        let mut services = BTreeMap::new();
+        for name in workflow.spec.services() {
+            if let Some(service) = self.backends.services.get(name).await? {
+                services.insert(name.to_string(), service.spec);
+            }
+        }
+        Ok(services)
+    }
+
     /// `workflow` is `None` when it was deleted after the execution was queued.
-    async fn run_claimed(&self, mut execution: Execution, workflow: Option<Workflow>) {
+    async fn run_claimed(
+        &self,
+        mut execution: Execution,
+        workflow: Option<Workflow>,
+        services: BTreeMap<String, ServiceSpec>,
+    ) {
         let id = execution.execution_id;
         let executions = self.backends.executions.clone();
         let Some(workflow) = workflow else {
@@ -77,6 +100,7 @@ impl Runner {
             secrets: &self.secrets,
             executions: executions.as_ref(),
             output_limit: self.step_output_limit,
+            services: &services,
         };
         let outcome = tokio::select! {
             outcome = attempt::run(&mut execution, &workflow, &tools) => outcome,
@@ -162,6 +186,16 @@ impl RequestHandler for Runner {
                 return;
             }
         };
+        let services = match &workflow {
+            Some(workflow) => match self.services_of(workflow).await {
+                Ok(services) => services,
+                Err(err) => {
+                    tracing::warn!(%err, execution_id = %request.execution_id, "cannot load the services the workflow calls; will be retried");
+                    return;
+                }
+            },
+            None => BTreeMap::new(),
+        };
         let lease = lease_for(&self.owner, self.lease_duration);
         match self
             .backends
@@ -171,7 +205,7 @@ impl RequestHandler for Runner {
         {
             Ok(Some(execution)) => {
                 measure::execution_started(execution.reason);
-                self.run_claimed(execution, workflow).await
+                self.run_claimed(execution, workflow, services).await
             }
             // Done, cancelled or held by another runner: a duplicate delivery, nothing to do.
             Ok(None) => {

@@ -2,7 +2,7 @@
 
 use crate::config::{Config, StoreUrl};
 use crate::mongo::MongoStore;
-use crate::repo::{ExecutionRepo, WorkflowRepo};
+use crate::repo::{ExecutionRepo, ServiceRepo, WorkflowRepo};
 use crate::sqlite::SqliteStore;
 use crate::transport::store_queue::StoreQueue;
 use crate::transport::Transport;
@@ -15,23 +15,37 @@ use std::sync::Arc;
 pub struct Backends {
     pub workflows: Arc<dyn WorkflowRepo>,
     pub executions: Arc<dyn ExecutionRepo>,
+    /// The registry of services that steps call.
+    pub services: Arc<dyn ServiceRepo>,
     pub transport: Arc<dyn Transport>,
     pub wakeups: Wakeups,
 }
 
 impl Backends {
     pub async fn connect(config: &Config) -> anyhow::Result<Self> {
-        let (workflows, executions): (Arc<dyn WorkflowRepo>, Arc<dyn ExecutionRepo>) =
-            match &config.store {
-                StoreUrl::Sqlite(path) => {
-                    let store = SqliteStore::open(path)?;
-                    (Arc::new(store.clone()), Arc::new(store))
-                }
-                StoreUrl::Mongo(url) => {
-                    let store = MongoStore::connect(&url.0).await?;
-                    (Arc::new(store.clone()), Arc::new(store))
-                }
-            };
+        type Stores = (
+            Arc<dyn WorkflowRepo>,
+            Arc<dyn ExecutionRepo>,
+            Arc<dyn ServiceRepo>,
+        );
+        let (workflows, executions, services): Stores = match &config.store {
+            StoreUrl::Sqlite(path) => {
+                let store = SqliteStore::open(path)?;
+                (
+                    Arc::new(store.clone()),
+                    Arc::new(store.clone()),
+                    Arc::new(store),
+                )
+            }
+            StoreUrl::Mongo(url) => {
+                let store = MongoStore::connect(&url.0).await?;
+                (
+                    Arc::new(store.clone()),
+                    Arc::new(store.clone()),
+                    Arc::new(store),
+                )
+            }
+        };
         let transport: Arc<dyn Transport> = match &config.kafka {
             None => Arc::new(StoreQueue::new(executions.clone(), config.poll_interval)),
             Some(kafka) => Arc::new(crate::transport::kafka::connect(kafka).await?),
@@ -39,6 +53,7 @@ impl Backends {
         Ok(Self {
             workflows,
             executions,
+            services,
             transport,
             wakeups: Wakeups::default(),
         })

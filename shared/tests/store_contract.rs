@@ -5,12 +5,13 @@
 
 use shared::domain::ids::periodic_execution_id;
 use shared::domain::{
-    decode_workflow_spec, Execution, ExecutionStatus, Lease, Reason, TriggerStatus, Workflow,
+    decode_workflow_spec, Execution, ExecutionStatus, Lease, Reason, Service, TriggerStatus,
+    Workflow,
 };
 use shared::mongo::MongoStore;
 use shared::repo::{
-    crash_points, ExecutionQuery, ExecutionRepo, Failpoints, LiveCounts, RepoError, SlotOutcome,
-    TriggerOutcome, WorkflowQuery, WorkflowRepo,
+    crash_points, ExecutionQuery, ExecutionRepo, Failpoints, LiveCounts, RepoError, ServiceRepo,
+    SlotOutcome, TriggerOutcome, WorkflowQuery, WorkflowRepo,
 };
 use shared::sqlite::SqliteStore;
 use shared::time::{self, from_millis, Timestamp};
@@ -20,6 +21,7 @@ use std::time::Duration;
 pub struct Store {
     workflows: Arc<dyn WorkflowRepo>,
     executions: Arc<dyn ExecutionRepo>,
+    services: Arc<dyn ServiceRepo>,
     failpoints: Failpoints,
     /// Whether every operation is one transaction (a failpoint then rolls it back whole).
     atomic: bool,
@@ -32,7 +34,8 @@ async fn sqlite() -> Option<Store> {
     Some(Store {
         failpoints: store.failpoints().clone(),
         workflows: Arc::new(store.clone()),
-        executions: Arc::new(store),
+        executions: Arc::new(store.clone()),
+        services: Arc::new(store),
         atomic: true,
         _dir: Some(dir),
     })
@@ -44,7 +47,8 @@ async fn mongodb() -> Option<Store> {
     Some(Store {
         failpoints: store.failpoints().clone(),
         workflows: Arc::new(store.clone()),
-        executions: Arc::new(store),
+        executions: Arc::new(store.clone()),
+        services: Arc::new(store),
         atomic: false,
         _dir: None,
     })
@@ -113,6 +117,10 @@ contract!(
     buffer_one_keeps_one_behind_and_queues_it_as_the_current_ends,
     a_crash_while_buffering_is_mended,
     a_crash_while_the_buffered_execution_takes_over_is_mended,
+    service_create_refuses_a_duplicate_name_and_get_reads_it_back,
+    service_list_pages_by_name,
+    service_update_checks_the_version,
+    service_delete_is_refused_while_a_workflow_calls_it,
 );
 
 // ---- fixtures -------------------------------------------------------------------------
@@ -1289,4 +1297,111 @@ async fn a_crash_while_the_buffered_execution_takes_over_is_mended(s: Store) {
             "{point}: the buffered execution ran: {ended:?}"
         );
     }
+}
+
+// ---- the service registry ------------------------------------------------------------------
+
+fn service(name: &str) -> Service {
+    let spec = shared::domain::service::decode_service_spec(
+        format!(
+            r#"{{"name": "{name}", "address": "http://{name}.local:5000/", "description": "$weird.key",
+                "inputs": [{{"name": "message", "type": "string", "description": "The text"}}],
+                "outputs": [{{"name": "count", "type": "int", "required": false}}]}}"#
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    Service::created(spec, from_millis(1_700_000_000_123))
+}
+
+async fn service_create_refuses_a_duplicate_name_and_get_reads_it_back(s: Store) {
+    let upper = service("upper");
+    s.services.create(&upper).await.unwrap();
+    assert_eq!(
+        s.services.create(&upper).await,
+        Err(RepoError::AlreadyExists("upper".into()))
+    );
+    assert_eq!(s.services.get("upper").await.unwrap(), Some(upper));
+    assert_eq!(s.services.get("lower").await.unwrap(), None);
+}
+
+async fn service_list_pages_by_name(s: Store) {
+    for name in ["c", "a", "e", "b", "d"] {
+        s.services.create(&service(name)).await.unwrap();
+    }
+    let first = s.services.list(None, 2).await.unwrap();
+    let names = |page: &shared::repo::Page<Service>| -> Vec<String> {
+        page.items.iter().map(|x| x.name().to_string()).collect()
+    };
+    assert_eq!(names(&first), ["a", "b"]);
+    let second = s
+        .services
+        .list(first.next_cursor.as_deref(), 2)
+        .await
+        .unwrap();
+    assert_eq!(names(&second), ["c", "d"]);
+    let last = s
+        .services
+        .list(second.next_cursor.as_deref(), 2)
+        .await
+        .unwrap();
+    assert_eq!(names(&last), ["e"]);
+    assert_eq!(last.next_cursor, None);
+}
+
+async fn service_update_checks_the_version(s: Store) {
+    let v1 = service("upper");
+    s.services.create(&v1).await.unwrap();
+    let mut v2 = v1.clone();
+    v2.version = 2;
+    v2.spec.address = Some("http://elsewhere:5000/".into());
+    v2.updated_at = later(5);
+    assert_eq!(
+        s.services.update(&v2, 7).await,
+        Err(RepoError::VersionConflict { current: 1 })
+    );
+    s.services.update(&v2, 1).await.unwrap();
+    assert_eq!(s.services.get("upper").await.unwrap(), Some(v2.clone()));
+    assert_eq!(
+        s.services.update(&v2, 1).await,
+        Err(RepoError::VersionConflict { current: 2 })
+    );
+    assert_eq!(
+        s.services.update(&service("ghost"), 1).await,
+        Err(RepoError::NotFound)
+    );
+}
+
+async fn service_delete_is_refused_while_a_workflow_calls_it(s: Store) {
+    s.services.create(&service("upper")).await.unwrap();
+    s.services.create(&service("unused")).await.unwrap();
+    let caller = |id: &str| {
+        let spec = decode_workflow_spec(
+            format!(
+                r#"{{"workflowId": "{id}", "trigger": {{"type": "manual"}},
+                    "actions": [{{"type": "log", "message": "first"}},
+                                {{"id": "up", "type": "service", "service": "upper", "input": {{"message": "hi"}}}}],
+                    "outputs": {{"message": "{{{{ steps.up.output.message }}}}"}}}}"#
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        Workflow::created(spec, time::now())
+    };
+    let (a, b) = (caller("calls-a"), caller("calls-b"));
+    s.workflows.create(&b).await.unwrap();
+    s.workflows.create(&a).await.unwrap();
+    assert_eq!(s.workflows.get("calls-a").await.unwrap(), Some(a));
+    assert_eq!(
+        s.services.delete("upper").await,
+        Err(RepoError::InUse(vec!["calls-a".into(), "calls-b".into()]))
+    );
+    assert!(s.services.get("upper").await.unwrap().is_some());
+    assert!(s.services.delete("unused").await.unwrap());
+    assert!(!s.services.delete("unused").await.unwrap());
+    for id in ["calls-a", "calls-b"] {
+        s.workflows.delete(id, time::now()).await.unwrap();
+    }
+    assert!(s.services.delete("upper").await.unwrap());
+    assert_eq!(s.services.get("upper").await.unwrap(), None);
 }

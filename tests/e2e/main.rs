@@ -31,5 +31,6 @@ mod rate_limit;
 mod replicas;
 mod retries;
 mod secrets;
+mod services;
 mod steps;
 mod store_down;

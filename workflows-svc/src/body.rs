@@ -3,7 +3,8 @@
 
 use crate::ApiError;
 use axum::http::{header, HeaderMap};
-use shared::domain::{decode_workflow_spec, WorkflowSpec};
+use shared::domain::service::decode_service_spec;
+use shared::domain::{decode_workflow_spec, ServiceSpec, SpecError, WorkflowSpec};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyFormat {
@@ -32,12 +33,25 @@ pub fn body_format(headers: &HeaderMap) -> Option<BodyFormat> {
 
 /// A workflow definition from a body in either format; errors name the same fields.
 pub fn decode_spec(headers: &HeaderMap, body: &[u8]) -> Result<WorkflowSpec, ApiError> {
+    decode_either(headers, body, decode_workflow_spec)
+}
+
+/// A service definition from a body in either format.
+pub fn decode_service(headers: &HeaderMap, body: &[u8]) -> Result<ServiceSpec, ApiError> {
+    decode_either(headers, body, decode_service_spec)
+}
+
+fn decode_either<T>(
+    headers: &HeaderMap,
+    body: &[u8],
+    decode: fn(&[u8]) -> Result<T, SpecError>,
+) -> Result<T, ApiError> {
     if body_format(headers) != Some(BodyFormat::Yaml) {
-        return Ok(decode_workflow_spec(body)?);
+        return Ok(decode(body)?);
     }
     let text = std::str::from_utf8(body)
         .map_err(|_| ApiError::MalformedYaml("it is not UTF-8".to_string()))?;
     let value = shared::yaml::document(text).map_err(ApiError::MalformedYaml)?;
     let json = serde_json::to_vec(&value).expect("a JSON value serialises");
-    Ok(decode_workflow_spec(&json)?)
+    Ok(decode(&json)?)
 }

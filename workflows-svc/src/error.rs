@@ -26,6 +26,12 @@ pub enum ApiError {
     InvalidQuery(String),
     NotFound(String),
     AlreadyExists(String),
+    ServiceExists(String),
+    /// A service that workflows still call.
+    ServiceInUse {
+        service: String,
+        workflows: Vec<String>,
+    },
     VersionConflict {
         current: u64,
     },
@@ -79,10 +85,31 @@ impl ApiError {
                 format!("A workflow with workflowId `{id}` already exists."),
                 Some(json!({ "field": "workflowId" })),
             ),
+            ServiceExists(name) => (
+                StatusCode::CONFLICT,
+                "already_exists",
+                format!("A service named `{name}` already exists."),
+                Some(json!({ "field": "name" })),
+            ),
+            ServiceInUse { service, workflows } => (
+                StatusCode::CONFLICT,
+                "service_in_use",
+                format!(
+                    "{} is called by workflow{} {}; change or delete {} first.",
+                    match service.as_str() {
+                        "" => "The service".to_string(),
+                        name => format!("Service `{name}`"),
+                    },
+                    if workflows.len() == 1 { "" } else { "s" },
+                    workflows.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(", "),
+                    if workflows.len() == 1 { "it" } else { "them" },
+                ),
+                Some(json!({ "workflows": workflows })),
+            ),
             VersionConflict { current } => (
                 StatusCode::CONFLICT,
                 "version_conflict",
-                format!("The workflow changed: it is at version {current}; fetch it again and retry."),
+                format!("It changed meanwhile: it is at version {current}; fetch it again and retry."),
                 Some(json!({ "currentVersion": current })),
             ),
             Busy { workflow_id, status, current } => (
@@ -205,6 +232,10 @@ impl From<RepoError> for ApiError {
             RepoError::AlreadyExists(id) => ApiError::AlreadyExists(id),
             RepoError::NotFound => ApiError::NotFound("Not found.".to_string()),
             RepoError::VersionConflict { current } => ApiError::VersionConflict { current },
+            RepoError::InUse(by) => ApiError::ServiceInUse {
+                service: String::new(),
+                workflows: by,
+            },
             RepoError::InvalidCursor => {
                 ApiError::InvalidQuery("Query `cursor` is not one this server issued.".to_string())
             }

@@ -33,6 +33,13 @@ pub struct WorkflowPage {
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+pub struct ServicePage {
+    pub items: Vec<shared::domain::Service>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct ExecutionPage {
     pub items: Vec<shared::domain::Execution>,
     pub next_cursor: Option<String>,
@@ -58,6 +65,7 @@ pub struct TriggerAccepted {
     tags(
         (name = "workflows", description = "Define, list, update, delete, pause and resume"),
         (name = "executions", description = "Trigger runs and read their history"),
+        (name = "services", description = "The registry of typed services that steps call"),
         (name = "operations", description = "Health, readiness, metrics and this document")
     )
 )]
@@ -179,5 +187,15 @@ pub fn seed_example() -> serde_json::Value {
         "workflowId": "recurrent-workflow",
         "trigger": {"type": "periodic", "interval": "10s"},
         "actions": [{"type": "http-request", "url": "https://example.com", "method": "GET"}]
+    })
+}
+
+/// The `upper` service of the text example: an HTTP service with one typed input and output.
+pub fn service_example() -> serde_json::Value {
+    serde_json::json!({
+        "name": "upper",
+        "address": "http://upper.local:5000/",
+        "inputs": [{"name": "message", "type": "string", "description": "The text to transform"}],
+        "outputs": [{"name": "message", "type": "string", "description": "The transformed text, in uppercase"}]
     })
 }

@@ -1,7 +1,7 @@
 //! The `http-request` action.
 
 use super::egress::{check_url, EgressRefused, PolicyResolver};
-use super::{ActionContext, ActionFailure, ActionResult};
+use super::{permanent, ActionContext, ActionFailure, ActionResult};
 use reqwest::header::{HeaderMap, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use serde_json::{json, Map, Value};
 use shared::domain::{ExpectStatus, HttpAction};
@@ -166,14 +166,6 @@ fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<
             .to_std()
             .unwrap_or(Duration::ZERO),
     )
-}
-
-fn permanent(error: String) -> ActionFailure {
-    ActionFailure {
-        error,
-        retryable: false,
-        retry_after: None,
-    }
 }
 
 /// Network-level failures are retryable. The URL is left out: it may carry a token.

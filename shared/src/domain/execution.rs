@@ -222,6 +222,9 @@ pub struct Execution {
     pub lease: Option<Lease>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// A succeeded execution's result: the workflow's `outputs`, rendered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<serde_json::Value>,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     #[schema(value_type = String, format = DateTime)]
@@ -263,6 +266,7 @@ impl Execution {
                 .collect(),
             lease: None,
             error: None,
+            output: None,
             created_at: now,
             updated_at: now,
             started_at: None,

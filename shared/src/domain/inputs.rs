@@ -29,6 +29,7 @@ pub struct InputSpec {
 pub enum InputType {
     String,
     Number,
+    #[serde(alias = "int")]
     Integer,
     Boolean,
     Object,
@@ -36,7 +37,7 @@ pub enum InputType {
 }
 
 impl InputType {
-    fn admits(self, value: &Value) -> bool {
+    pub fn admits(self, value: &Value) -> bool {
         match self {
             InputType::String => value.is_string(),
             InputType::Number => value.is_number(),
@@ -47,7 +48,8 @@ impl InputType {
         }
     }
 
-    fn name(self) -> &'static str {
+    /// As a sentence says it: "an integer".
+    pub fn name(self) -> &'static str {
         match self {
             InputType::String => "a string",
             InputType::Number => "a number",

@@ -9,6 +9,7 @@ pub mod inputs;
 pub mod rate_limit;
 pub mod request;
 pub mod schedule;
+pub mod service;
 pub mod slots;
 pub mod template;
 pub mod transition;
@@ -21,9 +22,10 @@ pub use execution::{
 };
 pub use rate_limit::{Admission, RateLimit, RateWindow};
 pub use request::ExecutionRequest;
+pub use service::{Service, ServiceField, ServiceSpec};
 pub use transition::Transition;
 pub use validation::{decode_workflow_spec, SpecError};
 pub use workflow::{
     Action, CatchUp, ExpectStatus, ForEach, HttpAction, LogAction, LogLevel, Overlap, RetryPolicy,
-    StepDefaults, SwitchAction, Trigger, TriggerStatus, Workflow, WorkflowSpec,
+    ServiceAction, StepDefaults, SwitchAction, Trigger, TriggerStatus, Workflow, WorkflowSpec,
 };

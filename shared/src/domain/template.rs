@@ -35,6 +35,11 @@ fn sole_expression(text: &str) -> Option<&str> {
     (!inner.contains("{{") && !inner.contains("}}") && !text.contains("{%")).then_some(inner.trim())
 }
 
+/// Whether a string is exactly one `{{ … }}`: its value's type is known only when it runs.
+pub fn is_sole_expression(text: &str) -> bool {
+    sole_expression(text).is_some()
+}
+
 /// What the templates of one action may refer to.
 pub struct Scope<'a> {
     /// The declared inputs.

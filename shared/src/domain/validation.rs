@@ -5,8 +5,11 @@
 use super::graph::StepGraph;
 use super::inputs::is_identifier;
 use super::schedule::{CronProblem, Schedule};
+use super::service::ServiceSpec;
 use super::template::{self, Scope};
-use super::workflow::{Action, ForEach, HttpAction, RetryPolicy, Trigger, WorkflowSpec};
+use super::workflow::{
+    Action, ForEach, HttpAction, RetryPolicy, ServiceAction, Trigger, WorkflowSpec,
+};
 use super::HumanDuration;
 use std::time::Duration;
 
@@ -24,7 +27,7 @@ pub enum SpecError {
 }
 
 impl SpecError {
-    fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         SpecError::Invalid {
             field: field.into(),
             message: message.into(),
@@ -127,13 +130,127 @@ pub fn validate(spec: &WorkflowSpec) -> Result<(), SpecError> {
             }
             Action::Log(_) | Action::Switch(_) => {}
             Action::HttpRequest(http) => validate_http(&format!("actions[{i}]"), http)?,
+            Action::Service(call) => validate_service_step(&format!("actions[{i}]"), call)?,
         }
         if let Some(retry) = action.retry() {
             validate_retry(&format!("actions[{i}].retry"), retry)?;
         }
     }
     validate_retry("retry", &spec.retry)?;
-    validate_defaults(spec)
+    validate_defaults(spec)?;
+    validate_outputs(spec)
+}
+
+/// A workflow's outputs are rendered once every step has settled: they may read any step.
+fn validate_outputs(spec: &WorkflowSpec) -> Result<(), SpecError> {
+    let scope = Scope {
+        inputs: spec.inputs.keys().map(String::as_str).collect(),
+        steps: spec.actions.iter().filter_map(Action::id).collect(),
+        item: false,
+    };
+    for (name, value) in &spec.outputs {
+        let field = format!("outputs.{name}");
+        if !is_identifier(name) {
+            return Err(SpecError::invalid(
+                field,
+                "an output name is a letter or `_`, then letters, digits or `_` (at most 64)",
+            ));
+        }
+        let mut texts = Vec::new();
+        strings_in(value, field, &mut texts);
+        for (at, text) in texts {
+            template::check(text, &scope).map_err(|m| SpecError::invalid(at, m))?;
+        }
+    }
+    Ok(())
+}
+
+fn validate_service_step(path: &str, call: &ServiceAction) -> Result<(), SpecError> {
+    validate_service_name(&format!("{path}.service"), &call.service)?;
+    if let Some(timeout) = &call.timeout {
+        validate_timeout(&format!("{path}.timeout"), timeout)?;
+    }
+    Ok(())
+}
+
+/// A service's name: what `/services/{name}` and a step's `service` say.
+pub fn validate_service_name(field: &str, name: &str) -> Result<(), SpecError> {
+    let ok_chars = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if name.is_empty() || name.len() > 128 || !ok_chars {
+        return Err(SpecError::invalid(
+            field,
+            format!("`{name}` is not a valid service name: use 1 to 128 of A-Z a-z 0-9 . _ -"),
+        ));
+    }
+    Ok(())
+}
+
+/// The service steps against the registry, when the workflow is saved: the service exists,
+/// every input given is declared, every required one is given, and a literal has the
+/// declared type (a value that is one `{{ … }}` is checked when it runs).
+pub fn validate_service_calls(
+    spec: &WorkflowSpec,
+    registry: &std::collections::BTreeMap<String, ServiceSpec>,
+) -> Result<(), SpecError> {
+    for (i, action) in spec.actions.iter().enumerate() {
+        let Action::Service(call) = action else {
+            continue;
+        };
+        let Some(service) = registry.get(&call.service) else {
+            return Err(SpecError::invalid(
+                format!("actions[{i}].service"),
+                format!(
+                    "there is no service `{}`; register it with POST /services",
+                    call.service
+                ),
+            ));
+        };
+        for (name, value) in &call.input {
+            let at = format!("actions[{i}].input.{name}");
+            let Some(field) = service.input(name) else {
+                return Err(SpecError::invalid(
+                    at,
+                    format!("is not an input of service `{}`", call.service),
+                ));
+            };
+            let known_type =
+                !matches!(value, serde_json::Value::String(s) if template::is_sole_expression(s));
+            // A string with text around its templates stays a string.
+            let literal = match value {
+                serde_json::Value::String(s) if template::is_template(s) => {
+                    serde_json::Value::String(String::new())
+                }
+                other => other.clone(),
+            };
+            if known_type && !field.kind.admits(&literal) {
+                return Err(SpecError::invalid(
+                    at,
+                    format!(
+                        "service `{}` takes {} here, not {value}",
+                        call.service,
+                        field.kind.name()
+                    ),
+                ));
+            }
+        }
+        if let Some(missing) = service
+            .inputs
+            .iter()
+            .find(|f| f.required && !call.input.contains_key(&f.name))
+        {
+            return Err(SpecError::invalid(
+                format!("actions[{i}].input.{}", missing.name),
+                format!(
+                    "is required by service `{}` ({})",
+                    call.service,
+                    missing.kind.name()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn validate_defaults(spec: &WorkflowSpec) -> Result<(), SpecError> {
@@ -289,6 +406,13 @@ pub fn templated_fields(action: &Action) -> Vec<(String, &str)> {
         Action::Log(log) => vec![("message".to_string(), log.message.as_str())],
         // Its value is an expression, checked as one.
         Action::Switch(_) => Vec::new(),
+        Action::Service(call) => {
+            let mut fields = Vec::new();
+            for (name, value) in &call.input {
+                strings_in(value, format!("input.{name}"), &mut fields);
+            }
+            fields
+        }
         Action::HttpRequest(http) => {
             let mut fields = vec![("url".to_string(), http.url.as_str())];
             for (name, value) in &http.headers {
@@ -302,7 +426,8 @@ pub fn templated_fields(action: &Action) -> Vec<(String, &str)> {
     }
 }
 
-fn strings_in<'a>(value: &'a serde_json::Value, at: String, out: &mut Vec<(String, &'a str)>) {
+/// The strings in `value` at any depth, each with its path under `at`.
+pub fn strings_in<'a>(value: &'a serde_json::Value, at: String, out: &mut Vec<(String, &'a str)>) {
     match value {
         serde_json::Value::String(s) => out.push((at, s.as_str())),
         serde_json::Value::Array(items) => {
@@ -401,30 +526,39 @@ fn validate_http(path: &str, http: &HttpAction) -> Result<(), SpecError> {
         }
         return validate_method_and_headers(path, http);
     }
-    let url = url::Url::parse(&http.url)
-        .map_err(|e| SpecError::invalid(&url_field, format!("`{}` is not a URL: {e}", http.url)))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(SpecError::invalid(
-            &url_field,
-            format!("`{}` must use the http or https scheme", http.url),
-        ));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(SpecError::invalid(
-            &url_field,
-            format!("`{}` has no host", http.url),
-        ));
-    }
+    validate_http_url(&url_field, &http.url)?;
     validate_method_and_headers(path, http)
 }
 
-fn validate_method_and_headers(path: &str, http: &HttpAction) -> Result<(), SpecError> {
-    if !METHODS.contains(&http.method.to_ascii_uppercase().as_str()) {
+/// An absolute http(s) URL with a host.
+pub(crate) fn validate_http_url(field: &str, text: &str) -> Result<(), SpecError> {
+    let url = url::Url::parse(text)
+        .map_err(|e| SpecError::invalid(field, format!("`{text}` is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
         return Err(SpecError::invalid(
-            format!("{path}.method"),
-            format!("`{}` is not one of {}", http.method, METHODS.join(", ")),
+            field,
+            format!("`{text}` must use the http or https scheme"),
         ));
     }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(SpecError::invalid(field, format!("`{text}` has no host")));
+    }
+    Ok(())
+}
+
+/// An HTTP method the runner sends.
+pub(crate) fn validate_method(field: &str, method: &str) -> Result<(), SpecError> {
+    if !METHODS.contains(&method.to_ascii_uppercase().as_str()) {
+        return Err(SpecError::invalid(
+            field,
+            format!("`{method}` is not one of {}", METHODS.join(", ")),
+        ));
+    }
+    Ok(())
+}
+
+fn validate_method_and_headers(path: &str, http: &HttpAction) -> Result<(), SpecError> {
+    validate_method(&format!("{path}.method"), &http.method)?;
     for (name, value) in &http.headers {
         let name_ok = !name.is_empty()
             && name
@@ -476,7 +610,7 @@ fn validate_method_and_headers(path: &str, http: &HttpAction) -> Result<(), Spec
     Ok(())
 }
 
-fn validate_timeout(field: &str, timeout: &HumanDuration) -> Result<(), SpecError> {
+pub(crate) fn validate_timeout(field: &str, timeout: &HumanDuration) -> Result<(), SpecError> {
     let value = timeout.value();
     if value.is_zero() || value > MAX_TIMEOUT {
         return Err(SpecError::invalid(

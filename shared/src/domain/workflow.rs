@@ -22,6 +22,11 @@ pub struct WorkflowSpec {
     /// The retry policy and timeout of steps that give none.
     #[serde(default, skip_serializing_if = "StepDefaults::is_empty")]
     pub defaults: StepDefaults,
+    /// What a succeeded execution gives back (its `output`): templates over the inputs and
+    /// the steps' outputs.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schema(value_type = Object)]
+    pub outputs: BTreeMap<String, serde_json::Value>,
     /// On update only: the version the client last saw (optimistic concurrency). Never stored.
     #[serde(default, skip_serializing)]
     pub version: Option<u64>,
@@ -163,6 +168,8 @@ pub enum Action {
     HttpRequest(HttpAction),
     #[serde(rename = "switch")]
     Switch(SwitchAction),
+    #[serde(rename = "service")]
+    Service(ServiceAction),
 }
 
 /// The same expression over every kind of action: they all carry the step fields.
@@ -172,6 +179,7 @@ macro_rules! each_kind {
             Action::Log($a) => $e,
             Action::HttpRequest($a) => $e,
             Action::Switch($a) => $e,
+            Action::Service($a) => $e,
         }
     };
 }
@@ -182,6 +190,7 @@ impl Action {
             Action::Log(_) => "log",
             Action::HttpRequest(_) => "http-request",
             Action::Switch(_) => "switch",
+            Action::Service(_) => "service",
         }
     }
 
@@ -293,6 +302,26 @@ action_kind! {
 }
 
 action_kind! {
+    /// Calls a registered service (`/services`) with a JSON object of its inputs; its output
+    /// is the object the service answers, checked against the service's declared outputs.
+    pub struct ServiceAction {
+        /// The service's name in the registry.
+        pub service: String,
+        /// Input name → value; strings may hold templates, and one that is exactly one
+        /// `{{ … }}` keeps its JSON type.
+        #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+        #[schema(value_type = Object)]
+        pub input: serde_json::Map<String, serde_json::Value>,
+        /// Over the service's own timeout and the workflow's `defaults.timeout`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub timeout: Option<HumanDuration>,
+        /// Send `Idempotency-Key: <executionId>:<step>[:<item>]`, as `http-request` does.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        pub idempotency_key: bool,
+    }
+}
+
+action_kind! {
     /// Routes to one branch: the steps of the case its value selects run, the others' are
     /// skipped (and so are their dependants).
     pub struct SwitchAction {
@@ -385,11 +414,27 @@ impl WorkflowSpec {
             .unwrap_or(self.retry.max_attempts)
     }
 
-    pub fn timeout_of(&self, http: &HttpAction) -> std::time::Duration {
-        http.timeout
-            .as_ref()
+    /// A call's timeout: the step's own, else `fallback` (a service's), else the workflow's
+    /// default, else 10s.
+    pub fn timeout_of(
+        &self,
+        own: Option<&HumanDuration>,
+        fallback: Option<&HumanDuration>,
+    ) -> std::time::Duration {
+        own.or(fallback)
             .or(self.defaults.timeout.as_ref())
             .map_or(DEFAULT_HTTP_TIMEOUT, HumanDuration::value)
+    }
+
+    /// The names of the services its steps call, each once.
+    pub fn services(&self) -> std::collections::BTreeSet<&str> {
+        self.actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Service(call) => Some(call.service.as_str()),
+                _ => None,
+            })
+            .collect()
     }
 }
 
@@ -525,6 +570,9 @@ struct WorkflowView<'a> {
     inputs: &'a BTreeMap<String, super::inputs::InputSpec>,
     #[serde(skip_serializing_if = "StepDefaults::is_empty")]
     defaults: &'a StepDefaults,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[schema(value_type = Object)]
+    outputs: &'a BTreeMap<String, serde_json::Value>,
     paused: bool,
     /// The next periodic or cron slot.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -582,6 +630,7 @@ impl Serialize for Workflow {
             retry: &self.spec.retry,
             inputs: &self.spec.inputs,
             defaults: &self.spec.defaults,
+            outputs: &self.spec.outputs,
             paused: self.paused,
             next_run_at: self.next_run_at,
             current_execution_id: self.current_execution_id,

@@ -3,20 +3,21 @@
 //! through JSON on the way, so that a document holds exactly what the API shows (a UUID is its
 //! string, a user's request body is the JSON it was).
 
-use crate::domain::{Execution, RateWindow, TriggerStatus, Workflow, WorkflowSpec};
+use crate::domain::{Execution, RateWindow, Service, TriggerStatus, Workflow, WorkflowSpec};
 use crate::repo::{RepoError, RepoResult};
 use crate::time::{from_millis, to_millis, Timestamp};
 use mongodb::bson::{self, doc, Bson, Document};
 use uuid::Uuid;
 
 /// The part of a workflow document that is the user's definition.
-const DEFINITION: [&str; 6] = [
+const DEFINITION: [&str; 7] = [
     "workflowId",
     "trigger",
     "actions",
     "retry",
     "inputs",
     "defaults",
+    "outputs",
 ];
 const EXECUTION_DATES: [&str; 6] = [
     "scheduledFor",
@@ -211,7 +212,7 @@ fn from_bson_date(t: &bson::DateTime) -> Timestamp {
     from_millis(t.timestamp_millis())
 }
 
-fn required_date(d: &Document, field: &str) -> RepoResult<Timestamp> {
+pub fn required_date(d: &Document, field: &str) -> RepoResult<Timestamp> {
     d.get_datetime(field)
         .map(from_bson_date)
         .map_err(|_| corrupt(format!("`{field}` is missing or not a date")))
@@ -225,6 +226,30 @@ pub fn integer(d: &Document, field: &str) -> RepoResult<i64> {
         Some(Bson::Double(n)) if n.fract() == 0.0 => Ok(*n as i64),
         _ => Err(corrupt(format!("`{field}` is missing or not an integer"))),
     }
+}
+
+/// A service's document: its definition as JSON text (it is never queried into, and JSON keys
+/// need not be valid BSON field names), the server's fields beside it.
+pub fn service(s: &Service) -> RepoResult<Document> {
+    Ok(doc! {
+        "_id": s.name(),
+        "spec": serde_json::to_string(&s.spec)?,
+        "version": s.version as i64,
+        "createdAt": date(s.created_at),
+        "updatedAt": date(s.updated_at),
+    })
+}
+
+pub fn decode_service(d: &Document) -> RepoResult<Service> {
+    let spec = d
+        .get_str("spec")
+        .map_err(|_| corrupt("a service's `spec` is missing".to_string()))?;
+    Ok(Service {
+        spec: serde_json::from_str(spec)?,
+        version: integer(d, "version")? as u64,
+        created_at: required_date(d, "createdAt")?,
+        updated_at: required_date(d, "updatedAt")?,
+    })
 }
 
 fn corrupt(message: String) -> RepoError {

@@ -6,6 +6,7 @@
 
 mod documents;
 mod executions;
+mod services;
 mod workflows;
 
 use crate::repo::{cursor, Failpoints, RepoError, RepoResult};
@@ -33,6 +34,7 @@ pub struct MongoStore {
     db: Database,
     workflows: Collection<Document>,
     executions: Collection<Document>,
+    services: Collection<Document>,
     /// Armed only by tests, to crash an operation between its two writes.
     failpoints: Failpoints,
 }
@@ -61,6 +63,7 @@ impl MongoStore {
         let store = Self {
             workflows: db.collection("workflows"),
             executions: db.collection("executions"),
+            services: db.collection("services"),
             db,
             failpoints: Failpoints::default(),
         };
@@ -81,6 +84,8 @@ impl MongoStore {
                 .create_indexes([
                     index(doc! {"nextRunAt": 1}),
                     index(doc! {"status": 1, "statusSince": 1}),
+                    // Which workflows call a service (a multikey index over the steps).
+                    index(doc! {"actions.service": 1}),
                 ])
                 .await?;
             self.executions

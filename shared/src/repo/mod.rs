@@ -2,7 +2,9 @@
 //! store, so that every backend keeps the same guarantees (one live execution per workflow,
 //! a lease checked on every write, a unique execution id).
 
-use crate::domain::{Execution, ExecutionStatus, Lease, RateLimit, TriggerStatus, Workflow};
+use crate::domain::{
+    Execution, ExecutionStatus, Lease, RateLimit, Service, TriggerStatus, Workflow,
+};
 use crate::time::Timestamp;
 use async_trait::async_trait;
 use uuid::Uuid;
@@ -33,6 +35,9 @@ pub enum RepoError {
     VersionConflict { current: u64 },
     #[error("the cursor is not one this server issued")]
     InvalidCursor,
+    /// A service cannot be deleted while workflows call it; they are named.
+    #[error("in use by {}", .0.join(", "))]
+    InUse(Vec<String>),
     #[error("the store is unavailable: {0}")]
     Unavailable(String),
 }
@@ -92,6 +97,24 @@ pub trait WorkflowRepo: Send + Sync {
     async fn next_periodic_due(&self) -> RepoResult<Option<Timestamp>>;
     async fn ping(&self) -> RepoResult<()>;
 }
+
+/// The registry of services (`/services`). A service is versioned like a workflow; one that a
+/// workflow's step calls cannot be deleted.
+#[async_trait]
+pub trait ServiceRepo: Send + Sync {
+    async fn create(&self, service: &Service) -> RepoResult<()>;
+    async fn get(&self, name: &str) -> RepoResult<Option<Service>>;
+    /// Ordered by name; services whose name sorts after `cursor`.
+    async fn list(&self, cursor: Option<&str>, limit: usize) -> RepoResult<Page<Service>>;
+    /// Replaces the definition if the stored version is still `expected_version`.
+    async fn update(&self, service: &Service, expected_version: u64) -> RepoResult<()>;
+    /// Deletes the service unless a workflow calls it (`InUse`, naming at most 20 of them).
+    /// False when there was no such service.
+    async fn delete(&self, name: &str) -> RepoResult<bool>;
+}
+
+/// How many workflows an `InUse` error names.
+pub const IN_USE_NAMED: usize = 20;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum TriggerOutcome {

@@ -7,6 +7,7 @@ mod checkpoint;
 mod executions;
 mod rows;
 mod schema;
+mod services;
 mod workflows;
 mod writer;
 

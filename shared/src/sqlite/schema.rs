@@ -24,6 +24,14 @@ CREATE TABLE IF NOT EXISTS trigger_rate_windows (
     count        INTEGER NOT NULL
 );
 
+CREATE TABLE IF NOT EXISTS services (
+    name       TEXT PRIMARY KEY,
+    spec       TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS executions (
     execution_id     TEXT PRIMARY KEY,
     workflow_id      TEXT NOT NULL,

@@ -1,7 +1,7 @@
 //! Executions history.
 
+use super::page_limit;
 use super::path::PathId;
-use super::workflows::page_limit;
 use crate::openapi::{ErrorBody, ExecutionPage};
 use crate::{ApiError, AppState};
 use axum::extract::rejection::QueryRejection;

@@ -1,12 +1,15 @@
 mod executions;
 mod health;
 mod path;
+mod services;
 mod trigger;
 mod workflows;
 
 use crate::{auth, guard, ApiError, AppState};
 use axum::extract::DefaultBodyLimit;
-use axum::Router;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -22,6 +25,12 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             workflows::get_one,
             workflows::update,
             workflows::delete
+        ))
+        .routes(routes!(services::create, services::list))
+        .routes(routes!(
+            services::get_one,
+            services::update,
+            services::delete
         ))
         .routes(routes!(trigger::trigger))
         .routes(routes!(workflows::pause))
@@ -82,4 +91,64 @@ async fn method_not_allowed(
         "message": format!("{method} is not allowed on {}.", uri.path()),
     });
     (axum::http::StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
+}
+
+pub const DEFAULT_PAGE: usize = 50;
+pub const MAX_PAGE: usize = 500;
+
+/// A listing's `limit`, checked.
+pub fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
+    match limit.unwrap_or(DEFAULT_PAGE) {
+        n @ 1..=MAX_PAGE => Ok(n),
+        n => Err(ApiError::InvalidQuery(format!(
+            "Query `limit` is {n}; use 1 to {MAX_PAGE}."
+        ))),
+    }
+}
+
+/// A versioned resource (a workflow, a service) with its version as the ETag, so that
+/// `If-Match` can guard the next update; a created one also gets its `Location`.
+pub fn versioned_response(
+    status: StatusCode,
+    body: &impl serde::Serialize,
+    version: u64,
+    location: &str,
+) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::ETAG,
+        HeaderValue::from_str(&format!("\"{version}\"")).expect("digits"),
+    );
+    if status == StatusCode::CREATED {
+        headers.insert(
+            header::LOCATION,
+            HeaderValue::from_str(location).expect("a validated name"),
+        );
+    }
+    response
+}
+
+/// The version a client says it is updating: `If-Match: "3"`, or `"version": 3` in the body.
+/// `None`: any version (`If-Match: *`, or neither given).
+pub fn expected_version(
+    headers: &HeaderMap,
+    in_body: Option<u64>,
+) -> Result<Option<u64>, ApiError> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(in_body);
+    };
+    if value.as_bytes() == b"*" {
+        return Ok(None);
+    }
+    let text = value
+        .to_str()
+        .unwrap_or_default()
+        .trim()
+        .trim_start_matches("W/")
+        .trim_matches('"');
+    text.parse().map(Some).map_err(|_| ApiError::Validation {
+        field: "If-Match".to_string(),
+        message: format!("`{text}` is not a version; send the ETag of the last GET"),
+    })
 }

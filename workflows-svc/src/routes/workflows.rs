@@ -1,14 +1,16 @@
 //! Workflow CRUD.
 
 use super::path::PathId;
+use super::services::check_service_calls;
+use super::{expected_version, page_limit, versioned_response};
 use crate::body::decode_spec;
 use crate::openapi::{ErrorBody, WorkflowPage};
 use crate::{ApiError, AppState};
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::Json;
 use serde::Deserialize;
 use shared::domain::{TriggerStatus, Workflow, WorkflowSpec};
@@ -17,20 +19,8 @@ use shared::time::{self, Timestamp};
 
 /// A workflow with its version as the ETag, so `If-Match` can guard the next update.
 fn workflow_response(status: StatusCode, workflow: &Workflow) -> Response {
-    let mut response = (status, Json(workflow)).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::ETAG,
-        HeaderValue::from_str(&format!("\"{}\"", workflow.version)).expect("digits"),
-    );
-    if status == StatusCode::CREATED {
-        let location = format!("/workflows/{}", workflow.id());
-        headers.insert(
-            header::LOCATION,
-            HeaderValue::from_str(&location).expect("validated id"),
-        );
-    }
-    response
+    let location = format!("/workflows/{}", workflow.id());
+    versioned_response(status, workflow, workflow.version, &location)
 }
 
 #[utoipa::path(post, path = "/workflows", operation_id = "createWorkflow", tag = "workflows",
@@ -52,6 +42,7 @@ pub async fn create(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let spec = decode_spec(&headers, &body?)?;
+    check_service_calls(&state, &spec).await?;
     let workflow = Workflow::created(spec, time::now());
     state.backends.workflows.create(&workflow).await?;
     if workflow.next_run_at.is_some() {
@@ -100,18 +91,6 @@ pub struct ListParams {
     paused: Option<bool>,
 }
 
-pub const DEFAULT_PAGE: usize = 50;
-pub const MAX_PAGE: usize = 500;
-
-pub fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
-    match limit.unwrap_or(DEFAULT_PAGE) {
-        n @ 1..=MAX_PAGE => Ok(n),
-        n => Err(ApiError::InvalidQuery(format!(
-            "Query `limit` is {n}; use 1 to {MAX_PAGE}."
-        ))),
-    }
-}
-
 #[utoipa::path(get, path = "/workflows", operation_id = "listWorkflows", tag = "workflows", params(ListParams),
     responses(
         (status = 200, description = "A page of workflows, ordered by id", body = WorkflowPage),
@@ -153,26 +132,6 @@ pub async fn list(
     }))
 }
 
-/// The version a client says it is updating: `If-Match: "3"` or `"version": 3` in the body.
-fn expected_version(headers: &HeaderMap, spec: &WorkflowSpec) -> Result<Option<u64>, ApiError> {
-    let Some(value) = headers.get(header::IF_MATCH) else {
-        return Ok(spec.version);
-    };
-    if value.as_bytes() == b"*" {
-        return Ok(None); // Any version.
-    }
-    let text = value
-        .to_str()
-        .unwrap_or_default()
-        .trim()
-        .trim_start_matches("W/")
-        .trim_matches('"');
-    text.parse().map(Some).map_err(|_| ApiError::Validation {
-        field: "If-Match".to_string(),
-        message: format!("`{text}` is not a workflow version; send the ETag of the last GET"),
-    })
-}
-
 /// An unchanged schedule keeps its anchor; a new one starts counting now.
 fn next_run_after_update(old: &Workflow, spec: &WorkflowSpec, now: Timestamp) -> Option<Timestamp> {
     let schedule = spec.trigger.schedule()?;
@@ -211,7 +170,8 @@ pub async fn update(
             ),
         });
     }
-    let expected = expected_version(&headers, &spec)?;
+    check_service_calls(&state, &spec).await?;
+    let expected = expected_version(&headers, spec.version)?;
     spec.version = None;
     let old = find_workflow(&state, &id).await?;
     if expected.is_some_and(|v| v != old.version) {
