@@ -17,6 +17,9 @@ pub enum AttemptOutcome {
     Failed(Vec<StepFailure>),
     /// Every step settled, but the workflow's `outputs` cannot be rendered from them.
     OutputsFailed(String),
+    /// Nothing runs but steps whose tasks workers have: the execution waits for these tasks
+    /// without a runner.
+    Waiting(Vec<uuid::Uuid>),
     /// Another runner holds the execution now; this one must stop writing.
     LeaseLost,
 }
@@ -60,9 +63,13 @@ pub async fn run(
             return AttemptOutcome::LeaseLost;
         }
     }
+    let waiting = steps.waiting().to_vec();
     let failures = steps.outcome();
     if !failures.is_empty() {
         return AttemptOutcome::Failed(failures);
+    }
+    if !waiting.is_empty() {
+        return AttemptOutcome::Waiting(waiting);
     }
     let outputs = Templates::new(execution, workflow, tools.secrets).outputs();
     match outputs {
@@ -104,6 +111,11 @@ pub fn conclude(
             return;
         }
         AttemptOutcome::LeaseLost => return,
+        AttemptOutcome::Waiting(_) => {
+            execution.status = ExecutionStatus::Waiting;
+            execution.error = None;
+            return;
+        }
         // The steps' outputs are settled: another attempt would render the same.
         AttemptOutcome::OutputsFailed(error) => {
             execution.status = ExecutionStatus::Failed;

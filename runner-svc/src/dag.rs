@@ -11,6 +11,8 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
 use serde_json::{json, Value};
 use shared::domain::graph::StepGraph;
+use shared::domain::task::{task_id, Task, TaskStatus};
+use shared::domain::ServiceAction;
 use shared::domain::{
     Action, ActionStatus, Execution, ForEach, ItemResult, ServiceSpec, SwitchAction, Workflow,
 };
@@ -21,6 +23,7 @@ use shared::time::{self, Timestamp};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Instant;
+use uuid::Uuid;
 
 /// What the steps of an attempt run with.
 pub struct Tools<'a> {
@@ -30,6 +33,10 @@ pub struct Tools<'a> {
     pub executions: &'a dyn ExecutionRepo,
     /// The largest output recorded (`STEP_OUTPUT_LIMIT`).
     pub output_limit: usize,
+    /// Where worker steps' tasks go.
+    pub backends: &'a shared::Backends,
+    /// The execution's tasks as they were when the attempt began.
+    pub tasks: &'a BTreeMap<Uuid, Task>,
     /// The services the workflow's steps call, read when the attempt began.
     pub services: &'a BTreeMap<String, ServiceSpec>,
 }
@@ -59,6 +66,9 @@ pub struct Ended {
     started: Timestamp,
     clock: Instant,
     result: actions::ActionResult,
+    /// A worker step's task: its deliveries go on the record; while it has not ended the step
+    /// (or item) waits for it.
+    task: Option<Box<Task>>,
 }
 
 /// A fan-out step while it runs.
@@ -76,6 +86,8 @@ struct FanOut {
     /// The size of the item outputs kept so far: once over the output limit, none is kept
     /// (the step's output, their list, could not be).
     output_bytes: usize,
+    /// Items whose task waits for a worker: they count against the concurrency.
+    waiting: usize,
 }
 
 pub struct Steps<'a, 'e> {
@@ -86,6 +98,8 @@ pub struct Steps<'a, 'e> {
     fan_outs: BTreeMap<usize, FanOut>,
     /// Once one is here, nothing new starts.
     failures: Vec<StepFailure>,
+    /// The tasks steps and items wait for (workers run them).
+    waiting: Vec<Uuid>,
 }
 
 impl<'a, 'e> Steps<'a, 'e> {
@@ -114,6 +128,7 @@ impl<'a, 'e> Steps<'a, 'e> {
             graph,
             fan_outs: BTreeMap::new(),
             failures: Vec::new(),
+            waiting: Vec::new(),
         }
     }
 
@@ -158,7 +173,14 @@ impl<'a, 'e> Steps<'a, 'e> {
             started,
             clock,
             result,
+            task,
         } = ended;
+        if let Some(task) = &task {
+            self.note_deliveries(run, task);
+            if !task.status.is_ended() {
+                return self.wait_for(run, task.task_id);
+            }
+        }
         let workflow = self.workflow;
         let action = &workflow.spec.actions[run.step];
         shared::telemetry::measure::action_ran(action.kind(), result.is_ok(), clock.elapsed());
@@ -176,9 +198,12 @@ impl<'a, 'e> Steps<'a, 'e> {
         };
         let finished = time::now();
         let duration_ms = Some(clock.elapsed().as_millis() as u64);
+        // A task's attempts are its deliveries, counted by the task itself.
+        let counted = task.as_ref().map(|t| t.attempt.max(1));
+        let started = task.as_ref().map_or(started, |t| t.created_at);
         let Some(k) = run.item else {
             let step = &mut self.execution.actions[run.step];
-            step.attempts += 1;
+            step.attempts = counted.unwrap_or(step.attempts + 1);
             step.started_at = Some(started);
             step.finished_at = Some(finished);
             step.duration_ms = duration_ms;
@@ -189,7 +214,7 @@ impl<'a, 'e> Steps<'a, 'e> {
             return;
         };
         let item = &mut self.execution.actions[run.step].items[k];
-        item.attempts += 1;
+        item.attempts = counted.unwrap_or(item.attempts + 1);
         item.started_at = Some(started);
         item.finished_at = Some(finished);
         item.duration_ms = duration_ms;
@@ -219,9 +244,42 @@ impl<'a, 'e> Steps<'a, 'e> {
             .items
             .iter()
             .any(|i| i.status == ActionStatus::Pending);
-        if fan.running == 0 && (fan.halted || !pending || !self.failures.is_empty()) {
+        let idle = fan.running == 0 && fan.waiting == 0;
+        if idle && (fan.halted || !pending || !self.failures.is_empty()) {
             self.end_fan_out(run.step);
         }
+    }
+
+    /// A worker's deliveries of a step's (or item's) task, for the record.
+    fn note_deliveries(&mut self, run: Run, task: &Task) {
+        let step = &mut self.execution.actions[run.step];
+        match run.item {
+            Some(k) => {
+                step.items[k].task_id = Some(task.task_id);
+                step.items[k].workers = task.attempts.clone();
+            }
+            None => {
+                step.task_id = Some(task.task_id);
+                step.workers = task.attempts.clone();
+            }
+        }
+    }
+
+    /// The step (or item) stays running while a worker has its task; the attempt parks once
+    /// nothing else is in flight.
+    fn wait_for(&mut self, run: Run, task_id: Uuid) {
+        self.waiting.push(task_id);
+        if run.item.is_some() {
+            if let Some(fan) = self.fan_outs.get_mut(&run.step) {
+                fan.running -= 1;
+                fan.waiting += 1;
+            }
+        }
+    }
+
+    /// The tasks this attempt waits for.
+    pub fn waiting(&self) -> &[Uuid] {
+        &self.waiting
     }
 
     /// Keeps an item's output while the outputs of the fan-out stay within the limit.
@@ -248,7 +306,7 @@ impl<'a, 'e> Steps<'a, 'e> {
     /// After the last call: the failures that end the attempt (none when it succeeded).
     pub fn outcome(mut self) -> Vec<StepFailure> {
         self.note_progress();
-        if self.failures.is_empty() {
+        if self.failures.is_empty() && self.waiting.is_empty() {
             if let Some(i) = self.execution.actions.iter().position(|s| !s.is_settled()) {
                 // Cannot happen in a checked graph; said plainly if it ever does.
                 self.failures.push(StepFailure {
@@ -331,6 +389,13 @@ impl<'a, 'e> Steps<'a, 'e> {
     }
 
     fn call(&self, action: Cow<'a, Action>, run: Run) -> Call<'a> {
+        if let Action::Service(call) = action.as_ref() {
+            if let Some(service) = self.tools.services.get(&call.service) {
+                if let Some(queue) = &service.queue {
+                    return self.dispatch(call, service, queue, run);
+                }
+            }
+        }
         let tools = self.tools;
         let spec = &self.workflow.spec;
         let (timeout, idempotency_key) = match action.as_ref() {
@@ -368,6 +433,79 @@ impl<'a, 'e> Steps<'a, 'e> {
                 started,
                 clock,
                 result,
+                task: None,
+            }
+        })
+    }
+
+    /// A step of a worker service: its task is recorded (once), and its result, when a worker
+    /// reported one, taken.
+    fn dispatch(
+        &self,
+        call: &ServiceAction,
+        service: &'a ServiceSpec,
+        queue: &str,
+        run: Run,
+    ) -> Call<'a> {
+        let spec = &self.workflow.spec;
+        let action = &spec.actions[run.step];
+        let now = time::now();
+        let timeout = spec.timeout_or(
+            call.timeout.as_ref(),
+            service.timeout.as_ref(),
+            shared::domain::workflow::DEFAULT_TASK_TIMEOUT,
+        );
+        let checked = service.check_input(&call.input);
+        let task = Task {
+            task_id: task_id(self.execution.execution_id, run.step, run.item),
+            execution_id: self.execution.execution_id,
+            workflow_id: self.workflow.id().to_string(),
+            step_id: action.id().map_or(run.step.to_string(), str::to_string),
+            step: run.step,
+            item: run.item,
+            queue: queue.to_string(),
+            input: Value::Object(call.input.clone()),
+            status: TaskStatus::Queued,
+            attempt: 0,
+            max_attempts: spec.retry_of(action).max_attempts,
+            retry: spec.retry_of(action).clone(),
+            available_at: now,
+            lease: None,
+            deadline: time::add(now, timeout),
+            output: None,
+            error: None,
+            attempts: Vec::new(),
+            created_at: now,
+            updated_at: now,
+        };
+        let backends = self.tools.backends;
+        let known = self.tools.tasks;
+        let name = call.service.clone();
+        Box::pin(async move {
+            let clock = Instant::now();
+            let ended = |result, task| Ended {
+                run,
+                started: now,
+                clock,
+                result,
+                task,
+            };
+            if let Err(p) = checked {
+                return ended(Err(permanent(format!("service `{name}`: {p}"))), None);
+            }
+            match shared::workers::dispatch(backends, &task, known).await {
+                Ok(stored) => {
+                    let result = task_result(&name, service, &stored);
+                    ended(result, Some(Box::new(stored)))
+                }
+                Err(err) => ended(
+                    Err(ActionFailure {
+                        error: format!("cannot record the task for the workers: {err}"),
+                        retryable: true,
+                        retry_after: None,
+                    }),
+                    None,
+                ),
             }
         })
     }
@@ -510,6 +648,7 @@ impl<'a, 'e> Steps<'a, 'e> {
                 retryable: true,
                 retry_after: None,
                 output_bytes,
+                waiting: 0,
             },
         );
     }
@@ -523,7 +662,7 @@ impl<'a, 'e> Steps<'a, 'e> {
             .map_or((1, true), |f| (f.concurrency as usize, f.fail_fast));
         loop {
             let fan = &self.fan_outs[&i];
-            if fan.halted || fan.running >= concurrency {
+            if fan.halted || fan.running + fan.waiting >= concurrency {
                 break;
             }
             let items = &self.execution.actions[i].items;
@@ -565,7 +704,8 @@ impl<'a, 'e> Steps<'a, 'e> {
                 }
             }
         }
-        if self.fan_outs[&i].running == 0 {
+        let fan = &self.fan_outs[&i];
+        if fan.running == 0 && fan.waiting == 0 {
             self.end_fan_out(i);
             return true;
         }
@@ -634,5 +774,31 @@ impl<'a, 'e> Steps<'a, 'e> {
                 retry_after: fan.retry_after,
             },
         );
+    }
+}
+
+/// What an ended task means for its step: the worker's output (checked against the service's
+/// declared outputs), or its failure. Retries happened within the task (nacks, lapsed leases,
+/// under the step's policy), so a failure here is final.
+fn task_result(name: &str, service: &ServiceSpec, task: &Task) -> actions::ActionResult {
+    match task.status {
+        TaskStatus::Completed => {
+            let output = task.output.clone().unwrap_or(Value::Null);
+            service.check_output(&output).map_err(|p| {
+                permanent(format!(
+                    "service `{name}` answered outside its declaration: {p}"
+                ))
+            })?;
+            Ok(output)
+        }
+        TaskStatus::Failed => Err(permanent(format!(
+            "service `{name}`: {}",
+            task.error.as_deref().unwrap_or("the task failed")
+        ))),
+        TaskStatus::Cancelled => Err(permanent(format!(
+            "service `{name}`: the task was cancelled"
+        ))),
+        // Not ended: the step waits (see `record`).
+        TaskStatus::Queued | TaskStatus::Leased => Ok(Value::Null),
     }
 }

@@ -67,6 +67,30 @@ impl Runner {
         Ok(services)
     }
 
+    /// The execution's worker tasks, read once for the attempt (none when no step calls a
+    /// worker service). A store that cannot give them costs a round trip per task instead.
+    async fn tasks_of(
+        &self,
+        execution: &Execution,
+        services: &BTreeMap<String, ServiceSpec>,
+    ) -> BTreeMap<uuid::Uuid, shared::domain::task::Task> {
+        if !services.values().any(|s| s.queue.is_some()) {
+            return BTreeMap::new();
+        }
+        match self
+            .backends
+            .tasks
+            .of_execution(execution.execution_id)
+            .await
+        {
+            Ok(tasks) => tasks.into_iter().map(|(t, _)| (t.task_id, t)).collect(),
+            Err(err) => {
+                tracing::warn!(%err, execution_id = %execution.execution_id, "cannot read the execution's tasks; asking one by one");
+                BTreeMap::new()
+            }
+        }
+    }
+
     /// `workflow` is `None` when it was deleted after the execution was queued.
     async fn run_claimed(
         &self,
@@ -94,6 +118,7 @@ impl Runner {
             self.lease_duration,
             lost.clone(),
         );
+        let tasks = self.tasks_of(&execution, &services).await;
         let tools = Tools {
             http: &self.http,
             egress: &self.egress,
@@ -101,6 +126,8 @@ impl Runner {
             executions: executions.as_ref(),
             output_limit: self.step_output_limit,
             services: &services,
+            backends: &self.backends,
+            tasks: &tasks,
         };
         let outcome = tokio::select! {
             outcome = attempt::run(&mut execution, &workflow, &tools) => outcome,
@@ -137,6 +164,7 @@ impl Runner {
         {
             Ok(true) => {
                 measure::attempt_ended(execution.status, execution.reason);
+                self.after_tasks(&execution, workflow, &outcome).await;
                 tracing::debug!(execution_id = %execution.execution_id, status = execution.status.as_str(), "attempt recorded");
                 if execution.status == ExecutionStatus::Retrying {
                     self.backends.wakeups.schedule.notify_one();
@@ -157,6 +185,30 @@ impl Runner {
             Err(err) => {
                 tracing::error!(%err, execution_id = %execution.execution_id, "cannot record the outcome")
             }
+        }
+    }
+
+    /// A parked execution looks once more at the tasks it waits for: one that ended while it
+    /// was parking found it still running, so it wakes itself. An ended execution cancels the
+    /// tasks it leaves open.
+    async fn after_tasks(
+        &self,
+        execution: &Execution,
+        workflow: &Workflow,
+        outcome: &AttemptOutcome,
+    ) {
+        let id = execution.execution_id;
+        if let AttemptOutcome::Waiting(tasks) = outcome {
+            match self.backends.tasks.any_ended(tasks).await {
+                Ok(false) => {}
+                Ok(true) => shared::workers::wake(&self.backends, id).await,
+                Err(err) => {
+                    tracing::warn!(%err, execution_id = %id, "cannot look at the tasks it waits for; waking it");
+                    shared::workers::wake(&self.backends, id).await
+                }
+            }
+        } else if execution.status.is_terminal() && !workflow.spec.services().is_empty() {
+            shared::workers::cancel_open(&self.backends, id).await;
         }
     }
 

@@ -40,10 +40,12 @@ pub async fn run_with(
         let now = time::now();
         periodic::fire_due(&backends, now).await;
         repair::requeue_due_retries(&backends, now).await;
+        shared::workers::sweep(&backends, now, BATCH).await;
         if now >= next_repair {
             repair::rescue_expired_leases(&backends, now).await;
             repair::mend_trigger_states(&backends, now, config.requeue_after).await;
             repair::republish_stale(&backends, now, config.requeue_after).await;
+            repair::wake_forgotten(&backends, now, config.requeue_after).await;
             repair::measure_queue_depth(&backends).await;
             next_repair = time::add(now, repair_every);
         }

@@ -80,6 +80,11 @@ fn before(now: Timestamp, d: Duration) -> Timestamp {
     time::from_millis(time::to_millis(now) - d.as_millis() as i64)
 }
 
+/// Waiting executions whose wake was lost (see `shared::workers::wake_forgotten`).
+pub async fn wake_forgotten(backends: &Backends, now: Timestamp, older_than: Duration) {
+    shared::workers::wake_forgotten(backends, before(now, older_than), super::BATCH).await
+}
+
 pub async fn republish_stale(backends: &Backends, now: Timestamp, older_than: Duration) {
     let threshold = before(now, older_than);
     match backends

@@ -2,7 +2,7 @@
 
 use crate::config::{Config, StoreUrl};
 use crate::mongo::MongoStore;
-use crate::repo::{ExecutionRepo, ServiceRepo, WorkflowRepo};
+use crate::repo::{ExecutionRepo, ServiceRepo, TaskRepo, WorkflowRepo};
 use crate::sqlite::SqliteStore;
 use crate::transport::store_queue::StoreQueue;
 use crate::transport::Transport;
@@ -17,6 +17,8 @@ pub struct Backends {
     pub executions: Arc<dyn ExecutionRepo>,
     /// The registry of services that steps call.
     pub services: Arc<dyn ServiceRepo>,
+    /// The tasks of steps that workers run.
+    pub tasks: Arc<dyn TaskRepo>,
     pub transport: Arc<dyn Transport>,
     pub wakeups: Wakeups,
 }
@@ -27,23 +29,18 @@ impl Backends {
             Arc<dyn WorkflowRepo>,
             Arc<dyn ExecutionRepo>,
             Arc<dyn ServiceRepo>,
+            Arc<dyn TaskRepo>,
         );
-        let (workflows, executions, services): Stores = match &config.store {
+        let (workflows, executions, services, tasks): Stores = match &config.store {
             StoreUrl::Sqlite(path) => {
                 let store = SqliteStore::open(path)?;
-                (
-                    Arc::new(store.clone()),
-                    Arc::new(store.clone()),
-                    Arc::new(store),
-                )
+                let s = || store.clone();
+                (Arc::new(s()), Arc::new(s()), Arc::new(s()), Arc::new(s()))
             }
             StoreUrl::Mongo(url) => {
                 let store = MongoStore::connect(&url.0).await?;
-                (
-                    Arc::new(store.clone()),
-                    Arc::new(store.clone()),
-                    Arc::new(store),
-                )
+                let s = || store.clone();
+                (Arc::new(s()), Arc::new(s()), Arc::new(s()), Arc::new(s()))
             }
         };
         let transport: Arc<dyn Transport> = match &config.kafka {
@@ -54,6 +51,7 @@ impl Backends {
             workflows,
             executions,
             services,
+            tasks,
             transport,
             wakeups: Wakeups::default(),
         })

@@ -15,6 +15,7 @@ pub mod telemetry;
 pub mod time;
 pub mod transport;
 pub mod wakeups;
+pub mod workers;
 pub mod yaml;
 
 pub use backends::Backends;

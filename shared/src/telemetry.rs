@@ -101,6 +101,18 @@ pub mod measure {
         metrics::counter!("wfa_lease_rescues_total").increment(n as u64);
     }
 
+    /// A worker task changed: `queued`, `leased`, `completed`, `failed`, `lapsed`, `refused`
+    /// (a result for a task no longer the worker's, or a second result).
+    pub fn task_event(queue: &str, event: &'static str) {
+        metrics::counter!("wfa_tasks_total", "queue" => queue.to_string(), "event" => event)
+            .increment(1);
+    }
+
+    /// How long a worker's poll waited before it answered.
+    pub fn poll_waited(took: Duration) {
+        metrics::histogram!("wfa_worker_poll_wait_seconds").record(took.as_secs_f64());
+    }
+
     pub fn http_request(route: String, status: u16) {
         metrics::counter!("wfa_http_requests_total", "route" => route, "status" => status.to_string())
             .increment(1);

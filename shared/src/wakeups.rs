@@ -9,4 +9,6 @@ pub struct Wakeups {
     /// Something the scheduler waits for changed: a periodic workflow was created or updated,
     /// or a retry was scheduled. The scheduler recomputes when it must next wake.
     pub schedule: Arc<Notify>,
+    /// A worker task became ready: waiting polls look again at once.
+    pub tasks: Arc<Notify>,
 }

@@ -4,6 +4,7 @@
 //! (`scripts/test` starts the nx-27017 stand-in; a real `mongod` when you set it).
 
 use shared::domain::ids::periodic_execution_id;
+use shared::domain::task::{task_id, Task, TaskStatus};
 use shared::domain::{
     decode_workflow_spec, Execution, ExecutionStatus, Lease, Reason, Service, TriggerStatus,
     Workflow,
@@ -11,7 +12,7 @@ use shared::domain::{
 use shared::mongo::MongoStore;
 use shared::repo::{
     crash_points, ExecutionQuery, ExecutionRepo, Failpoints, LiveCounts, RepoError, ServiceRepo,
-    SlotOutcome, TriggerOutcome, WorkflowQuery, WorkflowRepo,
+    SlotOutcome, TaskRepo, TriggerOutcome, WorkflowQuery, WorkflowRepo,
 };
 use shared::sqlite::SqliteStore;
 use shared::time::{self, from_millis, Timestamp};
@@ -22,6 +23,7 @@ pub struct Store {
     workflows: Arc<dyn WorkflowRepo>,
     executions: Arc<dyn ExecutionRepo>,
     services: Arc<dyn ServiceRepo>,
+    tasks: Arc<dyn TaskRepo>,
     failpoints: Failpoints,
     /// Whether every operation is one transaction (a failpoint then rolls it back whole).
     atomic: bool,
@@ -35,7 +37,8 @@ async fn sqlite() -> Option<Store> {
         failpoints: store.failpoints().clone(),
         workflows: Arc::new(store.clone()),
         executions: Arc::new(store.clone()),
-        services: Arc::new(store),
+        services: Arc::new(store.clone()),
+        tasks: Arc::new(store),
         atomic: true,
         _dir: Some(dir),
     })
@@ -48,7 +51,8 @@ async fn mongodb() -> Option<Store> {
         failpoints: store.failpoints().clone(),
         workflows: Arc::new(store.clone()),
         executions: Arc::new(store.clone()),
-        services: Arc::new(store),
+        services: Arc::new(store.clone()),
+        tasks: Arc::new(store),
         atomic: false,
         _dir: None,
     })
@@ -121,6 +125,10 @@ contract!(
     service_list_pages_by_name,
     service_update_checks_the_version,
     service_delete_is_refused_while_a_workflow_calls_it,
+    task_enqueue_keeps_the_first_and_writes_check_the_revision,
+    task_ready_lists_a_queues_available_tasks_oldest_first,
+    task_lapsed_and_ended_are_found,
+    wake_queues_only_a_waiting_execution,
 );
 
 // ---- fixtures -------------------------------------------------------------------------
@@ -1404,4 +1412,171 @@ async fn service_delete_is_refused_while_a_workflow_calls_it(s: Store) {
     }
     assert!(s.services.delete("upper").await.unwrap());
     assert_eq!(s.services.get("upper").await.unwrap(), None);
+}
+
+// ---- worker tasks ---------------------------------------------------------------------------
+
+fn task(execution: uuid::Uuid, step: usize, queue: &str, available_ms: i64) -> Task {
+    Task {
+        task_id: task_id(execution, step, None),
+        execution_id: execution,
+        workflow_id: "w".into(),
+        step_id: step.to_string(),
+        step,
+        item: None,
+        queue: queue.into(),
+        input: serde_json::json!({"image": "a.png"}),
+        status: TaskStatus::Queued,
+        attempt: 0,
+        max_attempts: 3,
+        retry: Default::default(),
+        available_at: from_millis(available_ms),
+        lease: None,
+        deadline: from_millis(available_ms + 60_000),
+        output: None,
+        error: None,
+        attempts: Vec::new(),
+        created_at: from_millis(available_ms),
+        updated_at: from_millis(available_ms),
+    }
+}
+
+async fn task_enqueue_keeps_the_first_and_writes_check_the_revision(s: Store) {
+    let e = uuid::Uuid::new_v4();
+    let first = task(e, 0, "q", 1_000);
+    assert_eq!(s.tasks.enqueue(&first).await.unwrap(), first);
+    let mut again = first.clone();
+    again.input = serde_json::json!({"other": true});
+    assert_eq!(
+        s.tasks.enqueue(&again).await.unwrap(),
+        first,
+        "the first one stays"
+    );
+    let (mut stored, revision) = s.tasks.get(first.task_id).await.unwrap().unwrap();
+    assert!(stored.lease_to("w1", Duration::from_secs(5), from_millis(2_000)));
+    assert!(s.tasks.write(&stored, revision).await.unwrap());
+    assert!(
+        !s.tasks.write(&stored, revision).await.unwrap(),
+        "a stale revision"
+    );
+    let (read, _) = s.tasks.get(first.task_id).await.unwrap().unwrap();
+    assert_eq!(read, stored);
+    assert_eq!(s.tasks.get(uuid::Uuid::new_v4()).await.unwrap(), None);
+}
+
+async fn task_ready_lists_a_queues_available_tasks_oldest_first(s: Store) {
+    let e = uuid::Uuid::new_v4();
+    for (step, queue, at) in [
+        (0, "q", 3_000),
+        (1, "q", 1_000),
+        (2, "other", 500),
+        (3, "q", 9_000),
+    ] {
+        s.tasks.enqueue(&task(e, step, queue, at)).await.unwrap();
+    }
+    let ready = s
+        .tasks
+        .ready(&["q".to_string()], from_millis(5_000), 10)
+        .await
+        .unwrap();
+    let steps: Vec<usize> = ready.iter().map(|(t, _)| t.step).collect();
+    assert_eq!(steps, [1, 0], "q only, available by now, oldest first");
+    let both = ["q".to_string(), "other".to_string()];
+    assert_eq!(
+        s.tasks
+            .ready(&both, from_millis(5_000), 2)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    let (mut leased, revision) = ready[0].clone();
+    leased.lease_to("w", Duration::from_secs(1), from_millis(5_000));
+    s.tasks.write(&leased, revision).await.unwrap();
+    let after = s
+        .tasks
+        .ready(&["q".to_string()], from_millis(5_000), 10)
+        .await
+        .unwrap();
+    assert_eq!(after.len(), 1, "a leased task is not ready");
+    assert_eq!(s.tasks.of_execution(e).await.unwrap().len(), 4);
+}
+
+async fn task_lapsed_and_ended_are_found(s: Store) {
+    let e = uuid::Uuid::new_v4();
+    let (a, b) = (task(e, 0, "q", 0), task(e, 1, "q", 0));
+    for t in [&a, &b] {
+        s.tasks.enqueue(t).await.unwrap();
+    }
+    let (mut held, revision) = s.tasks.get(a.task_id).await.unwrap().unwrap();
+    held.lease_to("w", Duration::from_secs(1), from_millis(0));
+    s.tasks.write(&held, revision).await.unwrap();
+    assert!(s
+        .tasks
+        .lapsed(from_millis(500), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let lapsed = s.tasks.lapsed(from_millis(1_000), 10).await.unwrap();
+    assert_eq!(
+        lapsed.iter().map(|(t, _)| t.task_id).collect::<Vec<_>>(),
+        [a.task_id]
+    );
+    let past_deadline = s.tasks.lapsed(from_millis(60_000), 10).await.unwrap();
+    assert_eq!(
+        past_deadline.len(),
+        2,
+        "the deadline bounds queued tasks too"
+    );
+    let ids = [a.task_id, b.task_id];
+    assert!(!s.tasks.any_ended(&ids).await.unwrap());
+    let (mut done, revision) = s.tasks.get(b.task_id).await.unwrap().unwrap();
+    done.lease_to("w", Duration::from_secs(1), from_millis(10));
+    done.complete("w", serde_json::json!({}), from_millis(20))
+        .unwrap();
+    s.tasks.write(&done, revision).await.unwrap();
+    assert!(s.tasks.any_ended(&ids).await.unwrap());
+    assert!(!s.tasks.any_ended(&[a.task_id]).await.unwrap());
+}
+
+async fn wake_queues_only_a_waiting_execution(s: Store) {
+    let e = accepted_manual(&s, "parks").await;
+    assert_eq!(
+        s.executions
+            .wake(e.execution_id, time::now())
+            .await
+            .unwrap(),
+        None,
+        "queued, not waiting"
+    );
+    let mut running = claimed(&s, &e, "r", 30).await;
+    running.status = ExecutionStatus::Waiting;
+    assert!(s.executions.finish(&running, "r").await.unwrap());
+    assert_eq!(
+        trigger_of(&s, "parks").await.0,
+        TriggerStatus::Busy,
+        "a waiting execution keeps its workflow busy"
+    );
+    assert_eq!(s.executions.waiting(later(60), 10).await.unwrap().len(), 1);
+    let woken = s
+        .executions
+        .wake(e.execution_id, time::now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(woken.status, ExecutionStatus::Queued);
+    assert_eq!(
+        s.executions
+            .wake(e.execution_id, time::now())
+            .await
+            .unwrap(),
+        None,
+        "once"
+    );
+    assert!(s
+        .executions
+        .waiting(later(60), 10)
+        .await
+        .unwrap()
+        .is_empty());
 }

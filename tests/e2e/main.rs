@@ -34,3 +34,4 @@ mod secrets;
 mod services;
 mod steps;
 mod store_down;
+mod workers;

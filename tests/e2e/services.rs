@@ -272,7 +272,11 @@ async fn the_registry_is_versioned_like_workflows(transport: Transport) {
     );
 
     for (bad, field) in [
-        (json!({"name": "q", "queue": "thumbnails"}), "queue"),
+        (json!({"name": "q", "queue": "no spaces"}), "queue"),
+        (
+            json!({"name": "both", "address": "http://b/", "queue": "b"}),
+            "queue",
+        ),
         (json!({"name": "nowhere"}), "address"),
         (
             json!({"name": "m", "address": "http://m/", "method": "FETCH"}),

@@ -27,6 +27,8 @@ pub enum ApiError {
     NotFound(String),
     AlreadyExists(String),
     ServiceExists(String),
+    /// A worker's report about a task that is no longer its own.
+    TaskConflict(String),
     /// A service that workflows still call.
     ServiceInUse {
         service: String,
@@ -84,6 +86,12 @@ impl ApiError {
                 "already_exists",
                 format!("A workflow with workflowId `{id}` already exists."),
                 Some(json!({ "field": "workflowId" })),
+            ),
+            TaskConflict(why) => (
+                StatusCode::CONFLICT,
+                "task_not_held",
+                format!("The report is refused and changes nothing: {why}."),
+                None,
             ),
             ServiceExists(name) => (
                 StatusCode::CONFLICT,

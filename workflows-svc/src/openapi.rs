@@ -66,6 +66,7 @@ pub struct TriggerAccepted {
         (name = "workflows", description = "Define, list, update, delete, pause and resume"),
         (name = "executions", description = "Trigger runs and read their history"),
         (name = "services", description = "The registry of typed services that steps call"),
+        (name = "workers", description = "Workers take the tasks of worker services' steps"),
         (name = "operations", description = "Health, readiness, metrics and this document")
     )
 )]

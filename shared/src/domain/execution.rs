@@ -22,17 +22,21 @@ pub enum ExecutionStatus {
     Running,
     /// Failed an attempt; `nextAttemptAt` says when the scheduler re-queues it.
     Retrying,
+    /// Its running steps wait for workers (tasks in a queue): it holds no runner and no lease,
+    /// and is queued again when a task ends.
+    Waiting,
     Succeeded,
     Failed,
     Cancelled,
 }
 
 impl ExecutionStatus {
-    pub const ALL: [ExecutionStatus; 7] = [
+    pub const ALL: [ExecutionStatus; 8] = [
         Self::Buffered,
         Self::Queued,
         Self::Running,
         Self::Retrying,
+        Self::Waiting,
         Self::Succeeded,
         Self::Failed,
         Self::Cancelled,
@@ -44,6 +48,7 @@ impl ExecutionStatus {
             Self::Queued => "queued",
             Self::Running => "running",
             Self::Retrying => "retrying",
+            Self::Waiting => "waiting",
             Self::Succeeded => "succeeded",
             Self::Failed => "failed",
             Self::Cancelled => "cancelled",
@@ -105,6 +110,11 @@ pub struct ActionResult {
     /// succeeded.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub items: Vec<ItemResult>,
+    /// A worker step's task, and its deliveries: who had it, and how each ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workers: Vec<super::task::TaskAttempt>,
 }
 
 impl ActionResult {
@@ -122,6 +132,8 @@ impl ActionResult {
             output_truncated: false,
             continued: false,
             items: Vec::new(),
+            task_id: None,
+            workers: Vec::new(),
         }
     }
 
@@ -170,6 +182,11 @@ pub struct ItemResult {
     pub output: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// A worker item's task, and its deliveries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workers: Vec<super::task::TaskAttempt>,
 }
 
 impl ItemResult {
@@ -182,6 +199,8 @@ impl ItemResult {
             duration_ms: None,
             output: None,
             error: None,
+            task_id: None,
+            workers: Vec::new(),
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod request;
 pub mod schedule;
 pub mod service;
 pub mod slots;
+pub mod task;
 pub mod template;
 pub mod transition;
 pub mod validation;

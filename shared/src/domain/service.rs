@@ -133,13 +133,7 @@ impl ServiceSpec {
                     "a service needs an `address`, e.g. \"http://upper.local:5000/\"",
                 ))
             }
-            // Said plainly rather than accepted: nothing would ever take its tasks.
-            (None, Some(_)) => {
-                return Err(SpecError::invalid(
-                    "queue",
-                    "worker services (run from a queue) are not available in this version; register an HTTP service with `address`",
-                ))
-            }
+            (None, Some(queue)) => validate_service_name("queue", queue)?,
             (Some(address), None) => validate_http_url("address", address)?,
         }
         if let Some(method) = &self.method {
@@ -283,7 +277,13 @@ mod tests {
         for (body, field) in [
             (ok.replace("\"upper\"", "\"up per\""), "name"),
             (ok.replace("http://upper.local:5000/", "ftp://x"), "address"),
-            (ok.replace("\"address\"", "\"queue\""), "queue"),
+            (
+                ok.replace(
+                    "\"address\": \"http://upper.local:5000/\"",
+                    "\"queue\": \"a queue\"",
+                ),
+                "queue",
+            ),
             (
                 ok.replace("\"address\": \"http://upper.local:5000/\", ", ""),
                 "address",

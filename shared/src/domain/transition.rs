@@ -27,6 +27,8 @@ pub enum Transition {
     StartRetry { now: Timestamp },
     /// A buffered execution is queued: its workflow's current execution has ended.
     Promote { now: Timestamp },
+    /// A waiting execution is queued again: one of the tasks it waits for ended.
+    Wake { now: Timestamp },
     /// A running execution whose lease expired: its runner died.
     Rescue { now: Timestamp },
     /// The outbox repair: a queued execution nobody took since `older_than` is republished,
@@ -105,6 +107,13 @@ impl Execution {
                 self.status = Queued;
                 self.updated_at = *now;
             }
+            Transition::Wake { now } => {
+                if self.status != Waiting {
+                    return false;
+                }
+                self.status = Queued;
+                self.updated_at = *now;
+            }
             Transition::Rescue { now } => {
                 let expired = self.lease.as_ref().is_some_and(|l| l.expires_at < *now);
                 if self.status != Running || !expired {
@@ -149,9 +158,10 @@ impl TriggerStatus {
     /// for a retry, and idle once it ended.
     pub fn following(status: ExecutionStatus) -> TriggerStatus {
         match status {
-            ExecutionStatus::Buffered | ExecutionStatus::Queued | ExecutionStatus::Running => {
-                TriggerStatus::Busy
-            }
+            ExecutionStatus::Buffered
+            | ExecutionStatus::Queued
+            | ExecutionStatus::Running
+            | ExecutionStatus::Waiting => TriggerStatus::Busy,
             ExecutionStatus::Retrying => TriggerStatus::Pending,
             ExecutionStatus::Succeeded | ExecutionStatus::Failed | ExecutionStatus::Cancelled => {
                 TriggerStatus::Idle

@@ -181,7 +181,7 @@ pub fn validate_service_name(field: &str, name: &str) -> Result<(), SpecError> {
     if name.is_empty() || name.len() > 128 || !ok_chars {
         return Err(SpecError::invalid(
             field,
-            format!("`{name}` is not a valid service name: use 1 to 128 of A-Z a-z 0-9 . _ -"),
+            format!("`{name}` is not a valid name: use 1 to 128 of A-Z a-z 0-9 . _ -"),
         ));
     }
     Ok(())

@@ -395,6 +395,9 @@ impl StepDefaults {
 
 /// An `http-request` without a timeout of its own or of the workflow's defaults.
 pub const DEFAULT_HTTP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// A worker step's task without a timeout of its own, its service's or the workflow's: work
+/// that waits in a queue for a worker is given longer than one HTTP call.
+pub const DEFAULT_TASK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
 impl WorkflowSpec {
     /// The retry policy that governs a step.
@@ -421,9 +424,19 @@ impl WorkflowSpec {
         own: Option<&HumanDuration>,
         fallback: Option<&HumanDuration>,
     ) -> std::time::Duration {
+        self.timeout_or(own, fallback, DEFAULT_HTTP_TIMEOUT)
+    }
+
+    /// As [`Self::timeout_of`], with `default` when nothing gives one.
+    pub fn timeout_or(
+        &self,
+        own: Option<&HumanDuration>,
+        fallback: Option<&HumanDuration>,
+        default: std::time::Duration,
+    ) -> std::time::Duration {
         own.or(fallback)
             .or(self.defaults.timeout.as_ref())
-            .map_or(DEFAULT_HTTP_TIMEOUT, HumanDuration::value)
+            .map_or(default, HumanDuration::value)
     }
 
     /// The names of the services its steps call, each once.

@@ -624,6 +624,14 @@ impl ExecutionRepo for MongoStore {
         .map(|e| e.is_some())
     }
 
+    async fn wake(&self, execution_id: Uuid, now: Timestamp) -> RepoResult<Option<Execution>> {
+        bounded(
+            "wake",
+            self.transition_one(execution_id, &Transition::Wake { now }),
+        )
+        .await
+    }
+
     async fn release(&self, execution_id: Uuid, owner: &str, now: Timestamp) -> RepoResult<bool> {
         let release = Transition::Release {
             owner: owner.to_string(),
@@ -632,6 +640,18 @@ impl ExecutionRepo for MongoStore {
         bounded("release", self.transition_one(execution_id, &release))
             .await
             .map(|e| e.is_some())
+    }
+
+    async fn waiting(&self, older_than: Timestamp, limit: usize) -> RepoResult<Vec<Execution>> {
+        bounded("waiting", async {
+            let filter =
+                doc! {"status": "waiting", "updatedAt": {"$lt": documents::date(older_than)}};
+            let found = self
+                .find_executions(filter, doc! {"updatedAt": 1}, limit)
+                .await?;
+            Ok(found.into_iter().map(|(e, _)| e).collect())
+        })
+        .await
     }
 
     async fn queued(&self, limit: usize) -> RepoResult<Vec<Execution>> {

@@ -7,6 +7,7 @@
 mod documents;
 mod executions;
 mod services;
+mod tasks;
 mod workflows;
 
 use crate::repo::{cursor, Failpoints, RepoError, RepoResult};
@@ -35,6 +36,7 @@ pub struct MongoStore {
     workflows: Collection<Document>,
     executions: Collection<Document>,
     services: Collection<Document>,
+    tasks: Collection<Document>,
     /// Armed only by tests, to crash an operation between its two writes.
     failpoints: Failpoints,
 }
@@ -64,6 +66,7 @@ impl MongoStore {
             workflows: db.collection("workflows"),
             executions: db.collection("executions"),
             services: db.collection("services"),
+            tasks: db.collection("tasks"),
             db,
             failpoints: Failpoints::default(),
         };
@@ -95,6 +98,14 @@ impl MongoStore {
                     index(doc! {"status": 1, "updatedAt": 1}),
                     index(doc! {"status": 1, "nextAttemptAt": 1}),
                     index(doc! {"status": 1, "lease.expiresAt": 1}),
+                ])
+                .await?;
+            self.tasks
+                .create_indexes([
+                    index(doc! {"status": 1, "queue": 1, "availableAt": 1}),
+                    index(doc! {"status": 1, "leaseExpiresAt": 1}),
+                    index(doc! {"status": 1, "deadline": 1}),
+                    index(doc! {"executionId": 1}),
                 ])
                 .await?;
             Ok(())

@@ -2,6 +2,7 @@
 //! store, so that every backend keeps the same guarantees (one live execution per workflow,
 //! a lease checked on every write, a unique execution id).
 
+use crate::domain::task::Task;
 use crate::domain::{
     Execution, ExecutionStatus, Lease, RateLimit, Service, TriggerStatus, Workflow,
 };
@@ -113,6 +114,31 @@ pub trait ServiceRepo: Send + Sync {
     async fn delete(&self, name: &str) -> RepoResult<bool>;
 }
 
+/// The tasks of worker steps (see `domain::task`). A store persists a task whole at a
+/// revision; what changes it is decided by the domain.
+#[async_trait]
+pub trait TaskRepo: Send + Sync {
+    /// Records the task unless one with its id exists; answers the stored one either way.
+    async fn enqueue(&self, task: &Task) -> RepoResult<Task>;
+    /// The task and the revision it was read at.
+    async fn get(&self, task_id: Uuid) -> RepoResult<Option<(Task, i64)>>;
+    /// Writes `task` if it is still at `revision`; false if another writer was first.
+    async fn write(&self, task: &Task, revision: i64) -> RepoResult<bool>;
+    /// `queued` tasks of these queues available at `now`, longest available first.
+    async fn ready(
+        &self,
+        queues: &[String],
+        now: Timestamp,
+        limit: usize,
+    ) -> RepoResult<Vec<(Task, i64)>>;
+    /// Tasks whose lease lapsed or whose deadline passed, not ended.
+    async fn lapsed(&self, now: Timestamp, limit: usize) -> RepoResult<Vec<(Task, i64)>>;
+    /// Whether one of these tasks has ended.
+    async fn any_ended(&self, task_ids: &[Uuid]) -> RepoResult<bool>;
+    /// Every task of an execution, ended or not.
+    async fn of_execution(&self, execution_id: Uuid) -> RepoResult<Vec<(Task, i64)>>;
+}
+
 /// How many workflows an `InUse` error names.
 pub const IN_USE_NAMED: usize = 20;
 
@@ -203,6 +229,12 @@ pub trait ExecutionRepo: Send + Sync {
     /// Records the end of an attempt (`retrying`, or terminal) while `owner` holds the lease, and
     /// sets the workflow pending or idle to match. False if the lease was lost.
     async fn finish(&self, execution: &Execution, owner: &str) -> RepoResult<bool>;
+    /// Queues a `waiting` execution again (a task it waits for ended). `None` when it is not
+    /// waiting (running still, woken already, or ended).
+    async fn wake(&self, execution_id: Uuid, now: Timestamp) -> RepoResult<Option<Execution>>;
+    /// `waiting` executions untouched since `older_than`: the repair pass looks at their tasks
+    /// in case the wake that should have followed one's end was lost.
+    async fn waiting(&self, older_than: Timestamp, limit: usize) -> RepoResult<Vec<Execution>>;
     /// Gives a running execution back to the queue (shutdown before it finished).
     async fn release(&self, execution_id: Uuid, owner: &str, now: Timestamp) -> RepoResult<bool>;
     /// Oldest `queued` executions first: the queue of the store-as-queue transport.

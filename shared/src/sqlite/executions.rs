@@ -445,6 +445,14 @@ impl ExecutionRepo for SqliteStore {
         .await
     }
 
+    async fn wake(&self, execution_id: Uuid, now: Timestamp) -> RepoResult<Option<Execution>> {
+        let failpoints = self.failpoints().clone();
+        self.write("wake", move |conn| {
+            transition_one(conn, &failpoints, execution_id, &Transition::Wake { now })
+        })
+        .await
+    }
+
     async fn release(&self, execution_id: Uuid, owner: &str, now: Timestamp) -> RepoResult<bool> {
         self.transition(
             "release",
@@ -454,6 +462,17 @@ impl ExecutionRepo for SqliteStore {
                 now,
             },
         )
+        .await
+    }
+
+    async fn waiting(&self, older_than: Timestamp, limit: usize) -> RepoResult<Vec<Execution>> {
+        self.read("waiting", move |conn| {
+            let docs = conn
+                .prepare_cached("SELECT doc FROM executions WHERE status = 'waiting' AND updated_at < ?1 ORDER BY updated_at LIMIT ?2")?
+                .query_map(params![to_millis(older_than), limit as i64], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            decode_executions(docs)
+        })
         .await
     }
 

@@ -8,6 +8,7 @@ mod executions;
 mod rows;
 mod schema;
 mod services;
+mod tasks;
 mod workflows;
 mod writer;
 

@@ -32,6 +32,22 @@ CREATE TABLE IF NOT EXISTS services (
     updated_at INTEGER NOT NULL
 );
 
+CREATE TABLE IF NOT EXISTS tasks (
+    task_id          TEXT PRIMARY KEY,
+    execution_id     TEXT NOT NULL,
+    queue            TEXT NOT NULL,
+    status           TEXT NOT NULL,
+    available_at     INTEGER NOT NULL,
+    lease_expires_at INTEGER,
+    deadline         INTEGER NOT NULL,
+    revision         INTEGER NOT NULL,
+    doc              TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tasks_ready ON tasks(queue, available_at) WHERE status = 'queued';
+CREATE INDEX IF NOT EXISTS tasks_leased ON tasks(lease_expires_at) WHERE status = 'leased';
+CREATE INDEX IF NOT EXISTS tasks_open ON tasks(deadline) WHERE status IN ('queued', 'leased');
+CREATE INDEX IF NOT EXISTS tasks_by_execution ON tasks(execution_id);
+
 CREATE TABLE IF NOT EXISTS executions (
     execution_id     TEXT PRIMARY KEY,
     workflow_id      TEXT NOT NULL,

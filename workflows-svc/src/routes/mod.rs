@@ -3,6 +3,7 @@ mod health;
 mod path;
 mod services;
 mod trigger;
+mod workers;
 mod workflows;
 
 use crate::{auth, guard, ApiError, AppState};
@@ -32,6 +33,10 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             services::update,
             services::delete
         ))
+        .routes(routes!(workers::poll))
+        .routes(routes!(workers::heartbeat))
+        .routes(routes!(workers::complete))
+        .routes(routes!(workers::fail))
         .routes(routes!(trigger::trigger))
         .routes(routes!(workflows::pause))
         .routes(routes!(workflows::resume))
