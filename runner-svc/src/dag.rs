@@ -104,20 +104,21 @@ pub struct Steps<'a, 'e> {
 
 impl<'a, 'e> Steps<'a, 'e> {
     /// The steps of a new attempt: what did not settle before runs again (a fan-out's
-    /// succeeded items excepted).
+    /// succeeded items excepted). Resumed after a task's end (`woken`), the attempt goes on:
+    /// a fan-out's failed items stay failed.
     pub fn new(
         execution: &'e mut Execution,
         workflow: &'a Workflow,
         tools: &'a Tools<'a>,
         graph: StepGraph,
     ) -> Self {
+        let resuming = std::mem::take(&mut execution.woken);
         for step in execution.actions.iter_mut().filter(|s| !s.is_settled()) {
             step.status = ActionStatus::Pending;
-            for item in step
-                .items
-                .iter_mut()
-                .filter(|i| i.status != ActionStatus::Succeeded)
-            {
+            for item in step.items.iter_mut().filter(|i| match resuming {
+                true => i.status == ActionStatus::Running,
+                false => i.status != ActionStatus::Succeeded,
+            }) {
                 item.status = ActionStatus::Pending;
             }
         }
@@ -250,17 +251,37 @@ impl<'a, 'e> Steps<'a, 'e> {
         }
     }
 
-    /// A worker's deliveries of a step's (or item's) task, for the record.
+    /// A worker's deliveries of a step's (or item's) task, for the record: the latest few,
+    /// each error short and scrubbed of secrets (a fan-out of a thousand items each with a
+    /// long error would not fit a document).
     fn note_deliveries(&mut self, run: Run, task: &Task) {
+        const KEPT: usize = 10;
+        const ERROR_CHARS: usize = 500;
+        let secrets = self.tools.secrets;
+        let skip = task.attempts.len().saturating_sub(KEPT);
+        let deliveries: Vec<_> = task.attempts[skip..]
+            .iter()
+            .map(|a| {
+                let mut a = a.clone();
+                a.error = a.error.map(|e| {
+                    let e = secrets.scrub(&e);
+                    match e.char_indices().nth(ERROR_CHARS) {
+                        Some((cut, _)) => format!("{}…", &e[..cut]),
+                        None => e,
+                    }
+                });
+                a
+            })
+            .collect();
         let step = &mut self.execution.actions[run.step];
         match run.item {
             Some(k) => {
                 step.items[k].task_id = Some(task.task_id);
-                step.items[k].workers = task.attempts.clone();
+                step.items[k].workers = deliveries;
             }
             None => {
                 step.task_id = Some(task.task_id);
-                step.workers = task.attempts.clone();
+                step.workers = deliveries;
             }
         }
     }
@@ -457,7 +478,12 @@ impl<'a, 'e> Steps<'a, 'e> {
         );
         let checked = service.check_input(&call.input);
         let task = Task {
-            task_id: task_id(self.execution.execution_id, run.step, run.item),
+            task_id: task_id(
+                self.execution.execution_id,
+                self.execution.workflow_version,
+                run.step,
+                run.item,
+            ),
             execution_id: self.execution.execution_id,
             workflow_id: self.workflow.id().to_string(),
             step_id: action.id().map_or(run.step.to_string(), str::to_string),
@@ -637,6 +663,12 @@ impl<'a, 'e> Steps<'a, 'e> {
             .filter_map(|it| it.output.as_ref())
             .map(size_of)
             .sum();
+        // Resumed after a wake with an item failed already: `failFast` still holds.
+        let halted = for_each.fail_fast
+            && step
+                .items
+                .iter()
+                .any(|it| it.status == ActionStatus::Failed);
         self.mark_running(i);
         self.fan_outs.insert(
             i,
@@ -644,7 +676,7 @@ impl<'a, 'e> Steps<'a, 'e> {
                 items,
                 context,
                 running: 0,
-                halted: false,
+                halted,
                 retryable: true,
                 retry_after: None,
                 output_bytes,

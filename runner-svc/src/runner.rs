@@ -106,6 +106,8 @@ impl Runner {
         // An edit between attempts keeps the progress unless it changed the steps themselves;
         // then "resume where it failed" has no meaning and the run starts over.
         if !execution.matches(&workflow) {
+            // The old steps' tasks belong to steps that are gone.
+            shared::workers::cancel_open(&self.backends, id).await;
             attempt::restart_on(&mut execution, &workflow);
         }
         execution.workflow_version = workflow.version;
@@ -214,6 +216,7 @@ impl Runner {
 
     /// The workflow was deleted after this execution was queued.
     async fn cancel_orphan(&self, mut execution: Execution) {
+        shared::workers::cancel_open(&self.backends, execution.execution_id).await;
         execution.cancel_for_deleted_workflow(time::now());
         if let Err(err) = self
             .backends

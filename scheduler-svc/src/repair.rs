@@ -12,6 +12,8 @@ use std::time::Duration;
 async fn publish_all(backends: &Backends, executions: &[Execution], what: &str) {
     for execution in executions {
         if execution.status.is_terminal() {
+            // A worker step's tasks are of no use any more.
+            shared::workers::cancel_open(backends, execution.execution_id).await;
             tracing::warn!(execution_id = %execution.execution_id, workflow_id = %execution.workflow_id, error = execution.error.as_deref().unwrap_or_default(), "execution failed");
             // Its end may have queued the workflow's buffered execution.
             shared::transport::publish_promoted(

@@ -14,8 +14,10 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 /// How often a waiting poll looks at the store for tasks another process made ready (this
-/// process's own wake it at once).
-const RECHECK: Duration = Duration::from_millis(50);
+/// process's own wake it at once): first after 50 ms, then less often while nothing comes, up
+/// to the interval other cross-process work is found at.
+const RECHECK_FIRST: Duration = Duration::from_millis(50);
+const RECHECK_MOST: Duration = Duration::from_millis(250);
 /// Conditional writes retried when another writer changed the task first.
 const TRIES: usize = 8;
 
@@ -32,6 +34,7 @@ pub struct Poll<'a> {
 pub async fn poll(backends: &Backends, poll: &Poll<'_>) -> Result<Vec<Task>, RepoError> {
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + poll.wait;
+    let mut recheck = RECHECK_FIRST;
     loop {
         let woken = backends.wakeups.tasks.notified();
         tokio::pin!(woken);
@@ -41,10 +44,10 @@ pub async fn poll(backends: &Backends, poll: &Poll<'_>) -> Result<Vec<Task>, Rep
             measure::poll_waited(started.elapsed());
             return Ok(leased);
         }
-        let recheck = (tokio::time::Instant::now() + RECHECK).min(deadline);
+        let at = (tokio::time::Instant::now() + recheck).min(deadline);
         tokio::select! {
-            _ = woken => {}
-            _ = tokio::time::sleep_until(recheck) => {}
+            _ = woken => recheck = RECHECK_FIRST,
+            _ = tokio::time::sleep_until(at) => recheck = (recheck * 2).min(RECHECK_MOST),
         }
     }
 }
@@ -176,13 +179,18 @@ pub async fn wake_forgotten(backends: &Backends, older_than: Timestamp, limit: u
         Err(err) => return tracing::warn!(%err, "cannot look for forgotten waiting executions"),
     };
     for execution in waiting {
+        use crate::domain::ActionStatus::Running;
+        // Only the tasks it still waits for: those of running steps and items.
         let tasks: Vec<Uuid> = execution
             .actions
             .iter()
+            .filter(|step| step.status == Running)
             .flat_map(|step| {
+                let items = step.items.iter().filter(|i| i.status == Running);
                 step.task_id
+                    .filter(|_| step.items.is_empty())
                     .into_iter()
-                    .chain(step.items.iter().filter_map(|i| i.task_id))
+                    .chain(items.filter_map(|i| i.task_id))
             })
             .collect();
         match backends.tasks.any_ended(&tasks).await {

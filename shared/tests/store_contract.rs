@@ -1418,7 +1418,7 @@ async fn service_delete_is_refused_while_a_workflow_calls_it(s: Store) {
 
 fn task(execution: uuid::Uuid, step: usize, queue: &str, available_ms: i64) -> Task {
     Task {
-        task_id: task_id(execution, step, None),
+        task_id: task_id(execution, 1, step, None),
         execution_id: execution,
         workflow_id: "w".into(),
         step_id: step.to_string(),

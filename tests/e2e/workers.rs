@@ -76,7 +76,7 @@ async fn two_workers_share_a_queue_and_a_killed_ones_task_comes_back(transport: 
     // The MongoDB stand-in (a single-threaded Python server) stalls under 200 at once; a real
     // mongod (MONGODB_URI) takes the full count.
     let count = match (transport, std::env::var("WFA_MONGO_IS_STAND_IN").as_deref()) {
-        (Transport::MongoKafka, Ok("1")) => 40,
+        (Transport::MongoKafka, Ok("1")) => 12,
         _ => 200,
     };
     let images: Vec<String> = (0..count).map(|i| format!("img{i}.png")).collect();
@@ -89,7 +89,7 @@ async fn two_workers_share_a_queue_and_a_killed_ones_task_comes_back(transport: 
     assert_eq!(status, 202, "{accepted}");
     let id = accepted["executionId"].as_str().unwrap();
 
-    let mut doomed = worker(&app, "w1", &["--hang-after", "10"]);
+    let mut doomed = worker(&app, "w1", &["--hang-after", "3"]);
     let mut steady = worker(&app, "w2", &["--delay", "0.002"]);
     let hung = event_of(&mut doomed, "hung").await;
     doomed.kill().await.unwrap();
@@ -238,6 +238,72 @@ async fn nacks_follow_the_steps_retry_policy(transport: Transport) {
     );
 }
 
+async fn fail_fast_holds_while_items_wait_for_workers(transport: Transport) {
+    let Some(app) = TestApp::spawn(transport, "fail_fast_holds_while_items_wait_for_workers").await
+    else {
+        return;
+    };
+    register_thumbnails(&app).await;
+    app.create(&json!({
+        "workflowId": "fast", "trigger": {"type": "manual"},
+        "actions": [{"id": "thumb", "type": "service", "service": "thumbs",
+                     "forEach": {"items": "[1, 2, 3, 4]", "concurrency": 2, "failFast": true},
+                     "input": {"image": "{{ item }}.png", "width": 8}}]
+    }))
+    .await;
+    let id = app.trigger("fast").await;
+    let poll = json!({"workerId": "hand", "queues": ["thumbnails"], "max": 2, "wait": "10s"});
+    let (_, got) = app.post("/workers/poll", &poll).await;
+    let tasks = got["tasks"].as_array().unwrap().clone();
+    assert_eq!(tasks.len(), 2, "the concurrency: {got}");
+    let task = |k: usize| tasks[k]["taskId"].as_str().unwrap().to_string();
+    let (status, _) = app
+        .post(
+            &format!("/tasks/{}/fail", task(0)),
+            &json!({"workerId": "hand", "error": "unreadable", "retryable": false}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    // The failed item woke the execution; the other one still waits: nothing new may start.
+    let quick = json!({"workerId": "hand", "queues": ["thumbnails"], "max": 2, "wait": "300ms"});
+    let (_, none) = app.post("/workers/poll", &quick).await;
+    assert_eq!(none["tasks"], json!([]), "failFast: no further item starts");
+    let (status, _) = app
+        .post(
+            &format!("/tasks/{}/complete", task(1)),
+            &json!({"workerId": "hand", "output": {"thumbnail": "ok"}}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let execution = app.wait_terminal(&id).await;
+    assert_eq!(execution["status"], "failed", "{execution}");
+    let items = execution["actions"][0]["items"].as_array().unwrap();
+    let statuses: Vec<&str> = items
+        .iter()
+        .map(|i| i["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == "failed").count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == "succeeded").count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == "pending").count(),
+        2,
+        "{statuses:?}"
+    );
+    let failed = items.iter().find(|i| i["status"] == "failed").unwrap();
+    assert_eq!(
+        failed["attempts"], 1,
+        "counted once across the wake: {failed}"
+    );
+}
+
 async fn executions_waiting_for_workers_hold_no_runner(transport: Transport) {
     let Some(app) =
         TestApp::spawn(transport, "executions_waiting_for_workers_hold_no_runner").await
@@ -271,6 +337,10 @@ async fn executions_waiting_for_workers_hold_no_runner(transport: Transport) {
             "{e}"
         );
     }
+    // Deleting a workflow cancels its waiting execution, as any other not ended.
+    assert_eq!(app.delete("/workflows/waits-0").await, 204);
+    let cancelled = app.wait_terminal(&ids.remove(0)).await;
+    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
     let mut python = worker(&app, "late", &[]);
     for id in &ids {
         let execution = app.wait_terminal_within(id, Duration::from_secs(60)).await;
@@ -282,5 +352,6 @@ async fn executions_waiting_for_workers_hold_no_runner(transport: Transport) {
 crate::on_every_transport!(
     two_workers_share_a_queue_and_a_killed_ones_task_comes_back,
     nacks_follow_the_steps_retry_policy,
+    fail_fast_holds_while_items_wait_for_workers,
     executions_waiting_for_workers_hold_no_runner
 );

@@ -241,6 +241,9 @@ pub struct Execution {
     pub lease: Option<Lease>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Queued again by a task's end, within the same attempt: what failed in it stays failed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub woken: bool,
     /// A succeeded execution's result: the workflow's `outputs`, rendered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<serde_json::Value>,
@@ -285,6 +288,7 @@ impl Execution {
                 .collect(),
             lease: None,
             error: None,
+            woken: false,
             output: None,
             created_at: now,
             updated_at: now,
@@ -323,6 +327,8 @@ impl Execution {
             "the runner stopped renewing its lease (crashed or cut off)",
             now,
         );
+        // The next attempt runs every unfinished item again.
+        self.woken = false;
         if self.attempt < self.max_attempts {
             self.attempt += 1;
             return;

@@ -124,13 +124,14 @@ impl std::fmt::Display for TaskConflict {
     }
 }
 
-/// The deterministic id of the task of a step (and item) of an execution: a runner that asks
-/// again (after a crash, on the next attempt) finds the same task.
-pub fn task_id(execution_id: Uuid, step: usize, item: Option<usize>) -> Uuid {
+/// The deterministic id of the task of a step (and item) of an execution run on a version of
+/// its workflow: a runner that asks again (after a crash, on the next attempt) finds the same
+/// task; an edit of the steps (a restart) makes new ones.
+pub fn task_id(execution_id: Uuid, version: u64, step: usize, item: Option<usize>) -> Uuid {
     const NAMESPACE: Uuid = Uuid::from_u128(0x7a3c_19e4_52d8_4b61_8f0a_c4d2_9e17_b305);
     let name = match item {
-        Some(item) => format!("{execution_id}\n{step}\n{item}"),
-        None => format!("{execution_id}\n{step}"),
+        Some(item) => format!("{execution_id}\n{version}\n{step}\n{item}"),
+        None => format!("{execution_id}\n{version}\n{step}"),
     };
     Uuid::new_v5(&NAMESPACE, name.as_bytes())
 }

@@ -98,6 +98,7 @@ impl Execution {
                 }
                 self.status = Queued;
                 self.attempt += 1;
+                self.woken = false;
                 self.updated_at = *now;
             }
             Transition::Promote { now } => {
@@ -112,6 +113,7 @@ impl Execution {
                     return false;
                 }
                 self.status = Queued;
+                self.woken = true;
                 self.updated_at = *now;
             }
             Transition::Rescue { now } => {

@@ -162,7 +162,7 @@ impl WorkflowRepo for MongoStore {
             }
             self.failpoints.pass(crash_points::BEFORE_CANCEL_WAITING)?;
             let waiting =
-                doc! {"workflowId": workflow_id, "status": {"$in": ["buffered", "queued", "retrying", "running"]}};
+                doc! {"workflowId": workflow_id, "status": {"$in": ["buffered", "queued", "retrying", "running", "waiting"]}};
             self.transition_all(
                 waiting,
                 doc! {"createdAt": 1},

@@ -246,7 +246,7 @@ pub(super) fn cancel_waiting(
     transition_each(
         conn,
         failpoints,
-        "SELECT doc FROM executions WHERE workflow_id = ?1 AND status IN ('buffered', 'queued', 'retrying', 'running')",
+        "SELECT doc FROM executions WHERE workflow_id = ?1 AND status IN ('buffered', 'queued', 'retrying', 'running', 'waiting')",
         [workflow_id],
         &Transition::CancelForDeletedWorkflow { now },
     )?;

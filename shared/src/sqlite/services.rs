@@ -124,7 +124,8 @@ impl ServiceRepo for SqliteStore {
 
     async fn delete(&self, name: &str) -> RepoResult<bool> {
         let name = name.to_string();
-        // One transaction: no workflow can start calling it between the check and the delete.
+        // One transaction for the check and the delete. A workflow saved meanwhile (its route
+        // read the service just before) finds it gone when its step runs, and fails saying so.
         self.write("delete_service", move |conn| {
             let callers = callers(conn, &name)?;
             if !callers.is_empty() {

@@ -157,3 +157,24 @@ pub fn expected_version(
         message: format!("`{text}` is not a version; send the ETag of the last GET"),
     })
 }
+
+/// An update names the resource it replaces: `field` in the body must be the path's.
+pub fn same_name(field: &str, in_body: &str, in_path: &str, what: &str) -> Result<(), ApiError> {
+    if in_body == in_path {
+        return Ok(());
+    }
+    Err(ApiError::Validation {
+        field: field.to_string(),
+        message: format!(
+            "`{in_body}` differs from `{in_path}` in the path; a {what} cannot be renamed"
+        ),
+    })
+}
+
+/// The version the client based its update on, if it gave one, must be the stored one.
+pub fn check_version(expected: Option<u64>, current: u64) -> Result<(), ApiError> {
+    match expected {
+        Some(v) if v != current => Err(ApiError::VersionConflict { current }),
+        _ => Ok(()),
+    }
+}

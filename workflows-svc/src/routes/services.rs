@@ -2,7 +2,7 @@
 //! like workflows (ETag, `If-Match`); a service that workflows call cannot be deleted.
 
 use super::path::PathId;
-use super::{expected_version, page_limit, versioned_response};
+use super::{check_version, expected_version, page_limit, same_name, versioned_response};
 use crate::body::decode_service;
 use crate::openapi::{ErrorBody, ServicePage};
 use crate::{ApiError, AppState};
@@ -130,23 +130,11 @@ pub async fn update(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let mut spec = decode_service(&headers, &body?)?;
-    if spec.name != name {
-        return Err(ApiError::Validation {
-            field: "name".to_string(),
-            message: format!(
-                "`{}` differs from `{name}` in the path; a service cannot be renamed",
-                spec.name
-            ),
-        });
-    }
+    same_name("name", &spec.name, &name, "service")?;
     let expected = expected_version(&headers, spec.version)?;
     spec.version = None;
     let old = find_service(&state, &name).await?;
-    if expected.is_some_and(|v| v != old.version) {
-        return Err(ApiError::VersionConflict {
-            current: old.version,
-        });
-    }
+    check_version(expected, old.version)?;
     let service = Service {
         spec,
         version: old.version + 1,

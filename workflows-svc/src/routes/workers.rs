@@ -163,7 +163,7 @@ pub async fn poll(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HeartbeatRequest {
     worker_id: String,
-    /// The new lease from now (the poll's when absent: 30s).
+    /// The new lease from now (30s when absent).
     #[serde(default)]
     #[schema(value_type = Option<String>, example = "30s")]
     lease: Option<HumanDuration>,

@@ -2,7 +2,7 @@
 
 use super::path::PathId;
 use super::services::check_service_calls;
-use super::{expected_version, page_limit, versioned_response};
+use super::{check_version, expected_version, page_limit, same_name, versioned_response};
 use crate::body::decode_spec;
 use crate::openapi::{ErrorBody, WorkflowPage};
 use crate::{ApiError, AppState};
@@ -161,24 +161,12 @@ pub async fn update(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let mut spec = decode_spec(&headers, &body?)?;
-    if spec.workflow_id != id {
-        return Err(ApiError::Validation {
-            field: "workflowId".to_string(),
-            message: format!(
-                "`{}` differs from `{id}` in the path; a workflow cannot be renamed",
-                spec.workflow_id
-            ),
-        });
-    }
+    same_name("workflowId", &spec.workflow_id, &id, "workflow")?;
     check_service_calls(&state, &spec).await?;
     let expected = expected_version(&headers, spec.version)?;
     spec.version = None;
     let old = find_workflow(&state, &id).await?;
-    if expected.is_some_and(|v| v != old.version) {
-        return Err(ApiError::VersionConflict {
-            current: old.version,
-        });
-    }
+    check_version(expected, old.version)?;
     let now = time::now();
     let workflow = Workflow {
         next_run_at: next_run_after_update(&old, &spec, now),
