@@ -136,6 +136,20 @@ impl Api {
         call(req, 201).await
     }
 
+    /// A POST with a JSON body, answered `want` with JSON.
+    pub async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &Value,
+        want: u16,
+    ) -> Result<T, Failure> {
+        call(
+            self.http.post(format!("{}{path}", self.base)).json(body),
+            want,
+        )
+        .await
+    }
+
     pub async fn trigger(&self, workflow_id: &str) -> Result<Accepted, Failure> {
         let url = format!("{}/workflows/{workflow_id}/trigger", self.base);
         call(self.http.post(url), 202).await

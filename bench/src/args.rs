@@ -20,6 +20,7 @@ usage: cargo run --release -p bench -- [options]
   --threads N                 worker threads of the bench's own runtime (default 2)
   --e2e N                     end-to-end executions (default 20000, quick 2000)
   --inflight N                e2e executions kept in flight at once (default 4000, at most half the manual workflows)
+  --waiting N                 executions left waiting for a worker in the `waiting` row (default 1000, quick 200)
   --periodic N                periodic workflows for the lateness row (default 10000, quick 1000)
   --lateness-secs S           lateness observation window incl. the 5 s creation phase
                               (default 65, quick 15)
@@ -54,6 +55,8 @@ pub struct Scale {
     pub steps_workers: usize,
     /// Executions of the one-action and DAG shapes; the fan-out runs a fifth as many.
     pub steps_executions: usize,
+    /// Executions left waiting on a queue no worker polls (the `waiting` row).
+    pub waiting_executions: usize,
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -89,6 +92,7 @@ pub fn parse() -> Result<Args> {
     let mut concurrency = 64;
     let mut threads = 2;
     let (mut e2e, mut inflight, mut periodic, mut window) = (None, None, None, None);
+    let mut waiting = None;
 
     while let Some(flag) = it.next() {
         let mut value = || {
@@ -112,6 +116,7 @@ pub fn parse() -> Result<Args> {
             "--threads" => threads = number(&flag, &value()?)?,
             "--e2e" => e2e = Some(number(&flag, &value()?)?),
             "--inflight" => inflight = Some(number(&flag, &value()?)?),
+            "--waiting" => waiting = Some(number(&flag, &value()?)?),
             "--periodic" => periodic = Some(number(&flag, &value()?)?),
             "--lateness-secs" => window = Some(number(&flag, &value()?)?),
             "-h" | "--help" => {
@@ -141,6 +146,7 @@ pub fn parse() -> Result<Args> {
             limit_sequential: 200,
             steps_workers: 16,
             steps_executions: 500,
+            waiting_executions: 200,
         }
     } else {
         Scale {
@@ -155,10 +161,14 @@ pub fn parse() -> Result<Args> {
             limit_sequential: 1_000,
             steps_workers: 32,
             steps_executions: 5_000,
+            waiting_executions: 1_000,
         }
     };
     if let Some(n) = e2e {
         scale.e2e_executions = n;
+    }
+    if let Some(n) = waiting {
+        scale.waiting_executions = n;
     }
     if let Some(n) = inflight {
         scale.e2e_inflight = n;

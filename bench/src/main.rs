@@ -27,7 +27,9 @@ use crate::kafka::Broker;
 use crate::machine::Machine;
 use crate::product::Product;
 use crate::report::Results;
-use crate::scenarios::{accept, create, e2e, latency, lateness, limit, round_trips, steps, Ctx};
+use crate::scenarios::{
+    accept, create, e2e, latency, lateness, limit, round_trips, steps, workers, Ctx,
+};
 use crate::sink::Sink;
 
 fn main() -> ExitCode {
@@ -122,6 +124,7 @@ async fn run(args: &Args, machine: Machine, wfa: &Path) -> Result<Results> {
     .await;
     let e2e = step("e2e", &mut errors, &mut product, e2e::run(&ctx, &manual)).await;
     let steps = step("steps", &mut errors, &mut product, steps::run(&ctx)).await;
+    let workers = step("workers", &mut errors, &mut product, workers::run(&ctx)).await;
     // Last: its thousands of periodic workflows keep ticking until the product stops.
     let lateness = step("lateness", &mut errors, &mut product, lateness::run(&ctx)).await;
 
@@ -153,6 +156,7 @@ async fn run(args: &Args, machine: Machine, wfa: &Path) -> Result<Results> {
         lateness,
         round_trips,
         steps,
+        workers,
         peak_rss_kib,
         stop: Some(stop),
         product_log: log.display().to_string(),

@@ -10,7 +10,7 @@ use crate::machine::Machine;
 use crate::product::StopReport;
 use crate::scenarios::{
     accept::Accept, create::Create, e2e::E2e, latency::Latency, lateness::Lateness, limit::Limit,
-    round_trips::RoundTrips, steps::Steps,
+    round_trips::RoundTrips, steps::Steps, workers::Workers,
 };
 use crate::stats::Summary;
 
@@ -34,6 +34,7 @@ pub struct Results {
     pub lateness: Option<Lateness>,
     pub round_trips: Option<RoundTrips>,
     pub steps: Option<Steps>,
+    pub workers: Option<Workers>,
     pub peak_rss_kib: u64,
     pub stop: Option<StopReport>,
     pub product_log: String,
@@ -262,6 +263,34 @@ pub fn print(r: &Results) {
             );
         }
         None => missing("steps"),
+    }
+    match &r.workers {
+        Some(w) => {
+            let plain = r.latency.as_ref().map(|l| l.to_sink.p50_ms);
+            row(
+                "worker",
+                pcts(&w.dispatch),
+                "-".into(),
+                format!(
+                    "{} triggers one at a time of a worker step, a worker long-polling: trigger sent → its poll answered with the task; → terminal after the ack {}; errors {}",
+                    w.dispatch.count,
+                    pcts(&w.to_terminal),
+                    w.errors.brief()
+                ),
+            );
+            row(
+                "waiting",
+                pcts(&w.plain_while_waiting),
+                plain.map_or("-".into(), |p| format!("×{:.1} p50", w.plain_while_waiting.p50_ms / p)),
+                format!(
+                    "a plain workflow's trigger → sink while {} executions wait on a queue no worker polls (ratio: to the latency row's p50); then 4 workers drain them in {:.1} s ({} executions/s)",
+                    w.waiting,
+                    w.drain_secs,
+                    int(w.waiting as f64 / w.drain_secs.max(1e-3))
+                ),
+            );
+        }
+        None => missing("worker"),
     }
     row(
         "rss",

@@ -10,6 +10,7 @@ pub mod lateness;
 pub mod limit;
 pub mod round_trips;
 pub mod steps;
+pub mod workers;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
