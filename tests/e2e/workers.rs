@@ -305,8 +305,14 @@ async fn fail_fast_holds_while_items_wait_for_workers(transport: Transport) {
 }
 
 async fn executions_waiting_for_workers_hold_no_runner(transport: Transport) {
-    let Some(app) =
-        TestApp::spawn(transport, "executions_waiting_for_workers_hold_no_runner").await
+    // Fewer runner slots than waiting executions: the plain workflow below runs only if the
+    // waiting ones hold none.
+    let Some(app) = TestApp::spawn_with(
+        transport,
+        "executions_waiting_for_workers_hold_no_runner",
+        &[("RUNNER_CONCURRENCY", "8")],
+    )
+    .await
     else {
         return;
     };
@@ -321,7 +327,18 @@ async fn executions_waiting_for_workers_hold_no_runner(transport: Transport) {
             .await;
         ids.push(app.trigger(&id).await);
     }
-    // More waiting executions than the runner has slots: a plain one still runs.
+    // Every one parks as `waiting` (none stays `running` on a runner).
+    for id in &ids {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, e) = app.get(&format!("/executions/{id}")).await;
+            if e["status"] == "waiting" {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "not parked: {e}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
     let sink = Sink::start().await;
     let plain = app
         .run_to_end(
@@ -330,13 +347,6 @@ async fn executions_waiting_for_workers_hold_no_runner(transport: Transport) {
         )
         .await;
     assert_eq!(plain["status"], "succeeded", "{plain}");
-    for id in &ids {
-        let (_, e) = app.get(&format!("/executions/{id}")).await;
-        assert!(
-            matches!(e["status"].as_str(), Some("waiting" | "queued" | "running")),
-            "{e}"
-        );
-    }
     // Deleting a workflow cancels its waiting execution, as any other not ended.
     assert_eq!(app.delete("/workflows/waits-0").await, 204);
     let cancelled = app.wait_terminal(&ids.remove(0)).await;
