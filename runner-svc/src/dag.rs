@@ -501,6 +501,9 @@ impl<'a, 'e> Steps<'a, 'e> {
             output: None,
             error: None,
             attempts: Vec::new(),
+            // Set by dispatch when a bus carries tasks.
+            publish_at: None,
+            published_at: None,
             created_at: now,
             updated_at: now,
         };

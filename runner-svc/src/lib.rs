@@ -55,6 +55,13 @@ pub async fn run_with(
             shutdown.clone(),
         ));
     }
+    if let Some(bus) = backends.task_bus.clone() {
+        tokio::spawn(shared::workers::bus::run(
+            backends.clone(),
+            bus,
+            shutdown.clone(),
+        ));
+    }
     tracing::info!(transport = backends.transport.name(), owner = %config.instance_id, "runner started");
     backends
         .transport

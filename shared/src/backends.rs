@@ -4,6 +4,7 @@ use crate::config::{Config, StoreUrl};
 use crate::mongo::MongoStore;
 use crate::repo::{ExecutionRepo, ServiceRepo, TaskRepo, WorkflowRepo};
 use crate::sqlite::SqliteStore;
+use crate::transport::kafka::{KafkaTuning, TaskBus};
 use crate::transport::store_queue::StoreQueue;
 use crate::transport::Transport;
 use crate::wakeups::Wakeups;
@@ -20,6 +21,8 @@ pub struct Backends {
     /// The tasks of steps that workers run.
     pub tasks: Arc<dyn TaskRepo>,
     pub transport: Arc<dyn Transport>,
+    /// Where worker tasks are also published, and results read (Kafka, when configured).
+    pub task_bus: Option<Arc<TaskBus>>,
     pub wakeups: Wakeups,
 }
 
@@ -47,12 +50,19 @@ impl Backends {
             None => Arc::new(StoreQueue::new(executions.clone(), config.poll_interval)),
             Some(kafka) => Arc::new(crate::transport::kafka::connect(kafka).await?),
         };
+        let task_bus = match &config.kafka {
+            None => None,
+            Some(kafka) => Some(Arc::new(
+                TaskBus::connect(kafka, KafkaTuning::default()).await?,
+            )),
+        };
         Ok(Self {
             workflows,
             executions,
             services,
             tasks,
             transport,
+            task_bus,
             wakeups: Wakeups::default(),
         })
     }

@@ -39,6 +39,21 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "10s",
         "consumer group session timeout",
     ),
+    (
+        "KAFKA_TASK_TOPIC_PREFIX",
+        "wfa.tasks.",
+        "worker tasks are published on this prefix and the queue's name (topics created if missing)",
+    ),
+    (
+        "KAFKA_TASK_RESULTS_TOPIC",
+        "wfa.task-results",
+        "topic the results of worker tasks are read from",
+    ),
+    (
+        "KAFKA_TASK_REDELIVERY",
+        "60s",
+        "a worker task published with no result this long is published again",
+    ),
     ("HTTP_ADDR", "127.0.0.1:8080", "address of the REST API"),
     (
         "METRICS_ADDR",
@@ -181,6 +196,11 @@ pub struct KafkaConfig {
     pub partitions: i32,
     pub group_id: String,
     pub session_timeout: Duration,
+    /// Where worker tasks go (`<prefix><queue>`) and their results come from.
+    pub task_topic_prefix: String,
+    pub task_results_topic: String,
+    /// How long a published task waits for a result before it goes out again.
+    pub task_redelivery: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -249,6 +269,9 @@ impl Config {
                     )?,
                     group_id: v.non_empty("KAFKA_GROUP_ID")?,
                     session_timeout: v.duration("KAFKA_SESSION_TIMEOUT")?,
+                    task_topic_prefix: v.topic_name("KAFKA_TASK_TOPIC_PREFIX")?,
+                    task_results_topic: v.topic_name("KAFKA_TASK_RESULTS_TOPIC")?,
+                    task_redelivery: v.duration("KAFKA_TASK_REDELIVERY")?,
                 }),
             },
             http_addr: v.parse_with(
@@ -491,6 +514,18 @@ impl Values<'_> {
             var,
             |s| humantime::parse_duration(s).ok().filter(|d| !d.is_zero()),
             "a positive duration such as 500ms, 10s or 5m",
+        )
+    }
+
+    /// A topic name (or a prefix of one) Kafka accepts, short enough for a queue's name after it.
+    fn topic_name(&self, var: &str) -> Result<String, ConfigError> {
+        self.parse_with(
+            var,
+            |s| {
+                let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+                Some(s.to_string()).filter(|s| (1..=120).contains(&s.len()) && s.chars().all(legal))
+            },
+            "1 to 120 of A-Z a-z 0-9 . _ -",
         )
     }
 

@@ -101,11 +101,20 @@ pub mod measure {
         metrics::counter!("wfa_lease_rescues_total").increment(n as u64);
     }
 
-    /// A worker task changed: `queued`, `leased`, `completed`, `failed`, `lapsed`, `refused`
-    /// (a result for a task no longer the worker's, or a second result).
+    /// A worker task changed: `queued`, `leased`, `published` (on the bus), `redelivered`
+    /// (published again, no result having come), `completed`,
+    /// `failed`, `lapsed`, `refused` (a result that changed nothing: the task is no longer the
+    /// worker's, or a result came first).
     pub fn task_event(queue: &str, event: &'static str) {
         metrics::counter!("wfa_tasks_total", "queue" => queue.to_string(), "event" => event)
             .increment(1);
+    }
+
+    /// A result on the bus that changed nothing: `duplicate` (its task ended already, the
+    /// first result won), `stale` (a nack of a delivery no longer current), `unknown` (no
+    /// such task), `invalid` (not a result).
+    pub fn bus_result_ignored(reason: &'static str) {
+        metrics::counter!("wfa_task_results_ignored_total", "reason" => reason).increment(1);
     }
 
     /// How long a worker's poll waited before it answered.

@@ -49,6 +49,9 @@ fn config(brokers: &str, partitions: i32) -> KafkaConfig {
         partitions,
         group_id: format!("wfa-test-{id}"),
         session_timeout: Duration::from_secs(6),
+        task_topic_prefix: format!("wfa-test-{id}.tasks."),
+        task_results_topic: format!("wfa-test-{id}.task-results"),
+        task_redelivery: Duration::from_secs(60),
     }
 }
 

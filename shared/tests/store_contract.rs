@@ -128,6 +128,7 @@ contract!(
     task_enqueue_keeps_the_first_and_writes_check_the_revision,
     task_ready_lists_a_queues_available_tasks_oldest_first,
     task_lapsed_and_ended_are_found,
+    tasks_on_the_bus_are_due_for_publication_while_queued,
     wake_queues_only_a_waiting_execution,
 );
 
@@ -1436,6 +1437,8 @@ fn task(execution: uuid::Uuid, step: usize, queue: &str, available_ms: i64) -> T
         output: None,
         error: None,
         attempts: Vec::new(),
+        publish_at: None,
+        published_at: None,
         created_at: from_millis(available_ms),
         updated_at: from_millis(available_ms),
     }
@@ -1537,6 +1540,46 @@ async fn task_lapsed_and_ended_are_found(s: Store) {
     s.tasks.write(&done, revision).await.unwrap();
     assert!(s.tasks.any_ended(&ids).await.unwrap());
     assert!(!s.tasks.any_ended(&[a.task_id]).await.unwrap());
+}
+
+async fn tasks_on_the_bus_are_due_for_publication_while_queued(s: Store) {
+    let e = uuid::Uuid::new_v4();
+    let on_bus = |step, at| {
+        let mut t = task(e, step, "q", at);
+        t.publish_at = Some(from_millis(at));
+        t
+    };
+    for t in [
+        on_bus(0, 2_000),
+        on_bus(1, 1_000),
+        on_bus(2, 9_000),
+        task(e, 3, "q", 0),
+    ] {
+        s.tasks.enqueue(&t).await.unwrap();
+    }
+    let due = s.tasks.to_publish(from_millis(5_000), 10).await.unwrap();
+    let steps: Vec<usize> = due.iter().map(|(t, _)| t.step).collect();
+    assert_eq!(steps, [1, 0], "on the bus, due by now, most overdue first");
+    let (mut sent, revision) = due[0].clone();
+    sent.publish(Duration::from_secs(60), from_millis(5_000))
+        .unwrap();
+    s.tasks.write(&sent, revision).await.unwrap();
+    let (mut held, revision) = due[1].clone();
+    held.lease_to("w", Duration::from_secs(1), from_millis(5_000));
+    s.tasks.write(&held, revision).await.unwrap();
+    assert!(
+        s.tasks
+            .to_publish(from_millis(5_000), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "published (not due again before its redelivery) or leased"
+    );
+    let again = s.tasks.to_publish(from_millis(65_000), 10).await.unwrap();
+    assert_eq!(
+        again.iter().map(|(t, _)| t.step).collect::<Vec<_>>(),
+        [2, 1]
+    );
 }
 
 async fn wake_queues_only_a_waiting_execution(s: Store) {

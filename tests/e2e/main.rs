@@ -19,6 +19,7 @@ mod crud;
 mod data_flow;
 mod egress;
 mod hardening;
+mod kafka_workers;
 mod listing_memory;
 mod manual;
 mod metrics;

@@ -104,6 +104,7 @@ impl MongoStore {
                 .create_indexes([
                     index(doc! {"status": 1, "queue": 1, "availableAt": 1}),
                     index(doc! {"status": 1, "leaseExpiresAt": 1}),
+                    index(doc! {"status": 1, "publishAt": 1}),
                     index(doc! {"status": 1, "deadline": 1}),
                     index(doc! {"executionId": 1}),
                 ])

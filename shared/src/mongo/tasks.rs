@@ -23,6 +23,7 @@ fn document(t: &Task, revision: i64) -> RepoResult<Document> {
         "status": t.status.as_str(),
         "availableAt": date(t.available_at),
         "leaseExpiresAt": lease,
+        "publishAt": t.publish_at.map_or(Bson::Null, date),
         "deadline": date(t.deadline),
         "revision": revision,
         "doc": serde_json::to_string(t)?,
@@ -113,6 +114,15 @@ impl TaskRepo for MongoStore {
         bounded(
             "ready_tasks",
             self.find_tasks(filter, doc! {"availableAt": 1}, limit),
+        )
+        .await
+    }
+
+    async fn to_publish(&self, now: Timestamp, limit: usize) -> RepoResult<Vec<(Task, i64)>> {
+        let filter = doc! {"status": "queued", "publishAt": {"$lte": date(now)}};
+        bounded(
+            "tasks_to_publish",
+            self.find_tasks(filter, doc! {"publishAt": 1}, limit),
         )
         .await
     }

@@ -131,6 +131,8 @@ pub trait TaskRepo: Send + Sync {
         now: Timestamp,
         limit: usize,
     ) -> RepoResult<Vec<(Task, i64)>>;
+    /// `queued` tasks on the bus whose publication is due at `now`, most overdue first.
+    async fn to_publish(&self, now: Timestamp, limit: usize) -> RepoResult<Vec<(Task, i64)>>;
     /// Tasks whose lease lapsed or whose deadline passed, not ended.
     async fn lapsed(&self, now: Timestamp, limit: usize) -> RepoResult<Vec<(Task, i64)>>;
     /// Whether one of these tasks has ended.

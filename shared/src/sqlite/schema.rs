@@ -41,9 +41,11 @@ CREATE TABLE IF NOT EXISTS tasks (
     lease_expires_at INTEGER,
     deadline         INTEGER NOT NULL,
     revision         INTEGER NOT NULL,
-    doc              TEXT NOT NULL
+    doc              TEXT NOT NULL,
+    publish_at       INTEGER
 );
 CREATE INDEX IF NOT EXISTS tasks_ready ON tasks(queue, available_at) WHERE status = 'queued';
+CREATE INDEX IF NOT EXISTS tasks_to_publish ON tasks(publish_at) WHERE status = 'queued' AND publish_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS tasks_leased ON tasks(lease_expires_at) WHERE status = 'leased';
 CREATE INDEX IF NOT EXISTS tasks_open ON tasks(deadline) WHERE status IN ('queued', 'leased');
 CREATE INDEX IF NOT EXISTS tasks_by_execution ON tasks(execution_id);
@@ -69,6 +71,27 @@ CREATE INDEX IF NOT EXISTS executions_buffered ON executions(workflow_id) WHERE 
 pub fn migrate(conn: &Connection) -> RepoResult<()> {
     // WAL lets readers (this process's and others') go on while one writer commits.
     conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))?;
+    add_missing_columns(conn)?;
     conn.execute_batch(SCHEMA)?;
+    Ok(())
+}
+
+/// Columns added after a table first shipped: a file made by an older build gets them before
+/// the schema's indexes refer to them.
+fn add_missing_columns(conn: &Connection) -> RepoResult<()> {
+    const ADDED: [(&str, &str, &str); 1] = [("tasks", "publish_at", "INTEGER")];
+    for (table, column, kind) in ADDED {
+        let exists: bool = conn
+            .prepare(&format!(
+                "SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"
+            ))?
+            .exists([column])?;
+        let table_exists: bool = conn
+            .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1")?
+            .exists([table])?;
+        if table_exists && !exists {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
+        }
+    }
     Ok(())
 }

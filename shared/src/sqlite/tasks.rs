@@ -37,8 +37,8 @@ impl TaskRepo for SqliteStore {
         self.write("enqueue_task", move |conn| {
             conn.prepare_cached(
                 "INSERT INTO tasks (task_id, execution_id, queue, status, available_at,
-                     lease_expires_at, deadline, revision, doc)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8) ON CONFLICT (task_id) DO NOTHING",
+                     lease_expires_at, deadline, revision, doc, publish_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?9) ON CONFLICT (task_id) DO NOTHING",
             )?
             .execute(params![
                 t.task_id.to_string(),
@@ -48,7 +48,8 @@ impl TaskRepo for SqliteStore {
                 to_millis(t.available_at),
                 lease_expiry(&t),
                 to_millis(t.deadline),
-                doc
+                doc,
+                t.publish_at.map(to_millis)
             ])?;
             let stored: String = conn
                 .prepare_cached("SELECT doc FROM tasks WHERE task_id = ?1")?
@@ -76,7 +77,7 @@ impl TaskRepo for SqliteStore {
             let written = conn
                 .prepare_cached(
                     "UPDATE tasks SET status = ?3, available_at = ?4, lease_expires_at = ?5,
-                         revision = revision + 1, doc = ?6
+                         revision = revision + 1, doc = ?6, publish_at = ?7
                      WHERE task_id = ?1 AND revision = ?2",
                 )?
                 .execute(params![
@@ -85,7 +86,8 @@ impl TaskRepo for SqliteStore {
                     t.status.as_str(),
                     to_millis(t.available_at),
                     lease_expiry(&t),
-                    doc
+                    doc,
+                    t.publish_at.map(to_millis)
                 ])?;
             Ok(written > 0)
         })
@@ -113,6 +115,18 @@ impl TaskRepo for SqliteStore {
                     n - 1
                 ),
                 args,
+            )
+        })
+        .await
+    }
+
+    async fn to_publish(&self, now: Timestamp, limit: usize) -> RepoResult<Vec<(Task, i64)>> {
+        self.read("tasks_to_publish", move |conn| {
+            select(
+                conn,
+                "SELECT doc, revision FROM tasks WHERE status = 'queued' AND publish_at <= ?1
+                   ORDER BY publish_at LIMIT ?2",
+                vec![Value::Integer(to_millis(now)), Value::Integer(limit as i64)],
             )
         })
         .await

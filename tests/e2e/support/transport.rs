@@ -32,13 +32,21 @@ impl Transport {
                     ("KAFKA_GROUP_ID".into(), format!("wfa-test-{unique}")),
                     ("KAFKA_PARTITIONS".into(), "3".into()),
                     ("KAFKA_SESSION_TIMEOUT".into(), "6s".into()),
+                    (
+                        "KAFKA_TASK_TOPIC_PREFIX".into(),
+                        format!("wfa-test-{unique}.tasks."),
+                    ),
+                    (
+                        "KAFKA_TASK_RESULTS_TOPIC".into(),
+                        format!("wfa-test-{unique}.task-results"),
+                    ),
                 ])
             }
         }
     }
 }
 
-fn kafka_brokers(test: &str) -> Option<String> {
+pub fn kafka_brokers(test: &str) -> Option<String> {
     match std::env::var("WFA_TEST_KAFKA_BROKERS") {
         Ok(brokers) if !brokers.is_empty() => Some(brokers),
         _ if std::env::var("WFA_REQUIRE_KAFKA").as_deref() == Ok("1") => {

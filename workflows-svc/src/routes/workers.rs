@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use shared::domain::task::{Task, TaskStatus};
+use shared::domain::task::{TaskMessage, TaskStatus};
 use shared::domain::validation::{decode_json, validate_service_name};
 use shared::domain::HumanDuration;
 use shared::workers::{Poll, Report, ReportError};
@@ -45,43 +45,9 @@ pub struct PollRequest {
     lease: Option<HumanDuration>,
 }
 
-/// A task as a worker gets it.
-#[derive(Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct LeasedTask {
-    task_id: Uuid,
-    execution_id: Uuid,
-    workflow_id: String,
-    step_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    item: Option<usize>,
-    queue: String,
-    #[schema(value_type = Object)]
-    input: Value,
-    attempt: u32,
-    #[schema(value_type = String, format = DateTime)]
-    lease_expires_at: shared::time::Timestamp,
-}
-
-impl LeasedTask {
-    fn of(task: Task) -> Self {
-        Self {
-            lease_expires_at: task.lease.as_ref().map_or(task.deadline, |l| l.expires_at),
-            task_id: task.task_id,
-            execution_id: task.execution_id,
-            workflow_id: task.workflow_id,
-            step_id: task.step_id,
-            item: task.item,
-            queue: task.queue,
-            input: task.input,
-            attempt: task.attempt,
-        }
-    }
-}
-
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct PollAnswer {
-    tasks: Vec<LeasedTask>,
+    tasks: Vec<TaskMessage>,
 }
 
 fn invalid(field: &str, message: impl Into<String>) -> ApiError {
@@ -155,7 +121,7 @@ pub async fn poll(
     };
     let tasks = shared::workers::poll(&state.backends, &poll).await?;
     Ok(Json(PollAnswer {
-        tasks: tasks.into_iter().map(LeasedTask::of).collect(),
+        tasks: tasks.iter().map(TaskMessage::leased).collect(),
     }))
 }
 

@@ -6,9 +6,11 @@ mod consumer;
 mod offsets;
 mod producer;
 mod settings;
+mod task_bus;
 mod topic;
 
 pub use settings::KafkaTuning;
+pub use task_bus::TaskBus;
 
 use super::{RequestHandler, Transport, TransportError};
 use crate::config::KafkaConfig;

@@ -39,18 +39,28 @@ impl Publisher {
     /// Sends one message and waits for the broker's acknowledgement, at most `publish_timeout`
     /// in all. A producer that can produce nothing more is replaced and the send tried again.
     pub(crate) async fn send(&self, key: &str, payload: &[u8]) -> Result<(), String> {
+        self.send_to(&self.config.topic, key, payload).await
+    }
+
+    /// As [`send`](Self::send), to another topic.
+    pub(crate) async fn send_to(
+        &self,
+        topic: &str,
+        key: &str,
+        payload: &[u8],
+    ) -> Result<(), String> {
         // `message.timeout.ms` does not fire reliably while the partition leader is down (seen
         // against tansu); this bound does, and also covers a full local queue.
         let bound = self.tuning.publish_timeout;
-        match tokio::time::timeout(bound, self.send_replacing(key, payload)).await {
+        match tokio::time::timeout(bound, self.send_replacing(topic, key, payload)).await {
             Ok(result) => result.map_err(|err| format!("kafka publish failed: {err}")),
             Err(_) => Err(format!("kafka publish timed out after {bound:?}")),
         }
     }
 
-    async fn send_replacing(&self, key: &str, payload: &[u8]) -> Result<(), String> {
+    async fn send_replacing(&self, topic: &str, key: &str, payload: &[u8]) -> Result<(), String> {
         let (generation, producer) = self.current();
-        let err = match self.send_with(&producer, key, payload).await {
+        let err = match self.send_with(&producer, topic, key, payload).await {
             Ok(()) => return Ok(()),
             Err(err) => err,
         };
@@ -61,7 +71,7 @@ impl Publisher {
         let producer = self
             .replace(generation)
             .map_err(|replace| format!("{err}; {replace:#}"))?;
-        self.send_with(&producer, key, payload)
+        self.send_with(&producer, topic, key, payload)
             .await
             .map_err(|err| err.to_string())
     }
@@ -69,12 +79,11 @@ impl Publisher {
     async fn send_with(
         &self,
         producer: &FutureProducer,
+        topic: &str,
         key: &str,
         payload: &[u8],
     ) -> Result<(), KafkaError> {
-        let record = FutureRecord::to(&self.config.topic)
-            .key(key)
-            .payload(payload);
+        let record = FutureRecord::to(topic).key(key).payload(payload);
         // A message left behind by the outer timeout may still be delivered: a duplicate,
         // which runners tolerate.
         let queued = Timeout::After(self.tuning.publish_timeout);

@@ -3,6 +3,12 @@
 //! lease that lapses sends it back to its queue as the next attempt; a retryable nack waits
 //! the step's backoff first. The rules are here, once; stores persist a task at a revision.
 
+mod bus;
+mod message;
+
+pub use bus::{BusOutcome, TaskResult};
+pub use message::TaskMessage;
+
 use super::backoff::{retry_delay, sample_noise};
 use super::RetryPolicy;
 use crate::time::{self, Timestamp};
@@ -96,6 +102,13 @@ pub struct Task {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attempts: Vec<TaskAttempt>,
+    /// With a message bus (Kafka): when the task is next published on its queue's topic
+    /// while queued. Absent without a bus.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publish_at: Option<Timestamp>,
+    /// When the publication still awaiting a result went out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -145,6 +158,9 @@ impl Task {
         }
         self.attempt += 1;
         self.status = TaskStatus::Leased;
+        // A worker of the poll took it: a bus result may still come first, but no nack of
+        // that publication counts any more.
+        self.published_at = None;
         self.lease = Some(TaskLease {
             worker_id: worker.to_string(),
             expires_at: time::add(now, lease).min(self.deadline),
@@ -220,12 +236,18 @@ impl Task {
     ) -> Result<(), TaskConflict> {
         self.held_by(worker, now)?;
         self.end_attempt("failed", Some(error.to_string()), now);
+        self.nacked(error, retryable, now);
+        Ok(())
+    }
+
+    /// After a nack of the current attempt: back to the queue after the step's backoff, or
+    /// failed.
+    fn nacked(&mut self, error: &str, retryable: bool, now: Timestamp) {
         self.error = Some(error.to_string());
         match retryable && self.attempt < self.max_attempts {
             true => {
                 let delay = retry_delay(&self.retry, self.attempt, sample_noise());
-                self.status = TaskStatus::Queued;
-                self.available_at = time::add(now, delay);
+                self.requeue(time::add(now, delay));
             }
             false => {
                 self.status = TaskStatus::Failed;
@@ -236,7 +258,16 @@ impl Task {
                 self.error = Some(format!("attempt {} failed ({why}): {error}", self.attempt));
             }
         }
-        Ok(())
+    }
+
+    /// Back in its queue from `at`; on a bus, published again then.
+    fn requeue(&mut self, at: Timestamp) {
+        self.status = TaskStatus::Queued;
+        self.available_at = at;
+        self.published_at = None;
+        if self.publish_at.is_some() {
+            self.publish_at = Some(at);
+        }
     }
 
     /// Past its deadline, or leased past its lease: the task fails (deadline, or lapses with
@@ -265,10 +296,7 @@ impl Task {
         );
         self.end_attempt("lapsed", Some(why.clone()), now);
         match self.attempt < self.max_attempts {
-            true => {
-                self.status = TaskStatus::Queued;
-                self.available_at = now;
-            }
+            true => self.requeue(now),
             false => {
                 self.status = TaskStatus::Failed;
                 self.error = Some(format!(
@@ -303,12 +331,12 @@ impl Task {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::time::from_millis;
     use serde_json::json;
 
-    fn task(max_attempts: u32) -> Task {
+    pub(super) fn task(max_attempts: u32) -> Task {
         Task {
             task_id: Uuid::new_v4(),
             execution_id: Uuid::new_v4(),
@@ -331,6 +359,8 @@ mod tests {
             output: None,
             error: None,
             attempts: Vec::new(),
+            publish_at: None,
+            published_at: None,
             created_at: from_millis(0),
             updated_at: from_millis(0),
         }

@@ -3,7 +3,9 @@
 //! of lapsed leases and deadlines, and waking the execution whose task ended. The API and the
 //! scheduler call these; the rules of a task itself are `domain::task`.
 
-use crate::domain::task::{Task, TaskConflict};
+pub mod bus;
+
+use crate::domain::task::{Task, TaskConflict, TaskStatus};
 use crate::domain::ExecutionRequest;
 use crate::repo::RepoError;
 use crate::telemetry::measure;
@@ -60,18 +62,40 @@ async fn lease_ready(
     // More than asked: some may be taken by another worker between the read and the write.
     let ready = backends.tasks.ready(poll.queues, now, poll.max * 2).await?;
     let mut leased = Vec::new();
-    for (mut task, revision) in ready {
+    for (task, revision) in ready {
         if leased.len() == poll.max {
             break;
         }
-        if task.lease_to(poll.worker_id, poll.lease, now)
-            && backends.tasks.write(&task, revision).await?
-        {
+        if let Some(task) = lease_one(backends, poll, task, revision, now).await? {
             measure::task_event(&task.queue, "leased");
             leased.push(task);
         }
     }
     Ok(leased)
+}
+
+/// Leases one task to the worker, reading it again when a write that only recorded its
+/// publication on the bus came first; `None` when another worker took it or it is not ready.
+async fn lease_one(
+    backends: &Backends,
+    poll: &Poll<'_>,
+    mut task: Task,
+    mut revision: i64,
+    now: Timestamp,
+) -> Result<Option<Task>, RepoError> {
+    for _ in 0..TRIES {
+        if !task.lease_to(poll.worker_id, poll.lease, now) {
+            return Ok(None);
+        }
+        if backends.tasks.write(&task, revision).await? {
+            return Ok(Some(task));
+        }
+        match backends.tasks.get(task.task_id).await? {
+            Some((again, at)) => (task, revision) = (again, at),
+            None => return Ok(None),
+        }
+    }
+    Ok(None)
 }
 
 /// What a worker reports about a task it holds.
@@ -102,31 +126,45 @@ pub async fn report(
     worker_id: &str,
     report: &Report,
 ) -> Result<Task, ReportError> {
+    let event = match report {
+        Report::Heartbeat { .. } => None,
+        Report::Complete { .. } => Some("completed"),
+        Report::Fail { .. } => Some("failed"),
+    };
+    apply(backends, task_id, event, |task, now| match report {
+        Report::Heartbeat { lease } => task.heartbeat(worker_id, *lease, now),
+        Report::Complete { output } => task.complete(worker_id, output.clone(), now),
+        Report::Fail { error, retryable } => task.fail(worker_id, error, *retryable, now),
+    })
+    .await
+}
+
+/// Changes a task by `change` under its revision (again if another writer came first), counts
+/// `event`, and wakes its execution if it ended or the polls if it is queued again.
+async fn apply(
+    backends: &Backends,
+    task_id: Uuid,
+    event: Option<&'static str>,
+    change: impl Fn(&mut Task, Timestamp) -> Result<(), TaskConflict>,
+) -> Result<Task, ReportError> {
     for _ in 0..TRIES {
         let Some((mut task, revision)) = backends.tasks.get(task_id).await? else {
             return Err(ReportError::NotFound);
         };
-        let now = time::now();
-        let applied = match report {
-            Report::Heartbeat { lease } => task.heartbeat(worker_id, *lease, now),
-            Report::Complete { output } => task.complete(worker_id, output.clone(), now),
-            Report::Fail { error, retryable } => task.fail(worker_id, error, *retryable, now),
-        };
-        if let Err(conflict) = applied {
+        let was_queued = task.status == TaskStatus::Queued;
+        if let Err(conflict) = change(&mut task, time::now()) {
             measure::task_event(&task.queue, "refused");
             return Err(ReportError::Conflict(conflict));
         }
         if !backends.tasks.write(&task, revision).await? {
             continue;
         }
-        match report {
-            Report::Heartbeat { .. } => {}
-            Report::Complete { .. } => measure::task_event(&task.queue, "completed"),
-            Report::Fail { .. } => measure::task_event(&task.queue, "failed"),
+        if let Some(event) = event {
+            measure::task_event(&task.queue, event);
         }
         if task.status.is_ended() {
             wake(backends, task.execution_id).await;
-        } else if matches!(report, Report::Fail { .. }) {
+        } else if task.status == TaskStatus::Queued && !was_queued {
             backends.wakeups.tasks.notify_waiters();
         }
         return Ok(task);
@@ -248,8 +286,15 @@ pub async fn dispatch(
     if let Some(found) = known.get(&task.task_id) {
         return Ok(found.clone());
     }
-    let stored = backends.tasks.enqueue(task).await?;
-    if stored.attempt == 0 && stored.status == crate::domain::task::TaskStatus::Queued {
+    let stored = match backends.task_bus.is_some() {
+        true => {
+            let mut on_bus = task.clone();
+            on_bus.publish_at = Some(task.available_at);
+            backends.tasks.enqueue(&on_bus).await?
+        }
+        false => backends.tasks.enqueue(task).await?,
+    };
+    if stored.attempt == 0 && stored.status == TaskStatus::Queued {
         measure::task_event(&stored.queue, "queued");
         backends.wakeups.tasks.notify_waiters();
     }
