@@ -4,6 +4,7 @@
 //! on the execution record, the killed one's task by the other worker, and the repeats are
 //! ignored and counted. And the protocol by hand: a nack, its repeat, the redelivery.
 
+use crate::metrics::metrics_text;
 use crate::support::transport::kafka_brokers;
 use crate::support::{TestApp, Transport};
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -94,40 +95,8 @@ async fn kafka_workers_share_a_queue_and_the_first_result_wins(transport: Transp
     let Some(app) = TestApp::spawn_with(transport, test, &bus.settings()).await else {
         return;
     };
-    let (status, body) = app
-        .post(
-            "/services",
-            &json!({"name": "thumbs", "queue": "thumbnails",
-                    "inputs": [{"name": "image", "type": "string"}, {"name": "width", "type": "int"}],
-                    "outputs": [{"name": "thumbnail", "type": "string"}]}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    app.create(&json!({
-        "workflowId": "thumbnails", "trigger": {"type": "manual"},
-        "inputs": {"images": {"type": "array", "required": true}},
-        "retry": {"maxAttempts": 5, "initialDelay": "100ms"},
-        "actions": [{"id": "thumb", "type": "service", "service": "thumbs",
-                     "forEach": {"items": "inputs.images", "concurrency": 100},
-                     "input": {"image": "{{ item }}", "width": 128}}],
-        "outputs": {"thumbnails": "{{ steps.thumb.output | map(attribute='thumbnail') | list }}"}
-    }))
-    .await;
-    // The MongoDB stand-in (a single-threaded Python server) stalls under 200 at once; a real
-    // mongod (MONGODB_URI) takes the full count.
-    let count = match (transport, std::env::var("WFA_MONGO_IS_STAND_IN").as_deref()) {
-        (Transport::MongoKafka, Ok("1")) => 12,
-        _ => 200,
-    };
-    let images: Vec<String> = (0..count).map(|i| format!("img{i}.png")).collect();
-    let (status, accepted) = app
-        .post(
-            "/workflows/thumbnails/trigger",
-            &json!({"input": {"images": images}}),
-        )
-        .await;
-    assert_eq!(status, 202, "{accepted}");
-    let id = accepted["executionId"].as_str().unwrap();
+    let (id, count) = crate::workers::trigger_thumbnail_fan_out(&app, transport).await;
+    let id = id.as_str();
     // Waiting: its tasks are out, and their topic exists.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
@@ -317,16 +286,6 @@ async fn publish(bus: &Bus, result: &Value) {
         .await
         .map_err(|(err, _)| err)
         .unwrap();
-}
-
-async fn metrics_text(app: &TestApp) -> String {
-    let response = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap();
-    response.text().await.unwrap()
 }
 
 mod kafka {

@@ -148,7 +148,7 @@ async fn metrics_count_what_ran(transport: Transport) {
 }
 
 /// `GET /metrics`, checked to be Prometheus text.
-async fn metrics_text(app: &TestApp) -> String {
+pub(crate) async fn metrics_text(app: &TestApp) -> String {
     let response = app
         .http
         .get(format!("{}/metrics", app.base))

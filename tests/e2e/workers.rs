@@ -53,16 +53,13 @@ async fn event_of(child: &mut Child, event: &str) -> Value {
         .unwrap_or_else(|_| panic!("no `{event}` from the worker within 60s"))
 }
 
-async fn two_workers_share_a_queue_and_a_killed_ones_task_comes_back(transport: Transport) {
-    let Some(app) = TestApp::spawn(
-        transport,
-        "two_workers_share_a_queue_and_a_killed_ones_task_comes_back",
-    )
-    .await
-    else {
-        return;
-    };
-    register_thumbnails(&app).await;
+/// The thumbnails service and a workflow fanning it out over 200 images (fewer on the MongoDB
+/// stand-in), triggered: the execution's id and the image count.
+pub(crate) async fn trigger_thumbnail_fan_out(
+    app: &TestApp,
+    transport: Transport,
+) -> (String, usize) {
+    register_thumbnails(app).await;
     app.create(&json!({
         "workflowId": "thumbnails", "trigger": {"type": "manual"},
         "inputs": {"images": {"type": "array", "required": true}},
@@ -87,7 +84,20 @@ async fn two_workers_share_a_queue_and_a_killed_ones_task_comes_back(transport: 
         )
         .await;
     assert_eq!(status, 202, "{accepted}");
-    let id = accepted["executionId"].as_str().unwrap();
+    (accepted["executionId"].as_str().unwrap().to_string(), count)
+}
+
+async fn two_workers_share_a_queue_and_a_killed_ones_task_comes_back(transport: Transport) {
+    let Some(app) = TestApp::spawn(
+        transport,
+        "two_workers_share_a_queue_and_a_killed_ones_task_comes_back",
+    )
+    .await
+    else {
+        return;
+    };
+    let (id, count) = trigger_thumbnail_fan_out(&app, transport).await;
+    let id = id.as_str();
 
     let mut doomed = worker(&app, "w1", &["--hang-after", "3"]);
     let mut steady = worker(&app, "w2", &["--delay", "0.002"]);
