@@ -74,18 +74,7 @@ impl Worker {
 
     /// Reads events until one named `event`; returns it.
     async fn until(&mut self, event: &str) -> Value {
-        let read = async {
-            while let Some(line) = self.events.next_line().await.unwrap() {
-                let value: Value = serde_json::from_str(&line).unwrap();
-                if value["event"] == event {
-                    return value;
-                }
-            }
-            panic!("the worker ended before `{event}`")
-        };
-        tokio::time::timeout(Duration::from_secs(60), read)
-            .await
-            .unwrap_or_else(|_| panic!("no `{event}` from the worker within 60s"))
+        crate::workers::next_event(&mut self.events, event).await
     }
 }
 

@@ -6,7 +6,7 @@ use crate::support::{Sink, TestApp, Transport};
 use serde_json::{json, Value};
 use std::process::Stdio;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, Command};
 
 async fn register_thumbnails(app: &TestApp) {
@@ -38,7 +38,14 @@ fn worker(app: &TestApp, id: &str, extra: &[&str]) -> Child {
 /// Reads the worker's events until one named `event`; returns it.
 async fn event_of(child: &mut Child, event: &str) -> Value {
     let stdout = child.stdout.as_mut().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
+    next_event(&mut BufReader::new(stdout).lines(), event).await
+}
+
+/// Reads JSON-lines events (an example worker's) until one named `event`; returns it.
+pub(crate) async fn next_event<R: AsyncBufRead + Unpin>(
+    lines: &mut Lines<R>,
+    event: &str,
+) -> Value {
     let read = async {
         while let Some(line) = lines.next_line().await.unwrap() {
             let value: Value = serde_json::from_str(&line).unwrap();
