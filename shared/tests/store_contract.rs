@@ -11,8 +11,8 @@ use shared::domain::{
 };
 use shared::mongo::MongoStore;
 use shared::repo::{
-    crash_points, ExecutionQuery, ExecutionRepo, Failpoints, LiveCounts, RepoError, ServiceRepo,
-    SlotOutcome, TaskRepo, TriggerOutcome, WorkflowQuery, WorkflowRepo,
+    crash_points, ExecutionQuery, ExecutionRepo, Failpoints, LiveCounts, Page, RepoError,
+    ServiceRepo, SlotOutcome, TaskRepo, TriggerOutcome, WorkflowQuery, WorkflowRepo,
 };
 use shared::sqlite::SqliteStore;
 use shared::time::{self, from_millis, Timestamp};
@@ -87,6 +87,7 @@ contract!(
     get_answers_none_for_an_unknown_id,
     list_pages_by_cursor_and_filters,
     list_pages_by_bytes_as_well_as_by_count,
+    list_finds_ids_containing_a_text_whatever_its_case,
     update_checks_the_version_and_keeps_the_trigger_state,
     delete_cancels_waiting_executions_and_keeps_history,
     due_periodic_returns_due_workflows_earliest_first,
@@ -290,6 +291,37 @@ async fn list_pages_by_cursor_and_filters(s: Store) {
         .await
         .unwrap();
     assert_eq!(busy.items.iter().map(|w| w.id()).collect::<Vec<_>>(), ["c"]);
+}
+
+async fn list_finds_ids_containing_a_text_whatever_its_case(s: Store) {
+    for id in ["Billing.sync", "nightly-billing", "orders", "bill", "a.b*c"] {
+        s.workflows.create(&workflow(id, None)).await.unwrap();
+    }
+    let ids = |page: Page<Workflow>| {
+        page.items
+            .iter()
+            .map(|w| w.id().to_string())
+            .collect::<Vec<_>>()
+    };
+    let mut query = WorkflowQuery {
+        id_contains: Some("BILLING".into()),
+        limit: 1,
+        ..Default::default()
+    };
+    let first = s.workflows.list(&query).await.unwrap();
+    query.cursor = first.next_cursor.clone();
+    assert_eq!(ids(first), ["Billing.sync"]);
+    assert_eq!(
+        ids(s.workflows.list(&query).await.unwrap()),
+        ["nightly-billing"]
+    );
+    // The text is matched as it is: its dots and stars are no pattern.
+    let literal = WorkflowQuery {
+        id_contains: Some(".B*".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(ids(s.workflows.list(&literal).await.unwrap()), ["a.b*c"]);
 }
 
 async fn list_pages_by_bytes_as_well_as_by_count(s: Store) {

@@ -1,4 +1,6 @@
 //! Bearer-token authentication (DESIGN §6). Health probes stay open so orchestrators can use them.
+//! The dashboard's pages check their own visitor (they answer with a sign-in page, not JSON),
+//! and its scripts call the API signed in by the dashboard's cookie (`ui::session`).
 
 use crate::{ApiError, AppState};
 use axum::extract::{Request, State};
@@ -16,7 +18,8 @@ pub async fn require_token(
     let Some(token) = &state.api_token else {
         return next.run(request).await;
     };
-    if OPEN_PATHS.contains(&request.uri().path()) {
+    let path = request.uri().path();
+    if OPEN_PATHS.contains(&path) || crate::ui::serves(path) {
         return next.run(request).await;
     }
     let presented = request
@@ -26,9 +29,12 @@ pub async fn require_token(
         .and_then(bearer_credentials)
         .unwrap_or_default();
     if constant_time_eq(presented.as_bytes(), token.as_bytes()) {
-        next.run(request).await
-    } else {
-        ApiError::Unauthorized.into_response()
+        return next.run(request).await;
+    }
+    match crate::ui::session::cookie_authorises(token, request.method(), request.headers()) {
+        Some(true) => next.run(request).await,
+        Some(false) => ApiError::CsrfTokenMissing.into_response(),
+        None => ApiError::Unauthorized.into_response(),
     }
 }
 
@@ -42,7 +48,7 @@ fn bearer_credentials(value: &str) -> Option<&str> {
 }
 
 /// Compares without an early exit, so response time does not reveal how much of a guess matched.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

@@ -53,6 +53,8 @@ pub enum ApiError {
     PayloadTooLarge,
     UnsupportedMediaType,
     Unauthorized,
+    /// Signed in by the dashboard's cookie, a change came without the page's CSRF token.
+    CsrfTokenMissing,
     /// A browser sent it from another site (`Origin`, `Sec-Fetch-Site`): CSRF.
     CrossSite(String),
     /// `Host` names something other than this loopback API: DNS rebinding.
@@ -62,7 +64,7 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    fn parts(&self) -> (StatusCode, &'static str, String, Option<Value>) {
+    pub(crate) fn parts(&self) -> (StatusCode, &'static str, String, Option<Value>) {
         use ApiError::*;
         match self {
             MalformedJson(m) => (StatusCode::BAD_REQUEST, "malformed_json", format!("The body is not valid JSON: {m}."), None),
@@ -163,6 +165,12 @@ impl ApiError {
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
                 "Send the API token as `Authorization: Bearer <token>`.".to_string(),
+                None,
+            ),
+            CsrfTokenMissing => (
+                StatusCode::FORBIDDEN,
+                "csrf_token_missing",
+                "A change signed in by the dashboard's cookie must carry the page's X-CSRF-Token header.".to_string(),
                 None,
             ),
             CrossSite(m) => (StatusCode::FORBIDDEN, "cross_site_request", m.clone(), None),

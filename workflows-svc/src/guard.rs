@@ -18,7 +18,11 @@ pub async fn refuse_browser_attacks(
 ) -> Response {
     let headers = request.headers();
     let checks = [
-        cross_site(headers),
+        if dashboard_navigation(&request) {
+            None
+        } else {
+            cross_site(headers)
+        },
         if state.loopback_only {
             foreign_host(headers)
         } else {
@@ -30,6 +34,17 @@ pub async fn refuse_browser_attacks(
         Some(refusal) => refusal.into_response(),
         None => next.run(request).await,
     }
+}
+
+/// Following a link to a dashboard page from elsewhere (a chat, a wiki) is a plain GET that
+/// changes nothing: the page opens, and nothing it shows reaches the linking site.
+fn dashboard_navigation(request: &Request) -> bool {
+    request.method() == axum::http::Method::GET
+        && crate::ui::serves(request.uri().path())
+        && request
+            .headers()
+            .get("sec-fetch-mode")
+            .is_some_and(|v| v == "navigate")
 }
 
 fn cross_site(headers: &HeaderMap) -> Option<ApiError> {

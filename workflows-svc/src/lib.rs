@@ -8,6 +8,7 @@ pub mod openapi;
 mod routes;
 mod server;
 mod state;
+mod ui;
 
 pub use error::ApiError;
 pub use state::AppState;
@@ -41,6 +42,11 @@ pub async fn serve(
     let limits = server::Limits {
         head_timeout: config.http_head_timeout,
         max_connections: config.http_max_connections,
+    };
+    let closing = state.closing.clone();
+    let shutdown = async move {
+        shutdown.await;
+        closing.cancel();
     };
     server::serve(listener, routes::router(state), limits, shutdown).await?;
     Ok(())

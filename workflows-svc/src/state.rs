@@ -1,5 +1,6 @@
 use shared::{Backends, Config};
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -11,6 +12,9 @@ pub struct AppState {
     pub loopback_only: bool,
     /// The manual-trigger rate limit of workflows that set none (`TRIGGER_RATE_LIMIT`).
     pub default_rate_limit: Option<shared::domain::RateLimit>,
+    /// Cancelled when the server begins to shut down: the dashboard's live streams end then
+    /// instead of holding the drain open.
+    pub closing: CancellationToken,
 }
 
 impl AppState {
@@ -20,6 +24,7 @@ impl AppState {
             api_token: config.api_token.as_deref().map(Arc::from),
             loopback_only: config.api_token.is_none() && !config.auth_disabled,
             default_rate_limit: config.default_rate_limit.clone(),
+            closing: CancellationToken::new(),
         }
     }
 }

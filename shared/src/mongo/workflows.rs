@@ -119,6 +119,18 @@ impl WorkflowRepo for MongoStore {
         if let Some(paused) = query.paused {
             filter.insert("paused", paused);
         }
+        if let Some(text) = &query.id_contains {
+            let pattern = regex::escape(text);
+            match filter.get_document_mut("_id") {
+                Ok(id) => {
+                    id.insert("$regex", pattern);
+                    id.insert("$options", "i");
+                }
+                Err(_) => {
+                    filter.insert("_id", doc! {"$regex": pattern, "$options": "i"});
+                }
+            }
+        }
         bounded("list_workflows", async {
             let items = listing(&self.workflows, filter, doc! {"_id": 1}, query.limit, |d| {
                 documents::decode_workflow(d).map(|w| Some(w.workflow))

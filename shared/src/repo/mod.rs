@@ -63,6 +63,8 @@ pub struct WorkflowQuery {
     pub trigger_type: Option<String>,
     pub status: Option<TriggerStatus>,
     pub paused: Option<bool>,
+    /// Workflows whose id contains this text, whatever its case.
+    pub id_contains: Option<String>,
     /// Workflows whose id sorts after this cursor.
     pub cursor: Option<String>,
     pub limit: usize,

@@ -64,6 +64,10 @@ impl WorkflowRepo for SqliteStore {
                 args.push(Value::Integer(i64::from(paused)));
                 clauses.push(format!("paused = ?{}", args.len()));
             }
+            if let Some(text) = &query.id_contains {
+                args.push(Value::Text(text.to_lowercase()));
+                clauses.push(format!("instr(lower(workflow_id), ?{}) > 0", args.len()));
+            }
             let filter = if clauses.is_empty() {
                 String::new()
             } else {

@@ -51,6 +51,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
 pub fn router(state: AppState) -> Router {
     let (routes, _document) = api_router().split_for_parts();
     routes
+        .merge(crate::ui::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
@@ -108,6 +109,17 @@ pub fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
         n => Err(ApiError::InvalidQuery(format!(
             "Query `limit` is {n}; use 1 to {MAX_PAGE}."
         ))),
+    }
+}
+
+/// The `q` of a listing: `None` when empty, refused when longer than any id.
+pub fn id_search(q: Option<String>) -> Result<Option<String>, ApiError> {
+    match q {
+        Some(text) if text.chars().count() > 128 => Err(ApiError::InvalidQuery(
+            "Query `q` is longer than any workflow id (128 characters).".to_string(),
+        )),
+        Some(text) if !text.is_empty() => Ok(Some(text)),
+        _ => Ok(None),
     }
 }
 

@@ -2,7 +2,9 @@
 
 use super::path::PathId;
 use super::services::check_service_calls;
-use super::{check_version, expected_version, page_limit, same_name, versioned_response};
+use super::{
+    check_version, expected_version, id_search, page_limit, same_name, versioned_response,
+};
 use crate::body::decode_spec;
 use crate::openapi::{ErrorBody, WorkflowPage};
 use crate::{ApiError, AppState};
@@ -89,6 +91,9 @@ pub struct ListParams {
     #[param(pattern = "^(idle|busy|pending)$")]
     status: Option<String>,
     paused: Option<bool>,
+    /// Only workflows whose id contains this text, whatever its case.
+    #[param(max_length = 128)]
+    q: Option<String>,
 }
 
 #[utoipa::path(get, path = "/workflows", operation_id = "listWorkflows", tag = "workflows", params(ListParams),
@@ -122,6 +127,7 @@ pub async fn list(
         trigger_type,
         status,
         paused: params.paused,
+        id_contains: id_search(params.q)?,
         cursor: params.cursor,
         limit: page_limit(params.limit)?,
     };

@@ -1,0 +1,207 @@
+//! One execution: its state and retry countdown, the graph coloured by each step's status, the
+//! timeline of its steps and their items, and for each step what it sent, how it answered and
+//! its output or error.
+
+use super::layout::{
+    action_status, badge, countdown, duration_ms, execution_status, instant, json_block,
+};
+use super::workflow_page::short;
+use super::{fragment, url_encode, UiError};
+use crate::AppState;
+use maud::{html, Markup};
+use shared::domain::{Action, ActionResult, Execution, ExecutionStatus, Workflow};
+use shared::time::Timestamp;
+
+/// Output shown inline per fan-out item before it is cut (the API has it whole).
+const ITEM_TEXT: usize = 160;
+
+pub struct View {
+    pub execution: Execution,
+    /// The workflow as it is now: its steps are the execution's when the versions match.
+    pub workflow: Option<Workflow>,
+}
+
+pub async fn load(state: &AppState, id: &str) -> Result<View, UiError> {
+    let not_found = || UiError::not_found(format!("There is no execution `{id}`."));
+    let execution_id = uuid::Uuid::parse_str(id).map_err(|_| not_found())?;
+    let execution = state
+        .backends
+        .executions
+        .get(execution_id)
+        .await?
+        .ok_or_else(not_found)?;
+    let workflow = state.backends.workflows.get(&execution.workflow_id).await?;
+    Ok(View {
+        execution,
+        workflow,
+    })
+}
+
+pub fn render(view: &View, now: Timestamp) -> Markup {
+    let e = &view.execution;
+    html! {
+        p.crumbs {
+            a href="/ui" { "Workflows" } " / "
+            a href={"/ui/workflows/" (url_encode(&e.workflow_id))} { (e.workflow_id) } " / "
+        }
+        h1 { "Execution " code { (short(&e.execution_id.to_string())) } }
+        (fragment("execution", body(view, now)))
+    }
+}
+
+/// The live region: everything below the heading.
+pub fn body(view: &View, now: Timestamp) -> Markup {
+    let e = &view.execution;
+    let steps = same_steps(view);
+    let names: Vec<String> = e
+        .actions
+        .iter()
+        .enumerate()
+        .map(|(i, a)| name(a, i))
+        .collect();
+    let statuses: Vec<&str> = e.actions.iter().map(|a| action_status(a.status)).collect();
+    html! {
+        dl.summary data-status=(execution_status(e.status)) {
+            div { dt { "Status" } dd { (badge(execution_status(e.status))) } }
+            div { dt { "Attempt" } dd { (e.attempt) " of " (e.max_attempts) } }
+            div { dt { "Reason" } dd { (format!("{:?}", e.reason).to_lowercase()) } }
+            div { dt { "Scheduled" } dd { (instant(Some(e.scheduled_for))) } }
+            div { dt { "Started" } dd { (instant(e.started_at)) } }
+            div { dt { "Finished" } dd { (instant(e.finished_at)) } }
+            @if e.status == ExecutionStatus::Retrying {
+                @if let Some(next) = e.next_attempt_at {
+                    div.retry { dt { "Next attempt" } dd { (countdown("retry", next, now)) } }
+                }
+            }
+        }
+        @if let Some(error) = &e.error {
+            p.error role="alert" { strong { "Error: " } (error) }
+        }
+        @if let Some(steps) = steps {
+            section aria-labelledby="graph-h" {
+                h2 #graph-h { "Steps" }
+                div.scroll tabindex="0" role="region" aria-label="Step graph with statuses" {
+                    (super::graph::svg(steps, Some(&statuses)))
+                }
+            }
+        }
+        section aria-labelledby="timeline-h" {
+            h2 #timeline-h { "Timeline" }
+            div.scroll tabindex="0" role="region" aria-label="Timeline" {
+                (super::gantt::svg(e, &names, now))
+            }
+        }
+        section aria-labelledby="results-h" {
+            h2 #results-h { "Step results" }
+            @for (i, result) in e.actions.iter().enumerate() {
+                (step(&names[i], result, steps.and_then(|s| s.get(i))))
+            }
+        }
+        @if let Some(input) = &e.input {
+            section { h2 { "Input" } (json_block(input, "Execution input")) }
+        }
+        @if let Some(output) = &e.output {
+            section { h2 { "Output" } (json_block(output, "Execution output")) }
+        }
+    }
+}
+
+/// The workflow's steps, when they are still the ones this execution ran.
+fn same_steps(view: &View) -> Option<&[Action]> {
+    let workflow = view.workflow.as_ref()?;
+    (workflow.version == view.execution.workflow_version
+        && workflow.spec.actions.len() == view.execution.actions.len())
+    .then_some(workflow.spec.actions.as_slice())
+}
+
+fn name(result: &ActionResult, index: usize) -> String {
+    result
+        .id
+        .clone()
+        .unwrap_or_else(|| format!("#{}", index + 1))
+}
+
+fn step(name: &str, result: &ActionResult, action: Option<&Action>) -> Markup {
+    let status = action_status(result.status);
+    let response_status = result
+        .output
+        .as_ref()
+        .and_then(|o| o.get("status"))
+        .and_then(serde_json::Value::as_u64);
+    html! {
+        article.step data-step=(name) data-status=(status) {
+            h3 { (name) " " span.muted { (result.kind) } " " (badge(status)) }
+            dl.facts {
+                @if let Some(action) = action { div { dt { "Request" } dd { code { (request_summary(action)) } } } }
+                div { dt { "Attempts" } dd { (result.attempts) } }
+                div { dt { "Started" } dd { (instant(result.started_at)) } }
+                div { dt { "Duration" } dd { (duration_ms(result.duration_ms)) } }
+                @if let Some(code) = response_status { div { dt { "Response" } dd { "HTTP " (code) } } }
+            }
+            @if let Some(error) = &result.error {
+                p.error { strong { "Error: " } (error) }
+            }
+            @if result.output_truncated {
+                p.muted { "The output was over the recorded-output limit and is not kept." }
+            }
+            @if let Some(output) = &result.output {
+                details { summary { "Output" } (json_block(output, &format!("Output of {name}"))) }
+            }
+            @if !result.items.is_empty() { (items(name, result)) }
+        }
+    }
+}
+
+fn items(name: &str, result: &ActionResult) -> Markup {
+    let done = result
+        .items
+        .iter()
+        .filter(|i| i.status != shared::domain::ActionStatus::Pending)
+        .count();
+    html! {
+        details.items open[result.items.len() <= 20] {
+            summary { (result.items.len()) " items, " (done) " started or done" }
+            div.scroll tabindex="0" role="region" aria-label={"Items of " (name)} {
+                table.list.compact {
+                    thead { tr {
+                        th scope="col" { "Item" } th scope="col" { "Status" } th scope="col" { "Attempts" }
+                        th scope="col" { "Duration" } th scope="col" { "Output or error" }
+                    } }
+                    tbody {
+                        @for (n, item) in result.items.iter().enumerate() {
+                            @let status = action_status(item.status);
+                            tr data-item=(n) {
+                                th scope="row" { (n) }
+                                td { (badge(status)) }
+                                td { (item.attempts) }
+                                td { (duration_ms(item.duration_ms)) }
+                                td.clip {
+                                    @if let Some(error) = &item.error { span.error-text { (cut(error)) } }
+                                    @else if let Some(output) = &item.output { code { (cut(&output.to_string())) } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What the step does, as written in the workflow (templates unrendered).
+pub fn request_summary(action: &Action) -> String {
+    match action {
+        Action::HttpRequest(http) => format!("{} {}", http.method, http.url),
+        Action::Service(service) => format!("service {}", service.service),
+        Action::Log(log) => format!("log {}", log.message),
+        Action::Switch(switch) => format!("switch on {}", switch.value),
+    }
+}
+
+fn cut(text: &str) -> String {
+    if text.chars().count() <= ITEM_TEXT {
+        return text.to_string();
+    }
+    let kept: String = text.chars().take(ITEM_TEXT).collect();
+    format!("{kept}…")
+}
