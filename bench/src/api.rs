@@ -128,6 +128,11 @@ impl Api {
         Api { http, base }
     }
 
+    /// The product's address, for pages outside the JSON API (the dashboard).
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     pub async fn create(&self, body: &Value) -> Result<Workflow, Failure> {
         let req = self
             .http

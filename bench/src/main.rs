@@ -28,7 +28,7 @@ use crate::machine::Machine;
 use crate::product::Product;
 use crate::report::Results;
 use crate::scenarios::{
-    accept, create, e2e, latency, lateness, limit, round_trips, steps, workers, Ctx,
+    accept, create, dashboard, e2e, latency, lateness, limit, round_trips, steps, workers, Ctx,
 };
 use crate::sink::Sink;
 
@@ -125,6 +125,14 @@ async fn run(args: &Args, machine: Machine, wfa: &Path) -> Result<Results> {
     let e2e = step("e2e", &mut errors, &mut product, e2e::run(&ctx, &manual)).await;
     let steps = step("steps", &mut errors, &mut product, steps::run(&ctx)).await;
     let workers = step("workers", &mut errors, &mut product, workers::run(&ctx)).await;
+    let dashboard_samples = if args.quick { 5 } else { 20 };
+    let dashboard = step(
+        "dashboard",
+        &mut errors,
+        &mut product,
+        dashboard::run(&ctx, dashboard_samples),
+    )
+    .await;
     // Last: its thousands of periodic workflows keep ticking until the product stops.
     let lateness = step("lateness", &mut errors, &mut product, lateness::run(&ctx)).await;
 
@@ -157,6 +165,7 @@ async fn run(args: &Args, machine: Machine, wfa: &Path) -> Result<Results> {
         round_trips,
         steps,
         workers,
+        dashboard,
         peak_rss_kib,
         stop: Some(stop),
         product_log: log.display().to_string(),

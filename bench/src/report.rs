@@ -9,8 +9,8 @@ use crate::args::{Scale, Transport};
 use crate::machine::Machine;
 use crate::product::StopReport;
 use crate::scenarios::{
-    accept::Accept, create::Create, e2e::E2e, latency::Latency, lateness::Lateness, limit::Limit,
-    round_trips::RoundTrips, steps::Steps, workers::Workers,
+    accept::Accept, create::Create, dashboard::Dashboard, e2e::E2e, latency::Latency,
+    lateness::Lateness, limit::Limit, round_trips::RoundTrips, steps::Steps, workers::Workers,
 };
 use crate::stats::Summary;
 
@@ -35,6 +35,7 @@ pub struct Results {
     pub round_trips: Option<RoundTrips>,
     pub steps: Option<Steps>,
     pub workers: Option<Workers>,
+    pub dashboard: Option<Dashboard>,
     pub peak_rss_kib: u64,
     pub stop: Option<StopReport>,
     pub product_log: String,
@@ -291,6 +292,41 @@ pub fn print(r: &Results) {
             );
         }
         None => missing("worker"),
+    }
+    match &r.dashboard {
+        Some(d) => {
+            let browser = |s: &Option<Summary>| {
+                s.as_ref().map_or("not measured".to_string(), |s| {
+                    format!("p50 {}", ms(s.p50_ms))
+                })
+            };
+            row(
+                "ui list",
+                pcts(&d.list_server),
+                "-".into(),
+                format!(
+                    "GET /ui listing {} workflows with their recent results ({} KiB), whole answer; in chromium, navigation → load {}",
+                    d.workflows,
+                    d.list_bytes / 1024,
+                    browser(&d.list_browser)
+                ),
+            );
+            row(
+                "ui fan-out",
+                pcts(&d.execution_server),
+                "-".into(),
+                format!(
+                    "GET /ui/executions/ID of a {}-item fan-out ({} KiB); in chromium {}{}",
+                    d.items,
+                    d.execution_bytes / 1024,
+                    browser(&d.execution_browser),
+                    d.browser_note
+                        .as_ref()
+                        .map_or(String::new(), |n| format!(" ({n})"))
+                ),
+            );
+        }
+        None => missing("dashboard"),
     }
     row(
         "rss",

@@ -114,6 +114,9 @@ impl<'a, 'e> Steps<'a, 'e> {
     ) -> Self {
         let resuming = std::mem::take(&mut execution.woken);
         for step in execution.actions.iter_mut().filter(|s| !s.is_settled()) {
+            if !resuming {
+                step.keep_failed_attempt();
+            }
             step.status = ActionStatus::Pending;
             for item in step.items.iter_mut().filter(|i| match resuming {
                 true => i.status == ActionStatus::Running,
@@ -543,6 +546,9 @@ impl<'a, 'e> Steps<'a, 'e> {
         let step = &mut self.execution.actions[i];
         step.status = ActionStatus::Running;
         step.started_at = Some(time::now());
+        // Not yet finished: an end of an earlier attempt would read as this one's.
+        step.finished_at = None;
+        step.duration_ms = None;
     }
 
     fn skip(&mut self, i: usize) {
@@ -720,6 +726,8 @@ impl<'a, 'e> Steps<'a, 'e> {
                     calls.push(self.call(rendered, run));
                     let item = &mut self.execution.actions[i].items[k];
                     item.started_at = Some(now);
+                    item.finished_at = None;
+                    item.duration_ms = None;
                     item.status = ActionStatus::Running;
                     if let Some(fan) = self.fan_outs.get_mut(&i) {
                         fan.running += 1;

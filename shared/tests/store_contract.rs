@@ -294,7 +294,14 @@ async fn list_pages_by_cursor_and_filters(s: Store) {
 }
 
 async fn list_finds_ids_containing_a_text_whatever_its_case(s: Store) {
-    for id in ["Billing.sync", "nightly-billing", "orders", "bill", "a.b", "axb"] {
+    for id in [
+        "Billing.sync",
+        "nightly-billing",
+        "orders",
+        "bill",
+        "a.b",
+        "axb",
+    ] {
         s.workflows.create(&workflow(id, None)).await.unwrap();
     }
     let ids = |page: Page<Workflow>| {

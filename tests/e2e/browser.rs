@@ -85,3 +85,52 @@ async fn a_web_page_cannot_create_trigger_or_read_workflows(transport: Transport
 }
 
 crate::on_every_transport!(a_web_page_cannot_create_trigger_or_read_workflows);
+
+/// A link to the dashboard followed from another site opens the page; the same request in a
+/// frame, a script's read of a live stream, an API path or a posted sign-in form is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_from_another_site_opens_the_dashboard_and_nothing_more() {
+    let app = TestApp::spawn(
+        Transport::Embedded,
+        "a_link_from_another_site_opens_the_dashboard_and_nothing_more",
+    )
+    .await
+    .expect("embedded always runs");
+    let from_elsewhere = |request: reqwest::RequestBuilder, mode: &str, dest: &str| {
+        request
+            .header("sec-fetch-site", "cross-site")
+            .header("sec-fetch-mode", mode)
+            .header("sec-fetch-dest", dest)
+    };
+    let link = from_elsewhere(
+        app.http.get(format!("{}/ui", app.base)),
+        "navigate",
+        "document",
+    );
+    let page = link.send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("<h1>Workflows</h1>"));
+
+    for (path, mode, dest) in [
+        ("/ui", "navigate", "iframe"),
+        ("/ui/live", "cors", "empty"),
+        ("/workflows", "navigate", "document"),
+    ] {
+        let request = from_elsewhere(app.http.get(format!("{}{path}", app.base)), mode, dest);
+        let (status, body) = app.send(request).await;
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "{path} as {mode}/{dest}: {body}"
+        );
+        assert_eq!(body["error"], "cross_site_request");
+    }
+    let form = from_elsewhere(
+        app.http.post(format!("{}/ui/session", app.base)),
+        "navigate",
+        "document",
+    )
+    .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+    .body("token=guess");
+    assert_eq!(app.send(form).await.0, StatusCode::FORBIDDEN);
+}

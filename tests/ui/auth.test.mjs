@@ -31,7 +31,7 @@ test("without the cookie the dashboard asks for the token and shows nothing of t
     const response = await page.goto(app.base + path);
     assert.equal(response.status(), 401, path);
     await page.getByLabel("API token").waitFor();
-    assert.doesNotMatch(await page.locator("main").innerHTML(), /payroll/, `${path} leaks the workflow`);
+    assert.doesNotMatch(await page.content(), /payroll/, `${path} leaks the workflow`);
   }
   for (const path of ["/ui/live", "/ui/workflows/private-payroll/live", "/workflows", "/workflows/private-payroll"]) {
     const response = await page.request.get(app.base + path);
@@ -41,6 +41,7 @@ test("without the cookie the dashboard asks for the token and shows nothing of t
   await inspect(page, "sign-in");
 
   await page.getByLabel("API token").fill("not-the-token");
+  assert.equal(await page.locator("[data-sign-in-error]").isVisible(), false, "no error before trying");
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.locator("[data-sign-in-error]", { hasText: "not this API's token" }).waitFor();
   assert.equal((await context.cookies()).length, 0);
@@ -78,10 +79,14 @@ test("signed in, the page works and a cross-site request with the cookie changes
         .finally(() => { document.getElementById("f").submit(); window.done = true; });
     </script>`);
   const evil = await context.newPage();
+  const refused = [];
+  evil.on("response", (r) => r.url().startsWith(target) && refused.push(`${r.request().method()} ${r.url().slice(target.length)} ${r.status()}`));
   await evil.goto(site.url);
   await evil.waitForFunction(() => window.done === true);
-  await sleep(500);
+  for (let i = 0; i < 50 && refused.length < 2; i++) await sleep(100);
   await evil.close();
+  // Both requests reached the API, and it refused them.
+  assert.deepEqual(refused.sort(), ["POST /pause 403", "POST /trigger 403"]);
   site.stop();
   assert.equal(await history(), 1, "the cross-site form triggered nothing");
   assert.equal((await app.api("GET", "/workflows/private-payroll")).body.paused, false, "the cross-site fetch paused nothing");
@@ -98,5 +103,21 @@ test("signed in, the page works and a cross-site request with the cookie changes
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.getByLabel("API token").waitFor();
   assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("the sign-in form works without the page's script, and keeps the token out of the URL", { timeout: 60000 }, async () => {
+  const context = await browser.newContext({ javaScriptEnabled: false });
+  const page = await context.newPage();
+  await page.goto(`${app.base}/ui`);
+  await page.getByLabel("API token").fill("not-the-token");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.locator("[data-sign-in-error]", { hasText: "not this API's token" }).waitFor();
+  await page.getByLabel("API token").fill(TOKEN);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.locator('tr[data-workflow="private-payroll"]').waitFor();
+  assert.equal(new URL(page.url()).search, "", "the token never reaches the address bar");
+  const [cookie] = await context.cookies();
+  assert.doesNotMatch(decodeURIComponent(cookie.value), new RegExp(TOKEN), "the cookie is a session, not the token");
   await context.close();
 });

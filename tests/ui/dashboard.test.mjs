@@ -82,7 +82,7 @@ test("a failing step shows its error and the retry countdown, then the execution
   await app.api("POST", "/workflows", {
     workflowId: "flaky",
     trigger: { type: "manual" },
-    retry: { maxAttempts: 2, initialDelay: "3s", jitter: 0 },
+    retry: { maxAttempts: 2, initialDelay: "6s", jitter: 0 },
     actions: [
       { id: "prepare", type: "log", message: "about to call" },
       { id: "call", type: "http-request", url: `${sink.url}/fail` },
@@ -100,7 +100,7 @@ test("a failing step shows its error and the retry countdown, then the execution
   assert.match(await call.locator(".error").textContent(), /500/);
   const countdown = page.locator("time[data-countdown]");
   await countdown.waitFor();
-  assert.match(await countdown.textContent(), /^retry (in [1-3]s|due now)$/);
+  assert.match(await countdown.textContent(), /^retry (in [1-6]s|due now)$/);
   assert.equal(await page.locator("svg.graph .node.s-failed").count(), 1, "the failed step stands out in the graph");
   assert.equal(await page.locator("svg.gantt line.retry").count(), 1, "the next attempt is on the timeline");
   await inspect(page, "execution-retrying");
@@ -109,6 +109,7 @@ test("a failing step shows its error and the retry countdown, then the execution
   await notReloaded();
   assert.equal(await page.locator("time[data-countdown]").count(), 0);
   assert.match(await page.locator('article[data-step="call"]').textContent(), /Attempts\s*2/);
+  assert.equal(await page.locator("svg.gantt rect.earlier").count(), 1, "the first attempt stays on the timeline");
   const execution = await app.api("GET", `/executions/${accepted.body.executionId}`);
   assert.equal(execution.body.status, "failed");
   assert.equal(execution.body.attempt, 2);
@@ -118,7 +119,7 @@ test("a failing step shows its error and the retry countdown, then the execution
   await page.close();
 });
 
-test("pause and resume from the page change what the API reports", { timeout: 60000 }, async () => {
+test("pause, resume and delete from the page change what the API reports", { timeout: 60000 }, async () => {
   await app.api("POST", "/workflows", {
     workflowId: "hourly-report",
     trigger: { type: "periodic", interval: "1h" },
@@ -145,6 +146,18 @@ test("pause and resume from the page change what the API reports", { timeout: 60
   await eventually(async () => (await paused()) === false, "the API to report the workflow resumed");
   await page.getByRole("button", { name: "Pause" }).waitFor();
   await page.locator("dl.summary .badge", { hasText: "idle" }).waitFor();
+
+  // Delete asks first; a dismissed question deletes nothing.
+  const asked = [];
+  page.once("dialog", (dialog) => asked.push(dialog.message()) && dialog.dismiss());
+  await page.getByRole("button", { name: "Delete" }).click();
+  assert.match(asked[0] ?? "", /Delete the workflow hourly-report\?/);
+  assert.equal((await app.api("GET", "/workflows/hourly-report")).status, 200);
+  page.once("dialog", (dialog) => dialog.accept());
+  await page.getByRole("button", { name: "Delete" }).click();
+  await page.waitForURL(/\/ui$/);
+  assert.equal((await app.api("GET", "/workflows/hourly-report")).status, 404);
+  assert.equal(await page.locator('tr[data-workflow="hourly-report"]').count(), 0);
   assert.deepEqual(errors, []);
   await page.close();
 });

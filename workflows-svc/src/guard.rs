@@ -28,7 +28,11 @@ pub async fn refuse_browser_attacks(
         } else {
             None
         },
-        unlabelled_body(headers),
+        if dashboard_sign_in_form(&request) {
+            None
+        } else {
+            unlabelled_body(headers)
+        },
     ];
     match checks.into_iter().flatten().next() {
         Some(refusal) => refusal.into_response(),
@@ -36,15 +40,32 @@ pub async fn refuse_browser_attacks(
     }
 }
 
-/// Following a link to a dashboard page from elsewhere (a chat, a wiki) is a plain GET that
-/// changes nothing: the page opens, and nothing it shows reaches the linking site.
+/// Following a link to a dashboard page from elsewhere (a chat, a wiki) is a plain top-level
+/// GET that changes nothing: the page opens, and nothing it shows reaches the linking site.
+/// Not a frame, not a script's request.
 fn dashboard_navigation(request: &Request) -> bool {
+    let header_is = |name: &str, value: &str| {
+        request
+            .headers()
+            .get(name)
+            .is_some_and(|v| v.as_bytes() == value.as_bytes())
+    };
     request.method() == axum::http::Method::GET
         && crate::ui::serves(request.uri().path())
+        && header_is("sec-fetch-mode", "navigate")
+        && header_is("sec-fetch-dest", "document")
+}
+
+/// The dashboard's sign-in form, posted without its script: a form body, on that one route.
+/// Still refused from another site by the cross-site check.
+fn dashboard_sign_in_form(request: &Request) -> bool {
+    request.method() == axum::http::Method::POST
+        && request.uri().path() == "/ui/session"
         && request
             .headers()
-            .get("sec-fetch-mode")
-            .is_some_and(|v| v == "navigate")
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
 }
 
 fn cross_site(headers: &HeaderMap) -> Option<ApiError> {

@@ -4,6 +4,7 @@
 pub mod accept;
 pub mod confirm;
 pub mod create;
+pub mod dashboard;
 pub mod e2e;
 pub mod latency;
 pub mod lateness;

@@ -115,7 +115,28 @@ pub struct ActionResult {
     pub task_id: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub workers: Vec<super::task::TaskAttempt>,
+    /// The attempts before the latest that failed, oldest first (the last ten), so the
+    /// timeline shows every try and not only the last.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier_attempts: Vec<EarlierAttempt>,
 }
+
+/// A failed attempt of a step that was tried again.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EarlierAttempt {
+    /// Which start of the step it was (1 for the first).
+    pub attempt: u32,
+    #[schema(value_type = String, format = DateTime)]
+    pub started_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub finished_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Earlier attempts kept per step: enough to draw, bounded for a step retried for days.
+const EARLIER_ATTEMPTS_KEPT: usize = 10;
 
 impl ActionResult {
     pub fn pending(action: &super::Action) -> Self {
@@ -134,7 +155,30 @@ impl ActionResult {
             items: Vec::new(),
             task_id: None,
             workers: Vec::new(),
+            earlier_attempts: Vec::new(),
         }
+    }
+
+    /// Before the step is tried again: its failed attempt joins the earlier ones, and its
+    /// times are cleared for the next (so it is kept once, however often this is called).
+    pub fn keep_failed_attempt(&mut self) {
+        let (ActionStatus::Failed, Some(started_at), Some(finished_at)) =
+            (self.status, self.started_at, self.finished_at)
+        else {
+            return;
+        };
+        if self.earlier_attempts.len() == EARLIER_ATTEMPTS_KEPT {
+            self.earlier_attempts.remove(0);
+        }
+        self.earlier_attempts.push(EarlierAttempt {
+            attempt: self.attempts,
+            started_at,
+            finished_at: finished_at.max(started_at),
+            error: self.error.clone(),
+        });
+        self.started_at = None;
+        self.finished_at = None;
+        self.duration_ms = None;
     }
 
     /// Whether its dependants may go on: it succeeded, was skipped, or failed and continues.
@@ -146,11 +190,19 @@ impl ActionResult {
         }
     }
 
-    /// Marks a step that was running when its runner stopped as started and interrupted.
-    fn interrupt(&mut self, why: &str) {
+    /// Marks a step that was running when its runner stopped as started and interrupted, at
+    /// `now`. A step not seen running (its runner stopped before saving any progress) may
+    /// still hold the failed attempt before: that one is kept first.
+    fn interrupt(&mut self, why: &str, now: Timestamp) {
+        if self.status != ActionStatus::Running {
+            self.keep_failed_attempt();
+        }
+        let started = *self.started_at.get_or_insert(now);
         self.attempts += 1;
         self.status = ActionStatus::Failed;
         self.error = Some(format!("interrupted: {why}"));
+        self.finished_at = Some(now);
+        self.duration_ms = u64::try_from((now - started).num_milliseconds()).ok();
         for item in self
             .items
             .iter_mut()
@@ -159,6 +211,7 @@ impl ActionResult {
             item.attempts += 1;
             item.status = ActionStatus::Failed;
             item.error = Some(format!("interrupted: {why}"));
+            item.finished_at = Some(now);
         }
     }
 }
@@ -309,10 +362,10 @@ impl Execution {
             .peekable();
         if running.peek().is_none() {
             if let Some(first) = self.actions.get_mut(self.next_action_index) {
-                first.interrupt(why);
+                first.interrupt(why, now);
             }
         } else {
-            running.for_each(|action| action.interrupt(why));
+            running.for_each(|action| action.interrupt(why, now));
         }
         self.status = ExecutionStatus::Queued;
         self.lease = None;
@@ -363,5 +416,63 @@ impl Execution {
 
     pub fn lease_owner(&self) -> Option<&str> {
         self.lease.as_ref().map(|l| l.owner.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::from_millis;
+
+    #[test]
+    fn a_failed_attempt_is_kept_before_the_step_is_tried_again_and_only_the_last_ten() {
+        let action: super::super::Action =
+            serde_json::from_str(r#"{"type":"log","message":"m"}"#).unwrap();
+        let mut step = ActionResult::pending(&action);
+        step.keep_failed_attempt();
+        assert!(step.earlier_attempts.is_empty(), "nothing ran yet");
+        for n in 0..12 {
+            step.status = ActionStatus::Failed;
+            step.started_at = Some(from_millis(n * 1000));
+            step.finished_at = Some(from_millis(n * 1000 + 5));
+            step.error = Some(format!("try {n}"));
+            step.keep_failed_attempt();
+        }
+        assert_eq!(step.earlier_attempts.len(), 10);
+        assert_eq!(step.earlier_attempts[0].error.as_deref(), Some("try 2"));
+        assert_eq!(step.earlier_attempts[9].finished_at, from_millis(11_005));
+        assert_eq!(step.started_at, None, "cleared for the next attempt");
+        step.keep_failed_attempt();
+        assert_eq!(step.earlier_attempts.len(), 10, "kept once");
+        step.status = ActionStatus::Succeeded;
+        step.started_at = Some(from_millis(20_000));
+        step.finished_at = Some(from_millis(20_001));
+        step.keep_failed_attempt();
+        assert_eq!(
+            step.earlier_attempts[9].finished_at,
+            from_millis(11_005),
+            "a success is not kept"
+        );
+    }
+
+    #[test]
+    fn an_interrupted_step_ends_at_the_interruption_and_keeps_the_failure_before() {
+        let action: super::super::Action =
+            serde_json::from_str(r#"{"type":"log","message":"m"}"#).unwrap();
+        let mut step = ActionResult::pending(&action);
+        step.status = ActionStatus::Failed;
+        step.attempts = 1;
+        step.started_at = Some(from_millis(1_000));
+        step.finished_at = Some(from_millis(1_010));
+        step.error = Some("HTTP 500".into());
+        // The next attempt's runner died before saving any progress.
+        step.interrupt("gone", from_millis(5_000));
+        assert_eq!(step.earlier_attempts.len(), 1);
+        assert_eq!(step.earlier_attempts[0].error.as_deref(), Some("HTTP 500"));
+        assert_eq!(
+            (step.started_at, step.finished_at),
+            (Some(from_millis(5_000)), Some(from_millis(5_000)))
+        );
+        assert_eq!(step.attempts, 2);
     }
 }

@@ -19,7 +19,8 @@ pub mod workflow;
 
 pub use duration::HumanDuration;
 pub use execution::{
-    ActionResult, ActionStatus, Execution, ExecutionStatus, ItemResult, Lease, Reason,
+    ActionResult, ActionStatus, EarlierAttempt, Execution, ExecutionStatus, ItemResult, Lease,
+    Reason,
 };
 pub use rate_limit::{Admission, RateLimit, RateWindow};
 pub use request::ExecutionRequest;

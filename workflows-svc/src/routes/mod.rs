@@ -112,15 +112,25 @@ pub fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
     }
 }
 
-/// The `q` of a listing: `None` when empty, refused when longer than any id.
+/// The `q` of a listing: `None` when empty; refused when it could be no part of an id.
 pub fn id_search(q: Option<String>) -> Result<Option<String>, ApiError> {
-    match q {
-        Some(text) if text.chars().count() > 128 => Err(ApiError::InvalidQuery(
+    let Some(text) = q.filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    if text.len() > 128 {
+        return Err(ApiError::InvalidQuery(
             "Query `q` is longer than any workflow id (128 characters).".to_string(),
-        )),
-        Some(text) if !text.is_empty() => Ok(Some(text)),
-        _ => Ok(None),
+        ));
     }
+    if !text
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    {
+        return Err(ApiError::InvalidQuery(
+            "Query `q` may hold only what an id holds: A-Z a-z 0-9 . _ -".to_string(),
+        ));
+    }
+    Ok(Some(text))
 }
 
 /// A versioned resource (a workflow, a service) with its version as the ETag, so that

@@ -3,7 +3,7 @@
 //! its output or error.
 
 use super::layout::{
-    action_status, badge, countdown, duration_ms, execution_status, instant, json_block,
+    action_status, badge, clip, countdown, duration_ms, execution_status, instant, json_block,
 };
 use super::workflow_page::short;
 use super::{fragment, url_encode, UiError};
@@ -14,6 +14,8 @@ use shared::time::Timestamp;
 
 /// Output shown inline per fan-out item before it is cut (the API has it whole).
 const ITEM_TEXT: usize = 160;
+/// Items listed per fan-out (up to 10,000 may run): the page stays light; the API has all.
+const ITEMS_LISTED: usize = 500;
 
 pub struct View {
     pub execution: Execution,
@@ -70,7 +72,7 @@ pub fn body(view: &View, now: Timestamp) -> Markup {
             div { dt { "Finished" } dd { (instant(e.finished_at)) } }
             @if e.status == ExecutionStatus::Retrying {
                 @if let Some(next) = e.next_attempt_at {
-                    div.retry { dt { "Next attempt" } dd { (countdown("retry", next, now)) } }
+                    div.retry { dt { "Next attempt" } dd { (countdown("retry", next)) } }
                 }
             }
         }
@@ -145,7 +147,7 @@ fn step(name: &str, result: &ActionResult, action: Option<&Action>) -> Markup {
                 p.muted { "The output was over the recorded-output limit and is not kept." }
             }
             @if let Some(output) = &result.output {
-                details { summary { "Output" } (json_block(output, &format!("Output of {name}"))) }
+                details data-key={"output-" (name)} { summary { "Output" } (json_block(output, &format!("Output of {name}"))) }
             }
             @if !result.items.is_empty() { (items(name, result)) }
         }
@@ -159,7 +161,7 @@ fn items(name: &str, result: &ActionResult) -> Markup {
         .filter(|i| i.status != shared::domain::ActionStatus::Pending)
         .count();
     html! {
-        details.items open[result.items.len() <= 20] {
+        details.items data-key={"items-" (name)} open[result.items.len() <= 20] {
             summary { (result.items.len()) " items, " (done) " started or done" }
             div.scroll tabindex="0" role="region" aria-label={"Items of " (name)} {
                 table.list.compact {
@@ -168,7 +170,7 @@ fn items(name: &str, result: &ActionResult) -> Markup {
                         th scope="col" { "Duration" } th scope="col" { "Output or error" }
                     } }
                     tbody {
-                        @for (n, item) in result.items.iter().enumerate() {
+                        @for (n, item) in result.items.iter().enumerate().take(ITEMS_LISTED) {
                             @let status = action_status(item.status);
                             tr data-item=(n) {
                                 th scope="row" { (n) }
@@ -176,13 +178,16 @@ fn items(name: &str, result: &ActionResult) -> Markup {
                                 td { (item.attempts) }
                                 td { (duration_ms(item.duration_ms)) }
                                 td.clip {
-                                    @if let Some(error) = &item.error { span.error-text { (cut(error)) } }
-                                    @else if let Some(output) = &item.output { code { (cut(&output.to_string())) } }
+                                    @if let Some(error) = &item.error { span.error-text { (clip(error, ITEM_TEXT)) } }
+                                    @else if let Some(output) = &item.output { code { (clip(&output.to_string(), ITEM_TEXT)) } }
                                 }
                             }
                         }
                     }
                 }
+            }
+            @if result.items.len() > ITEMS_LISTED {
+                p.muted { "The first " (ITEMS_LISTED) " items are listed; " code { "GET /executions/ID" } " has every one." }
             }
         }
     }
@@ -196,12 +201,4 @@ pub fn request_summary(action: &Action) -> String {
         Action::Log(log) => format!("log {}", log.message),
         Action::Switch(switch) => format!("switch on {}", switch.value),
     }
-}
-
-fn cut(text: &str) -> String {
-    if text.chars().count() <= ITEM_TEXT {
-        return text.to_string();
-    }
-    let kept: String = text.chars().take(ITEM_TEXT).collect();
-    format!("{kept}…")
 }

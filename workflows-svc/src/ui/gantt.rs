@@ -53,7 +53,13 @@ pub fn svg(execution: &Execution, names: &[String], now: Timestamp) -> Markup {
         return html! { p.muted { "No step has started yet." } };
     };
     let at = |t: Timestamp| to_millis(t) - to_millis(origin);
-    let running_end = |end: Option<Timestamp>| at(end.unwrap_or(now));
+    // Only a live execution's unfinished bars run to now; an ended one's stop where it ended.
+    let open_end = match execution.finished_at {
+        Some(finished) if execution.status.is_terminal() => finished,
+        _ if execution.status.is_terminal() => execution.updated_at,
+        _ => now,
+    };
+    let running_end = |end: Option<Timestamp>| at(end.unwrap_or(open_end));
     let retry_at = (execution.status == ExecutionStatus::Retrying)
         .then_some(execution.next_attempt_at)
         .flatten();
@@ -98,6 +104,12 @@ pub fn svg(execution: &Execution, names: &[String], now: Timestamp) -> Markup {
         rows.push(html! {
             g class={"row s-" (status)} {
                 text.label x="4" y=(y + 17) { (names.get(i).map_or("", String::as_str)) }
+                @for earlier in &action.earlier_attempts {
+                    @let (x1, x2) = (scale(at(earlier.started_at)), scale(at(earlier.finished_at)));
+                    rect.earlier x=(x1) y=(y + 5) width=((x2 - x1).max(2)) height=(ROW_H - 10) rx="3" {
+                        title { "attempt " (earlier.attempt) " failed" @if let Some(e) = &earlier.error { ": " (e) } }
+                    }
+                }
                 @if let Some((x1, x2)) = bar {
                     rect.bar x=(x1) y=(y + 5) width=((x2 - x1).max(2)) height=(ROW_H - 10) rx="3" {
                         title { (names.get(i).map_or("", String::as_str)) ": " (status) ", attempt " (action.attempts) }

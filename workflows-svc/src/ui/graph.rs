@@ -2,6 +2,7 @@
 //! deepest step it waits for, so roots share the first row and parallel branches sit side by
 //! side. On an execution's page the boxes take the status of each step.
 
+use super::layout::clip;
 use maud::{html, Markup};
 use shared::domain::graph::StepGraph;
 use shared::domain::Action;
@@ -146,14 +147,6 @@ fn describe(graph: &StepGraph, names: &[String], statuses: Option<&[&str]>) -> S
         })
         .collect::<Vec<_>>()
         .join("; ")
-}
-
-fn clip(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    let kept: String = text.chars().take(max - 1).collect();
-    format!("{kept}…")
 }
 
 #[cfg(test)]

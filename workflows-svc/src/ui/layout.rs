@@ -84,13 +84,13 @@ pub fn instant(at: Option<Timestamp>) -> Markup {
     }
 }
 
-/// An instant counted down to each second ("retry in 4s"); the server writes the first text.
-pub fn countdown(label: &str, at: Timestamp, now: Timestamp) -> Markup {
-    let seconds = shared::time::until(at, now).as_secs_f64().ceil();
+/// An instant the script counts down to each second ("retry in 4s"). The server writes the
+/// instant itself, which does not change from one live update to the next.
+pub fn countdown(label: &str, at: Timestamp) -> Markup {
     html! {
         time datetime=(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
             data-countdown=(label) {
-            (label) " in " (seconds) "s"
+            (label) " at " (at.format("%H:%M:%S UTC"))
         }
     }
 }
@@ -117,4 +117,13 @@ pub fn notice(heading: &str, sentence: &str) -> Markup {
         p.notice role="alert" { (sentence) }
         p { a href="/ui" { "Back to the workflows" } }
     }
+}
+
+/// At most `max` characters, an ellipsis marking a cut.
+pub fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let kept: String = text.chars().take(max.saturating_sub(1)).collect();
+    format!("{kept}…")
 }

@@ -1,8 +1,8 @@
 //! Live regions over Server-Sent Events: the page's fragments are rendered again every tick
 //! and sent, as `{"id": …, "html": …}` pairs, only when they changed. Rendering on the server
 //! keeps one way of drawing each region; a store in another process is seen as soon as a tick
-//! reads it. A stream ends when the server shuts down (so draining does not wait for it) and
-//! the browser's EventSource reconnects on its own.
+//! reads it. A stream ends when what it shows is gone (`gone`) or when the server shuts down
+//! (so draining does not wait for it); the browser's EventSource reconnects after the latter.
 
 use super::UiError;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -27,8 +27,11 @@ where
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let sent: HashMap<&'static str, String> = HashMap::new();
     let events = stream::unfold(
-        (render, sent, ticks, false),
-        |(render, mut sent, mut ticks, mut failing)| async move {
+        (render, sent, ticks, false, false),
+        |(render, mut sent, mut ticks, mut failing, gone)| async move {
+            if gone {
+                return None;
+            }
             loop {
                 ticks.tick().await;
                 let event = match render().await {
@@ -40,6 +43,11 @@ where
                                 .data(serde_json::Value::Array(changes).to_string())
                         })
                     }
+                    // Deleted, say: nothing more will come.
+                    Err(err) if err.status == axum::http::StatusCode::NOT_FOUND => {
+                        let event = Event::default().event("gone").data(err.sentence);
+                        return Some((Ok(event), (render, sent, ticks, failing, true)));
+                    }
                     // Said once, not every tick, until the store answers again.
                     Err(err) if !failing => {
                         failing = true;
@@ -48,7 +56,10 @@ where
                     Err(_) => None,
                 };
                 if let Some(event) = event {
-                    return Some((Ok::<_, Infallible>(event), (render, sent, ticks, failing)));
+                    return Some((
+                        Ok::<_, Infallible>(event),
+                        (render, sent, ticks, failing, false),
+                    ));
                 }
             }
         },

@@ -238,9 +238,7 @@ async fn guarded(
     page: impl std::future::Future<Output = Result<Response, UiError>>,
 ) -> Response {
     if !viewer.may_look() {
-        let mut response = framed(viewer, "Sign in", None, sign_in_form());
-        *response.status_mut() = StatusCode::UNAUTHORIZED;
-        return response;
+        return sign_in_page(None);
     }
     match page.await {
         Ok(response) => response,
@@ -257,17 +255,21 @@ async fn guarded(
     }
 }
 
-fn sign_in_form() -> Markup {
-    html! {
+/// The token prompt (401), and nothing else: what a visitor without a session sees.
+fn sign_in_page(error: Option<&str>) -> Response {
+    let body = html! {
         h1 { "Sign in" }
-        p { "This API asks for its token (" code { "WFA_API_TOKEN" } "). It is kept in a cookie scripts cannot read." }
-        form.sign-in data-sign-in {
+        p { "This API asks for its token (" code { "WFA_API_TOKEN" } "). The dashboard keeps a session signed with it in a cookie scripts cannot read." }
+        form.sign-in method="post" action="/ui/session" data-sign-in {
             label for="token" { "API token" }
             input #token type="password" name="token" autocomplete="current-password" required;
             button.primary type="submit" { "Sign in" }
-            p.error role="alert" data-sign-in-error {}
+            p.error role="alert" data-sign-in-error { @if let Some(error) = error { (error) } }
         }
-    }
+    };
+    let mut response = framed(&Viewer::Anonymous, "Sign in", None, body);
+    *response.status_mut() = StatusCode::UNAUTHORIZED;
+    response
 }
 
 /// A whole page, with the headers that keep it to itself: no framing, no other origin's
@@ -303,6 +305,12 @@ fn framed(viewer: &Viewer, title: &str, live: Option<&str>, body: Markup) -> Res
 /// A live region: the script swaps its content for what the stream sends under its id.
 fn fragment(id: &str, content: Markup) -> Markup {
     html! { div id={"live-" (id)} data-fragment=(id) { (content) } }
+}
+
+/// A value from the query, as a message repeats it: short, so that a link cannot make the
+/// page say a sentence of its own.
+fn quoted(value: &str) -> String {
+    layout::clip(value, 20)
 }
 
 /// Percent-encodes all but the unreserved characters, for a path segment or a query value.

@@ -51,7 +51,8 @@ pub async fn load(state: &AppState, id: &str, filter: &HistoryFilter) -> Result<
         s => Some(ExecutionStatus::parse(s).ok_or_else(|| {
             let known: Vec<&str> = ExecutionStatus::ALL.iter().map(|s| s.as_str()).collect();
             UiError::bad_filter(format!(
-                "The status filter is `{s}`; use one of {}.",
+                "The status filter is `{}`; use one of {}.",
+                super::quoted(s),
                 known.join(", ")
             ))
         })?),
@@ -109,7 +110,7 @@ pub fn render(view: &View, filter: &HistoryFilter) -> Markup {
                 (super::graph::svg(&workflow.spec.actions, None))
             }
         }
-        details.definition {
+        details.definition data-key="definition" {
             summary { "Definition" }
             (json_block(&definition, "Workflow definition"))
         }

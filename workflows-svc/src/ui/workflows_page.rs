@@ -41,7 +41,8 @@ impl Filter {
                 Some(status) => (Some(status), None),
                 None => {
                     return Err(UiError::bad_filter(format!(
-                        "The status filter is `{s}`; use idle, busy, pending or paused."
+                        "The status filter is `{}`; use idle, busy, pending or paused.",
+                        super::quoted(s)
                     )))
                 }
             },
@@ -51,7 +52,8 @@ impl Filter {
             kind @ ("periodic" | "cron" | "manual") => Some(kind.to_string()),
             other => {
                 return Err(UiError::bad_filter(format!(
-                    "The trigger filter is `{other}`; use periodic, cron or manual."
+                    "The trigger filter is `{}`; use periodic, cron or manual.",
+                    super::quoted(other)
                 )))
             }
         };

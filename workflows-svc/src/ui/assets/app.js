@@ -4,6 +4,7 @@
 
 const csrf = document.querySelector('meta[name="csrf-token"]')?.content;
 
+/** A message in the corner, announced to screen readers; an error stays longer. */
 function toast(html, bad) {
   const box = document.querySelector("[data-toast]");
   if (!box) return;
@@ -11,7 +12,7 @@ function toast(html, bad) {
   box.classList.toggle("bad", !!bad);
   box.classList.add("show");
   clearTimeout(toast.timer);
-  toast.timer = setTimeout(() => box.classList.remove("show"), 8000);
+  toast.timer = setTimeout(() => box.classList.remove("show"), bad ? 20000 : 8000);
 }
 
 function escapeHtml(text) {
@@ -35,7 +36,9 @@ async function api(url, method, body) {
 }
 
 function failure(result) {
-  const message = result.json?.message ?? (result.text || `HTTP ${result.status}`);
+  const message = result.status === 401
+    ? "Your session has ended: reload the page to sign in again."
+    : result.json?.message ?? (result.text || `HTTP ${result.status}`);
   toast(escapeHtml(message), true);
 }
 
@@ -69,37 +72,63 @@ function showPauseState() {
   for (const b of document.querySelectorAll("[data-resume]")) b.hidden = !paused;
 }
 
-/** Replaces a region's content, keeping which of its <details> were open. */
+/** Replaces a region's content, keeping what the reader had: which <details> were open, how
+ *  far each scrolling region was scrolled, and the focus when it was on a link in it. */
 function swap(region, html) {
-  const key = (d) => (d.closest("[data-step]")?.dataset.step ?? "") + "|" + (d.querySelector("summary")?.textContent ?? "");
-  const open = new Map([...region.querySelectorAll("details")].map((d) => [key(d), d.open]));
+  const open = new Map([...region.querySelectorAll("details[data-key]")].map((d) => [d.dataset.key, d.open]));
+  const scrolled = new Map([...region.querySelectorAll(".scroll[aria-label]")].map((e) => [e.getAttribute("aria-label"), e.scrollLeft]));
+  const focused = region.contains(document.activeElement) ? document.activeElement.getAttribute("href") : null;
   region.innerHTML = html;
-  for (const d of region.querySelectorAll("details")) {
-    if (open.has(key(d))) d.open = open.get(key(d));
+  for (const d of region.querySelectorAll("details[data-key]")) {
+    if (open.has(d.dataset.key)) d.open = open.get(d.dataset.key);
   }
+  for (const e of region.querySelectorAll(".scroll[aria-label]")) {
+    const left = scrolled.get(e.getAttribute("aria-label"));
+    if (left) e.scrollLeft = left;
+  }
+  if (focused) region.querySelector(`[href="${CSS.escape(focused)}"]`)?.focus();
 }
 
+/** The live stream, open while the tab is visible (a hidden tab holds no connection). */
 function connect() {
   const url = document.body.dataset.live;
   if (!url || !window.EventSource) return;
   const status = document.querySelector("[data-connection]");
-  const source = new EventSource(url);
-  source.addEventListener("fragments", (event) => {
-    for (const { id, html } of JSON.parse(event.data)) {
-      const region = document.querySelector(`[data-fragment="${CSS.escape(id)}"]`);
-      if (region) swap(region, html);
-    }
-    showPauseState();
-    refreshTimes();
-    if (status) status.textContent = "";
-  });
-  source.addEventListener("trouble", (event) => {
-    if (status) status.textContent = event.data;
-  });
-  source.addEventListener("open", () => { if (status) status.textContent = ""; });
-  source.addEventListener("error", () => {
-    if (status) status.textContent = "Live updates paused; reconnecting…";
-  });
+  const say = (text) => { if (status) status.textContent = text; };
+  let source = null;
+  let gone = false;
+  const open = () => {
+    if (source || gone) return;
+    source = new EventSource(url);
+    source.addEventListener("fragments", (event) => {
+      for (const { id, html } of JSON.parse(event.data)) {
+        const region = document.querySelector(`[data-fragment="${CSS.escape(id)}"]`);
+        if (region) swap(region, html);
+      }
+      showPauseState();
+      refreshTimes();
+      say("");
+    });
+    source.addEventListener("trouble", (event) => say(event.data));
+    source.addEventListener("gone", (event) => {
+      gone = true;
+      close();
+      say(event.data);
+    });
+    source.addEventListener("open", () => say(""));
+    source.addEventListener("error", () => {
+      // Closed for good (signed out, say) or trying again.
+      say(source?.readyState === EventSource.CLOSED
+        ? "Live updates stopped: reload the page."
+        : "Live updates paused; reconnecting…");
+    });
+  };
+  const close = () => {
+    source?.close();
+    source = null;
+  };
+  document.addEventListener("visibilitychange", () => (document.hidden ? close() : open()));
+  if (!document.hidden) open();
 }
 
 // --- Buttons and forms. ---
@@ -115,6 +144,8 @@ async function onCall(button) {
       const summary = document.querySelector("[data-paused]");
       if (summary) summary.dataset.paused = String(result.json.paused);
       showPauseState();
+      // The pressed button is hidden now: the focus goes to the one that undoes it.
+      document.querySelector(result.json.paused ? "[data-resume]" : "[data-pause]")?.focus();
       toast(result.json.paused ? "Paused." : "Resumed.");
     }
   } catch (err) {
