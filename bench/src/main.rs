@@ -26,9 +26,10 @@ use crate::args::{Args, Transport};
 use crate::kafka::Broker;
 use crate::machine::Machine;
 use crate::product::Product;
-use crate::report::Results;
+use crate::report::{ManyPeriodic, Results};
 use crate::scenarios::{
-    accept, create, dashboard, e2e, latency, lateness, limit, round_trips, steps, workers, Ctx,
+    accept, create, dashboard, e2e, kafka_limit, latency, lateness, limit, open_loop, round_trips,
+    steps, workers, Ctx,
 };
 use crate::sink::Sink;
 
@@ -104,6 +105,19 @@ async fn run(args: &Args, machine: Machine, wfa: &Path) -> Result<Results> {
     };
     let mut errors = Vec::new();
     let limit = step("limit", &mut errors, &mut product, limit::run(&ctx)).await;
+    let kafka_limit = match &brokers {
+        Some(brokers) => {
+            let seconds = if args.quick { 3.0 } else { 10.0 };
+            let scenario = kafka_limit::run(
+                brokers,
+                ctx.scale.latency_samples,
+                ctx.scale.e2e_inflight,
+                seconds,
+            );
+            step("kafka limit", &mut errors, &mut product, scenario).await
+        }
+        None => None,
+    };
     let (create, manual) = step("create", &mut errors, &mut product, create::run(&ctx))
         .await
         .map_or((None, Vec::new()), |(row, ids)| (Some(row), ids));
@@ -123,6 +137,17 @@ async fn run(args: &Args, machine: Machine, wfa: &Path) -> Result<Results> {
     )
     .await;
     let e2e = step("e2e", &mut errors, &mut product, e2e::run(&ctx, &manual)).await;
+    // Open loop at half the rate the closed loop just sustained, and at a fixed 1,000/s.
+    let open_seconds = if args.quick { 3.0 } else { 10.0 };
+    let half_rate = e2e.as_ref().map_or(1000.0, |e| (e.per_sec / 2.0).round());
+    let mut open_loop = Vec::new();
+    for rate in [half_rate, 1000.0] {
+        let name = format!("open loop {rate}/s");
+        let scenario = open_loop::run(&ctx, rate, open_seconds, manual.len());
+        if let Some(row) = step(&name, &mut errors, &mut product, scenario).await {
+            open_loop.push(row);
+        }
+    }
     let steps = step("steps", &mut errors, &mut product, steps::run(&ctx)).await;
     let workers = step("workers", &mut errors, &mut product, workers::run(&ctx)).await;
     let dashboard_samples = if args.quick { 5 } else { 20 };
@@ -134,10 +159,56 @@ async fn run(args: &Args, machine: Machine, wfa: &Path) -> Result<Results> {
     )
     .await;
     // Last: its thousands of periodic workflows keep ticking until the product stops.
-    let lateness = step("lateness", &mut errors, &mut product, lateness::run(&ctx)).await;
+    let periodic = ctx.scale.periodic_workflows;
+    let lateness = step(
+        "lateness",
+        &mut errors,
+        &mut product,
+        lateness::run(&ctx, periodic),
+    )
+    .await;
 
     let peak_rss_kib = product.peak_rss_kib();
     let stop = product.stop().await;
+
+    // Many periodic workflows, on a product and store of their own: the first row's workflows
+    // would otherwise keep ticking under it.
+    let many = if args.quick { 25_000 } else { 100_000 };
+    let many_log = std::env::temp_dir().join(format!("wfa-bench-{transport}-many.log"));
+    let many_periodic = match Product::start(
+        wfa,
+        brokers.as_deref(),
+        args.database_url.as_deref(),
+        &many_log,
+    )
+    .await
+    {
+        Ok(mut fresh) => {
+            let many_ctx = Ctx {
+                api: api::Api::new(ctx.http.clone(), fresh.base.clone()),
+                ..ctx
+            };
+            let name = format!("lateness {many}");
+            let row = step(
+                &name,
+                &mut errors,
+                &mut fresh,
+                lateness::run(&many_ctx, many),
+            )
+            .await;
+            let (rss, bytes) = (fresh.peak_rss_kib(), fresh.store_bytes());
+            fresh.stop().await;
+            row.map(|lateness| ManyPeriodic {
+                lateness,
+                peak_rss_kib: rss,
+                store_bytes: bytes,
+            })
+        }
+        Err(e) => {
+            errors.push(format!("lateness {many}: {e:#}"));
+            None
+        }
+    };
     if let Some(b) = broker {
         b.stop().await;
     }
@@ -157,11 +228,14 @@ async fn run(args: &Args, machine: Machine, wfa: &Path) -> Result<Results> {
         scale: args.scale.clone(),
         wfa: wfa.display().to_string(),
         limit,
+        kafka_limit,
         create,
         accept,
         latency,
         e2e,
+        open_loop,
         lateness,
+        many_periodic,
         round_trips,
         steps,
         workers,

@@ -143,6 +143,17 @@ impl Product {
         self.peak_rss_kib.fetch_max(now, Ordering::Relaxed).max(now)
     }
 
+    /// Bytes of the SQLite store's files (database, WAL, shared memory) on disk; 0 on a store
+    /// given by `--database-url`, which lives elsewhere.
+    pub fn store_bytes(&self) -> u64 {
+        std::fs::read_dir(self._store.path())
+            .into_iter()
+            .flatten()
+            .filter_map(|entry| entry.ok()?.metadata().ok())
+            .map(|meta| meta.len())
+            .sum()
+    }
+
     /// SIGTERM, then up to 30 s for a graceful exit before SIGKILL.
     pub async fn stop(mut self) -> StopReport {
         self.sampler.abort();

@@ -9,8 +9,9 @@ use crate::args::{Scale, Transport};
 use crate::machine::Machine;
 use crate::product::StopReport;
 use crate::scenarios::{
-    accept::Accept, create::Create, dashboard::Dashboard, e2e::E2e, latency::Latency,
-    lateness::Lateness, limit::Limit, round_trips::RoundTrips, steps::Steps, workers::Workers,
+    accept::Accept, create::Create, dashboard::Dashboard, e2e::E2e, kafka_limit::KafkaLimit,
+    latency::Latency, lateness::Lateness, limit::Limit, open_loop::OpenLoop,
+    round_trips::RoundTrips, steps::Steps, workers::Workers,
 };
 use crate::stats::Summary;
 
@@ -27,11 +28,17 @@ pub struct Results {
     pub scale: Scale,
     pub wfa: String,
     pub limit: Option<Limit>,
+    /// A bare produce → consume round trip on the same broker (Kafka transport only).
+    pub kafka_limit: Option<KafkaLimit>,
     pub create: Option<Create>,
     pub accept: Option<Accept>,
     pub latency: Option<Latency>,
     pub e2e: Option<E2e>,
+    /// At half the `e2e` rate, then at 1,000/s.
+    pub open_loop: Vec<OpenLoop>,
     pub lateness: Option<Lateness>,
+    /// The lateness row again at 100,000 workflows (25,000 quick), on a fresh product.
+    pub many_periodic: Option<ManyPeriodic>,
     pub round_trips: Option<RoundTrips>,
     pub steps: Option<Steps>,
     pub workers: Option<Workers>,
@@ -44,6 +51,15 @@ pub struct Results {
     pub product_log_examples: Vec<String>,
     /// Scenarios that could not produce their row, and why.
     pub errors: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ManyPeriodic {
+    pub lateness: Lateness,
+    /// VmHWM of that product.
+    pub peak_rss_kib: u64,
+    /// Its SQLite files on disk at the end (0 on a store elsewhere).
+    pub store_bytes: u64,
 }
 
 pub fn write_json(results: &Results, out: &Path) -> Result<()> {
@@ -94,6 +110,19 @@ pub fn print(r: &Results) {
             ),
         ),
         None => missing("limit"),
+    }
+    if let Some(k) = &r.kafka_limit {
+        row(
+            "kafka limit",
+            pcts(&k.one_at_a_time),
+            "-".into(),
+            format!(
+                "bare produce (acks=all) → consume on the same broker with the product's client settings, one at a time; with {} in flight {} at {} messages/s",
+                k.in_flight,
+                pcts(&k.loaded),
+                int(k.per_sec)
+            ),
+        );
     }
     match &r.create {
         Some(c) => row(
@@ -152,6 +181,24 @@ pub fn print(r: &Results) {
         ),
         None => missing("e2e"),
     }
+    let floor = r.limit.as_ref().map(|l| l.sequential.p50_ms);
+    for o in &r.open_loop {
+        row(
+            &format!("open {}/s", int(o.rate)),
+            pcts(&o.to_sink),
+            floor.map_or("-".into(), |f| format!("×{:.0} p50", o.to_sink.p50_ms / f)),
+            format!(
+                "open loop: {} triggers on a fixed schedule over {:.0} s (achieved {}/s), trigger sent → sink received; → terminal in API {} (every {}th); 409 busy {}, errors {}",
+                o.sent,
+                o.seconds,
+                int(o.achieved_rate),
+                pcts(&o.to_terminal),
+                10,
+                o.refused_busy,
+                o.errors.brief()
+            ),
+        );
+    }
     match &r.latency {
         Some(l) => {
             let floor = r.limit.as_ref().map(|l| l.sequential.p50_ms);
@@ -171,35 +218,20 @@ pub fn print(r: &Results) {
         None => missing("latency"),
     }
     match &r.lateness {
-        Some(t) => row(
-            "lateness",
-            pcts(&t.lateness),
-            "-".into(),
+        Some(t) => lateness_row("lateness", t, String::new()),
+        None => missing("lateness"),
+    }
+    match &r.many_periodic {
+        Some(m) => lateness_row(
+            &format!("lateness {}k", m.lateness.workflows / 1000),
+            &m.lateness,
             format!(
-                "{}/{} periodic workflows (5–30 s, created within {:.1} s), {} slots in {:.0} s ({:.0}/s); \
-                 MISSED {}, DUPLICATED {}, early {}, anchor mismatches {}, create errors {}; \
-                 API: {} executions, missing {}, duplicated {}, off-grid {}, other reasons {}, statuses {:?}, fetch errors {}",
-                t.created,
-                t.workflows,
-                t.creation_seconds,
-                t.slots,
-                t.window_seconds,
-                t.ticks_per_sec,
-                t.missed,
-                t.duplicated,
-                t.early,
-                t.anchor_mismatches,
-                t.create_errors.brief(),
-                t.api.executions,
-                t.api.missing,
-                t.api.duplicated,
-                t.api.off_grid,
-                t.api.other_reasons,
-                t.api.statuses,
-                t.api.fetch_errors.brief()
+                "; fresh product: peak RSS {:.1} MiB, store {:.1} MiB on disk",
+                m.peak_rss_kib as f64 / 1024.0,
+                m.store_bytes as f64 / (1024.0 * 1024.0)
             ),
         ),
-        None => missing("lateness"),
+        None => missing("lateness (many)"),
     }
     match &r.round_trips {
         Some(t) => row(
@@ -361,6 +393,37 @@ pub fn print(r: &Results) {
     for e in &r.errors {
         println!("error: {e}");
     }
+}
+
+fn lateness_row(name: &str, t: &Lateness, extra: String) {
+    row(
+        name,
+        pcts(&t.lateness),
+        "-".into(),
+        format!(
+            "{}/{} periodic workflows (5–30 s, created within {:.1} s), {} slots in {:.0} s ({:.0}/s); \
+             MISSED {}, DUPLICATED {}, early {}, anchor mismatches {}, create errors {}; \
+             API: {} executions, missing {}, duplicated {}, off-grid {}, other reasons {}, statuses {:?}, fetch errors {}{extra}",
+            t.created,
+            t.workflows,
+            t.creation_seconds,
+            t.slots,
+            t.window_seconds,
+            t.ticks_per_sec,
+            t.missed,
+            t.duplicated,
+            t.early,
+            t.anchor_mismatches,
+            t.create_errors.brief(),
+            t.api.executions,
+            t.api.missing,
+            t.api.duplicated,
+            t.api.off_grid,
+            t.api.other_reasons,
+            t.api.statuses,
+            t.api.fetch_errors.brief()
+        ),
+    );
 }
 
 fn row(name: &str, result: String, ratio: String, detail: String) {

@@ -95,8 +95,8 @@ impl Grid {
     }
 }
 
-pub async fn run(ctx: &Ctx) -> Result<Lateness> {
-    let n = ctx.scale.periodic_workflows;
+/// `n` periodic workflows, observed over the scale's window.
+pub async fn run(ctx: &Ctx, n: usize) -> Result<Lateness> {
     let window = ctx.scale.lateness_window;
     let mut rng = StdRng::seed_from_u64(20_26);
     let plan: Vec<(u64, Duration)> = (0..n)

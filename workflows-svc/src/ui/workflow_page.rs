@@ -181,8 +181,12 @@ pub fn history(page: &Page<Execution>, filter: &HistoryFilter) -> Markup {
                 }
             }
         }
-        @if let Some(cursor) = &page.next_cursor {
-            p { a href={"?" (HistoryFilter { cursor: None, ..filter.clone() }.query_string(Some(cursor)))} rel="next" { "Older executions" } }
+        @let first = HistoryFilter { cursor: None, ..filter.clone() };
+        p.pages {
+            @if filter.cursor.is_some() { a href={"?" (first.query_string(None))} { "Newest executions" } " " }
+            @if let Some(cursor) = &page.next_cursor {
+                a href={"?" (first.query_string(Some(cursor)))} rel="next" { "Older executions" }
+            }
         }
     }
 }

@@ -152,8 +152,11 @@ pub fn render(filter: &Filter, rows: &Rows) -> Markup {
             button type="submit" { "Apply" }
         }
         (fragment("workflows", table(rows)))
-        @if let Some(cursor) = &rows.next_cursor {
-            p { a href={"/ui?" (filter.query_string(Some(cursor)))} rel="next" { "Next page" } }
+        p.pages {
+            @if filter.cursor.is_some() { a href={"/ui?" (filter.query_string(None))} { "First page" } " " }
+            @if let Some(cursor) = &rows.next_cursor {
+                a href={"/ui?" (filter.query_string(Some(cursor)))} rel="next" { "Next page" }
+            }
         }
     }
 }

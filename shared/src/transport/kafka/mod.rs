@@ -5,7 +5,8 @@ mod assignment;
 mod consumer;
 mod offsets;
 mod producer;
-mod settings;
+/// Public so that the bench's Kafka floor uses exactly the product's client settings.
+pub mod settings;
 mod task_bus;
 mod topic;
 

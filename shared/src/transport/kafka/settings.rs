@@ -55,7 +55,7 @@ fn base(config: &KafkaConfig) -> ClientConfig {
     client
 }
 
-pub(crate) fn producer(config: &KafkaConfig, tuning: &KafkaTuning) -> ClientConfig {
+pub fn producer(config: &KafkaConfig, tuning: &KafkaTuning) -> ClientConfig {
     let mut client = base(config);
     client
         .set("linger.ms", millis(tuning.linger))
@@ -68,7 +68,7 @@ pub(crate) fn producer(config: &KafkaConfig, tuning: &KafkaTuning) -> ClientConf
     client
 }
 
-pub(crate) fn consumer(config: &KafkaConfig, tuning: &KafkaTuning) -> ClientConfig {
+pub fn consumer(config: &KafkaConfig, tuning: &KafkaTuning) -> ClientConfig {
     let session = config.session_timeout;
     let mut client = base(config);
     client
@@ -92,7 +92,7 @@ pub(crate) fn consumer(config: &KafkaConfig, tuning: &KafkaTuning) -> ClientConf
     client
 }
 
-pub(crate) fn admin(config: &KafkaConfig) -> ClientConfig {
+pub fn admin(config: &KafkaConfig) -> ClientConfig {
     base(config)
 }
 
