@@ -132,13 +132,23 @@ pub async fn run(ctx: &Ctx, n: usize) -> Result<Lateness> {
             "bench: lateness {:>3.0}/{:.0} s, sink calls {}",
             t0.elapsed().as_secs_f64(),
             (window + ctx.scale.lateness_grace).as_secs_f64(),
-            ctx.sink.hits_with_prefix(PREFIX).len()
+            ctx.sink
+                .hits_with_prefix(PREFIX)
+                .iter()
+                .filter(|h| h.at >= t0)
+                .count()
         );
     }
 
     // Sink side: calls per slot.
     let mut per_workflow: Vec<Vec<DateTime<Utc>>> = vec![Vec::new(); n];
-    for hit in ctx.sink.hits_with_prefix(PREFIX) {
+    // Only this row's calls: an earlier lateness row used the same paths on the same sink.
+    for hit in ctx
+        .sink
+        .hits_with_prefix(PREFIX)
+        .into_iter()
+        .filter(|h| h.at >= t0)
+    {
         if let Some(i) = hit.path[PREFIX.len()..]
             .parse::<usize>()
             .ok()

@@ -2,12 +2,23 @@
 //! crosses 1000 WAL pages, which stalls that commit (and every write queued behind it) while
 //! pages are copied and synced. Here the writer never checkpoints; a thread of its own does,
 //! passively (it never waits for or blocks the writer).
+//!
+//! A passive checkpoint never lets the WAL start over while readers keep coming: starting
+//! over needs a moment when no reader uses the WAL, which a busy store never has, and the file
+//! grew by gigabytes within a minute under a steady few thousand executions per second. So
+//! once the WAL passes `RESET_ABOVE_PAGES`, a restarting checkpoint follows the passive one: it
+//! waits for the readers of the moment, holding the writer meanwhile (2–8 ms measured under
+//! that load, since the passive one left little to copy), and the next write starts the WAL
+//! over, cut back to `journal_size_limit`.
 
 use rusqlite::Connection;
 use std::sync::Weak;
 use std::time::Duration;
 
 const EVERY: Duration = Duration::from_millis(500);
+/// 64 MiB of 4 KiB pages: large enough that the writer is held rarely (every second or two
+/// at the heaviest load measured), small enough to be nothing on disk.
+pub const RESET_ABOVE_PAGES: i64 = 16_384;
 
 /// Checkpoints `conn`'s database until `alive` can no longer be upgraded (the store is gone).
 pub fn start<T: Send + Sync + 'static>(conn: Connection, alive: Weak<T>) -> std::io::Result<()> {
@@ -16,10 +27,23 @@ pub fn start<T: Send + Sync + 'static>(conn: Connection, alive: Weak<T>) -> std:
         .spawn(move || {
             while alive.upgrade().is_some() {
                 std::thread::sleep(EVERY);
-                if let Err(err) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                    tracing::warn!(%err, "WAL checkpoint failed; will retry");
+                match checkpoint(&conn, "PASSIVE") {
+                    Ok((wal, _)) if wal > RESET_ABOVE_PAGES => {
+                        if let Err(err) = checkpoint(&conn, "RESTART") {
+                            tracing::warn!(%err, "WAL restart failed; will retry");
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(err) => tracing::warn!(%err, "WAL checkpoint failed; will retry"),
                 }
             }
         })?;
     Ok(())
+}
+
+/// A checkpoint of `mode`: the WAL's pages, and how many of them are now copied.
+fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<(i64, i64)> {
+    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
+        Ok((row.get(1)?, row.get(2)?))
+    })
 }

@@ -48,6 +48,13 @@ impl SqliteStore {
         )?;
         schema::migrate(&writer)?;
         writer.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // When the WAL starts over, its file is cut back to this instead of keeping its
+        // largest size.
+        writer.pragma_update(
+            None,
+            "journal_size_limit",
+            checkpoint::RESET_ABOVE_PAGES * 4096,
+        )?;
         let readers = (0..READERS)
             .map(|_| connect(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map(Mutex::new))
             .collect::<RepoResult<Vec<_>>>()?;
