@@ -111,7 +111,8 @@ async fn run(args: &Args, machine: Machine, wfa: &Path) -> Result<Results> {
             let scenario = kafka_limit::run(
                 brokers,
                 ctx.scale.latency_samples,
-                ctx.scale.e2e_inflight,
+                // As many in flight as the e2e row keeps (at most half the manual workflows).
+                ctx.scale.e2e_inflight.min(ctx.scale.workflows / 2),
                 seconds,
             );
             step("kafka limit", &mut errors, &mut product, scenario).await

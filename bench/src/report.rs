@@ -112,10 +112,14 @@ pub fn print(r: &Results) {
         None => missing("limit"),
     }
     if let Some(k) = &r.kafka_limit {
+        // The product's one-at-a-time latency over this floor.
+        let over_floor = r.latency.as_ref().map_or("-".into(), |l| {
+            format!("latency ×{:.1}", l.to_sink.p50_ms / k.one_at_a_time.p50_ms)
+        });
         row(
             "kafka limit",
             pcts(&k.one_at_a_time),
-            "-".into(),
+            over_floor,
             format!(
                 "bare produce (acks=all) → consume on the same broker with the product's client settings, one at a time; with {} in flight {} at {} messages/s",
                 k.in_flight,
