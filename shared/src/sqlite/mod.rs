@@ -131,9 +131,22 @@ async fn run_blocking<T: Send + 'static>(
 fn connect(path: &Path, flags: OpenFlags) -> RepoResult<Connection> {
     let conn = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)
         .map_err(|e| RepoError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
-    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.busy_handler(Some(retry_soon))?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     Ok(conn)
+}
+
+/// Retries a busy lock every 100 µs for the first 10 ms, then every millisecond, for about
+/// 10 s in all. SQLite's own handler (`busy_timeout`) sleeps in steps of up to 100 ms: behind
+/// a checkpoint that held the lock for 3 ms the writer then slept for a tenth of a second.
+fn retry_soon(attempt: i32) -> bool {
+    let pause = if attempt < 100 {
+        Duration::from_micros(100)
+    } else {
+        Duration::from_millis(1)
+    };
+    std::thread::sleep(pause);
+    attempt < 100 + 10_000
 }
 
 impl From<rusqlite::Error> for RepoError {
