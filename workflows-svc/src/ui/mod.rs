@@ -129,13 +129,10 @@ async fn workflows_live(
     headers: HeaderMap,
     query: Result<Query<workflows_page::Filter>, QueryRejection>,
 ) -> Response {
-    if !Viewer::of(&state, &headers).may_look() {
-        return ApiError::Unauthorized.into_response();
-    }
-    let Ok(Query(filter)) = query else {
-        return ApiError::InvalidQuery("The filter cannot be read.".to_string()).into_response();
+    let (closing, filter) = match streamable(&state, &headers, query) {
+        Ok(allowed) => allowed,
+        Err(refused) => return refused.into_response(),
     };
-    let closing = state.closing.clone();
     live::stream(closing, LIST_REFRESH, move || {
         let (state, filter) = (state.clone(), filter.clone());
         async move {
@@ -176,13 +173,10 @@ async fn workflow_live(
     Path(id): Path<String>,
     query: Result<Query<workflow_page::HistoryFilter>, QueryRejection>,
 ) -> Response {
-    if !Viewer::of(&state, &headers).may_look() {
-        return ApiError::Unauthorized.into_response();
-    }
-    let Ok(Query(filter)) = query else {
-        return ApiError::InvalidQuery("The filter cannot be read.".to_string()).into_response();
+    let (closing, filter) = match streamable(&state, &headers, query) {
+        Ok(allowed) => allowed,
+        Err(refused) => return refused.into_response(),
     };
-    let closing = state.closing.clone();
     live::stream(closing, DETAIL_REFRESH, move || {
         let (state, id, filter) = (state.clone(), id.clone(), filter.clone());
         async move {
@@ -216,10 +210,10 @@ async fn execution_live(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    if !Viewer::of(&state, &headers).may_look() {
-        return ApiError::Unauthorized.into_response();
-    }
-    let closing = state.closing.clone();
+    let (closing, ()) = match streamable(&state, &headers, Ok(Query(()))) {
+        Ok(allowed) => allowed,
+        Err(refused) => return refused.into_response(),
+    };
     live::stream(closing, DETAIL_REFRESH, move || {
         let (state, id) = (state.clone(), id.clone());
         async move {
@@ -230,6 +224,24 @@ async fn execution_live(
             )])
         }
     })
+}
+
+/// What a live stream starts from: refused (JSON, as to a script) unless the visitor may look
+/// and the page's query reads; else the shutdown signal and the query.
+fn streamable<Q>(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: Result<Query<Q>, QueryRejection>,
+) -> Result<(tokio_util::sync::CancellationToken, Q), ApiError> {
+    if !Viewer::of(state, headers).may_look() {
+        return Err(ApiError::Unauthorized);
+    }
+    let Ok(Query(query)) = query else {
+        return Err(ApiError::InvalidQuery(
+            "The filter cannot be read.".to_string(),
+        ));
+    };
+    Ok((state.closing.clone(), query))
 }
 
 /// The page, or the sign-in page (and nothing of the store) for a visitor without the cookie.
