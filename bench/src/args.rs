@@ -57,6 +57,21 @@ pub struct Scale {
     pub steps_executions: usize,
     /// Executions left waiting on a queue no worker polls (the `waiting` row).
     pub waiting_executions: usize,
+    /// How long each open-loop rate runs, and the Kafka floor's loaded loop.
+    #[serde(serialize_with = "secs")]
+    pub open_loop_duration: Duration,
+    /// Periodic workflows of the second lateness row, on a product of its own.
+    pub many_periodic_workflows: usize,
+    /// Timed GETs of each dashboard page.
+    pub dashboard_samples: usize,
+}
+
+impl Scale {
+    /// Executions the `e2e` row keeps in flight over `workflows` manual workflows: at most half
+    /// of them, so a reused one has long finished.
+    pub fn in_flight(&self, workflows: usize) -> usize {
+        self.e2e_inflight.min(workflows / 2).max(1)
+    }
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -147,6 +162,9 @@ pub fn parse() -> Result<Args> {
             steps_workers: 16,
             steps_executions: 500,
             waiting_executions: 200,
+            open_loop_duration: Duration::from_secs(3),
+            many_periodic_workflows: 25_000,
+            dashboard_samples: 5,
         }
     } else {
         Scale {
@@ -162,6 +180,9 @@ pub fn parse() -> Result<Args> {
             steps_workers: 32,
             steps_executions: 5_000,
             waiting_executions: 1_000,
+            open_loop_duration: Duration::from_secs(10),
+            many_periodic_workflows: 100_000,
+            dashboard_samples: 20,
         }
     };
     if let Some(n) = e2e {

@@ -105,15 +105,14 @@ async fn run(args: &Args, machine: Machine, wfa: &Path) -> Result<Results> {
     };
     let mut errors = Vec::new();
     let limit = step("limit", &mut errors, &mut product, limit::run(&ctx)).await;
+    let open_seconds = ctx.scale.open_loop_duration.as_secs_f64();
     let kafka_limit = match &brokers {
         Some(brokers) => {
-            let seconds = if args.quick { 3.0 } else { 10.0 };
             let scenario = kafka_limit::run(
                 brokers,
                 ctx.scale.latency_samples,
-                // As many in flight as the e2e row keeps (at most half the manual workflows).
-                ctx.scale.e2e_inflight.min(ctx.scale.workflows / 2),
-                seconds,
+                ctx.scale.in_flight(ctx.scale.workflows),
+                open_seconds,
             );
             step("kafka limit", &mut errors, &mut product, scenario).await
         }
@@ -139,7 +138,6 @@ async fn run(args: &Args, machine: Machine, wfa: &Path) -> Result<Results> {
     .await;
     let e2e = step("e2e", &mut errors, &mut product, e2e::run(&ctx, &manual)).await;
     // Open loop at half the rate the closed loop just sustained, and at a fixed 1,000/s.
-    let open_seconds = if args.quick { 3.0 } else { 10.0 };
     let half_rate = e2e.as_ref().map_or(1000.0, |e| (e.per_sec / 2.0).round());
     let mut open_loop = Vec::new();
     for rate in [half_rate, 1000.0] {
@@ -151,12 +149,11 @@ async fn run(args: &Args, machine: Machine, wfa: &Path) -> Result<Results> {
     }
     let steps = step("steps", &mut errors, &mut product, steps::run(&ctx)).await;
     let workers = step("workers", &mut errors, &mut product, workers::run(&ctx)).await;
-    let dashboard_samples = if args.quick { 5 } else { 20 };
     let dashboard = step(
         "dashboard",
         &mut errors,
         &mut product,
-        dashboard::run(&ctx, dashboard_samples),
+        dashboard::run(&ctx, ctx.scale.dashboard_samples),
     )
     .await;
     // Last: its thousands of periodic workflows keep ticking until the product stops.
@@ -172,44 +169,9 @@ async fn run(args: &Args, machine: Machine, wfa: &Path) -> Result<Results> {
     let peak_rss_kib = product.peak_rss_kib();
     let stop = product.stop().await;
 
-    // Many periodic workflows, on a product and store of their own: the first row's workflows
-    // would otherwise keep ticking under it.
-    let many = if args.quick { 25_000 } else { 100_000 };
     let many_log = std::env::temp_dir().join(format!("wfa-bench-{transport}-many.log"));
-    let many_periodic = match Product::start(
-        wfa,
-        brokers.as_deref(),
-        args.database_url.as_deref(),
-        &many_log,
-    )
-    .await
-    {
-        Ok(mut fresh) => {
-            let many_ctx = Ctx {
-                api: api::Api::new(ctx.http.clone(), fresh.base.clone()),
-                ..ctx
-            };
-            let name = format!("lateness {many}");
-            let row = step(
-                &name,
-                &mut errors,
-                &mut fresh,
-                lateness::run(&many_ctx, many),
-            )
-            .await;
-            let (rss, bytes) = (fresh.peak_rss_kib(), fresh.store_bytes());
-            fresh.stop().await;
-            row.map(|lateness| ManyPeriodic {
-                lateness,
-                peak_rss_kib: rss,
-                store_bytes: bytes,
-            })
-        }
-        Err(e) => {
-            errors.push(format!("lateness {many}: {e:#}"));
-            None
-        }
-    };
+    let product_many = (wfa, brokers.as_deref(), many_log.as_path());
+    let many_periodic = many_periodic(args, ctx, product_many, &mut errors).await;
     if let Some(b) = broker {
         b.stop().await;
     }
@@ -247,6 +209,38 @@ async fn run(args: &Args, machine: Machine, wfa: &Path) -> Result<Results> {
         product_log_problems: problems,
         product_log_examples: examples,
         errors,
+    })
+}
+
+/// The lateness row again with many periodic workflows, on a product and store of their own:
+/// the first row's workflows would otherwise keep ticking under it.
+/// `product`: the binary, the brokers and the log file it runs with.
+async fn many_periodic(
+    args: &Args,
+    ctx: Ctx,
+    (wfa, brokers, log): (&Path, Option<&str>, &Path),
+    errors: &mut Vec<String>,
+) -> Option<ManyPeriodic> {
+    let many = ctx.scale.many_periodic_workflows;
+    let name = format!("lateness {many}");
+    let mut fresh = match Product::start(wfa, brokers, args.database_url.as_deref(), log).await {
+        Ok(fresh) => fresh,
+        Err(e) => {
+            errors.push(format!("{name}: {e:#}"));
+            return None;
+        }
+    };
+    let ctx = Ctx {
+        api: api::Api::new(ctx.http.clone(), fresh.base.clone()),
+        ..ctx
+    };
+    let row = step(&name, errors, &mut fresh, lateness::run(&ctx, many)).await;
+    let (peak_rss_kib, store_bytes) = (fresh.peak_rss_kib(), fresh.store_bytes());
+    fresh.stop().await;
+    Some(ManyPeriodic {
+        lateness: row?,
+        peak_rss_kib,
+        store_bytes,
     })
 }
 

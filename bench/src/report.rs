@@ -37,7 +37,7 @@ pub struct Results {
     /// At half the `e2e` rate, then at 1,000/s.
     pub open_loop: Vec<OpenLoop>,
     pub lateness: Option<Lateness>,
-    /// The lateness row again at 100,000 workflows (25,000 quick), on a fresh product.
+    /// The lateness row again at `many_periodic_workflows`, on a fresh product.
     pub many_periodic: Option<ManyPeriodic>,
     pub round_trips: Option<RoundTrips>,
     pub steps: Option<Steps>,
@@ -197,7 +197,7 @@ pub fn print(r: &Results) {
                 o.seconds,
                 int(o.achieved_rate),
                 pcts(&o.to_terminal),
-                10,
+                crate::scenarios::open_loop::TERMINAL_SAMPLE,
                 o.refused_busy,
                 o.errors.brief()
             ),

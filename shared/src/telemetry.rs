@@ -40,27 +40,19 @@ pub mod measure {
     use crate::domain::{ExecutionStatus, Reason};
     use std::time::Duration;
 
-    fn reason(r: Reason) -> &'static str {
-        match r {
-            Reason::Periodic => "periodic",
-            Reason::Manual => "manual",
-            Reason::Retry => "retry",
-        }
-    }
-
     /// A trigger or a slot recorded an execution.
     pub fn execution_accepted(r: Reason) {
-        metrics::counter!("wfa_executions_accepted_total", "reason" => reason(r)).increment(1);
+        metrics::counter!("wfa_executions_accepted_total", "reason" => r.as_str()).increment(1);
     }
 
     /// A runner claimed an execution for an attempt.
     pub fn execution_started(r: Reason) {
-        metrics::counter!("wfa_executions_started_total", "reason" => reason(r)).increment(1);
+        metrics::counter!("wfa_executions_started_total", "reason" => r.as_str()).increment(1);
     }
 
     /// An attempt ended: `retrying`, or the execution's end.
     pub fn attempt_ended(status: ExecutionStatus, r: Reason) {
-        metrics::counter!("wfa_executions_finished_total", "status" => status.as_str(), "reason" => reason(r))
+        metrics::counter!("wfa_executions_finished_total", "status" => status.as_str(), "reason" => r.as_str())
             .increment(1);
     }
 

@@ -67,8 +67,7 @@ struct Shared {
 }
 
 pub async fn run(ctx: &Ctx, workflows: &[usize]) -> Result<E2e> {
-    // Leave at least as many workflows idle as in flight, so a reused one has long finished.
-    let inflight = ctx.scale.e2e_inflight.min(workflows.len() / 2).max(1);
+    let inflight = ctx.scale.in_flight(workflows.len());
     if workflows.is_empty() {
         bail!("no manual workflows to trigger");
     }

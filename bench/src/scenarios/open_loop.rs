@@ -19,7 +19,7 @@ use crate::api::Tally;
 use crate::stats::{summarize, Summary};
 
 /// Every n-th trigger is also followed to its terminal status in the API.
-const TERMINAL_SAMPLE: usize = 10;
+pub const TERMINAL_SAMPLE: usize = 10;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct OpenLoop {

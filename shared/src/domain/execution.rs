@@ -12,6 +12,17 @@ pub enum Reason {
     Retry,
 }
 
+impl Reason {
+    /// As the API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Periodic => "periodic",
+            Self::Manual => "manual",
+            Self::Retry => "retry",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ExecutionStatus {
@@ -74,6 +85,19 @@ pub enum ActionStatus {
     /// Its `when` was false, its switch chose another case, or every step it depends on was
     /// skipped.
     Skipped,
+}
+
+impl ActionStatus {
+    /// As the API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Skipped => "skipped",
+        }
+    }
 }
 
 /// The outcome of one action of an execution, as of its latest attempt.

@@ -107,8 +107,17 @@ impl WorkflowRepo for MongoStore {
 
     async fn list(&self, query: &WorkflowQuery) -> RepoResult<Page<Workflow>> {
         let mut filter = Document::new();
+        // Both conditions on the id go in one document.
+        let mut id = Document::new();
         if let Some(after) = &query.cursor {
-            filter.insert("_id", doc! {"$gt": after});
+            id.insert("$gt", after);
+        }
+        if let Some(text) = &query.id_contains {
+            id.insert("$regex", regex::escape(text));
+            id.insert("$options", "i");
+        }
+        if !id.is_empty() {
+            filter.insert("_id", id);
         }
         if let Some(kind) = &query.trigger_type {
             filter.insert("trigger.type", kind);
@@ -118,18 +127,6 @@ impl WorkflowRepo for MongoStore {
         }
         if let Some(paused) = query.paused {
             filter.insert("paused", paused);
-        }
-        if let Some(text) = &query.id_contains {
-            let pattern = regex::escape(text);
-            match filter.get_document_mut("_id") {
-                Ok(id) => {
-                    id.insert("$regex", pattern);
-                    id.insert("$options", "i");
-                }
-                Err(_) => {
-                    filter.insert("_id", doc! {"$regex": pattern, "$options": "i"});
-                }
-            }
         }
         bounded("list_workflows", async {
             let items = listing(&self.workflows, filter, doc! {"_id": 1}, query.limit, |d| {

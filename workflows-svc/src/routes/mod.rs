@@ -112,24 +112,17 @@ pub fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
     }
 }
 
-/// The `q` of a listing: `None` when empty; refused when it could be no part of an id.
+/// The `q` of a listing: `None` when empty; refused when it could be no part of an id (any
+/// part of an id is itself a valid id).
 pub fn id_search(q: Option<String>) -> Result<Option<String>, ApiError> {
     let Some(text) = q.filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
-    if text.len() > 128 {
-        return Err(ApiError::InvalidQuery(
-            "Query `q` is longer than any workflow id (128 characters).".to_string(),
-        ));
-    }
-    if !text
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-    {
-        return Err(ApiError::InvalidQuery(
-            "Query `q` may hold only what an id holds: A-Z a-z 0-9 . _ -".to_string(),
-        ));
-    }
+    shared::domain::validation::validate_workflow_id(&text).map_err(|_| {
+        ApiError::InvalidQuery(
+            "Query `q` may hold only what an id holds: up to 128 of A-Z a-z 0-9 . _ -".to_string(),
+        )
+    })?;
     Ok(Some(text))
 }
 

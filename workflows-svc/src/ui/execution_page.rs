@@ -2,9 +2,8 @@
 //! timeline of its steps and their items, and for each step what it sent, how it answered and
 //! its output or error.
 
-use super::layout::{
-    action_status, badge, clip, countdown, duration_ms, execution_status, instant, json_block,
-};
+use super::graph::step_name;
+use super::layout::{badge, clip, countdown, duration_ms, instant, json_block};
 use super::workflow_page::short;
 use super::{fragment, url_encode, UiError};
 use crate::AppState;
@@ -59,14 +58,14 @@ pub fn body(view: &View, now: Timestamp) -> Markup {
         .actions
         .iter()
         .enumerate()
-        .map(|(i, a)| name(a, i))
+        .map(|(i, a)| step_name(a.id.as_deref(), i))
         .collect();
-    let statuses: Vec<&str> = e.actions.iter().map(|a| action_status(a.status)).collect();
+    let statuses: Vec<&str> = e.actions.iter().map(|a| a.status.as_str()).collect();
     html! {
-        dl.summary data-status=(execution_status(e.status)) {
-            div { dt { "Status" } dd { (badge(execution_status(e.status))) } }
+        dl.summary data-status=(e.status.as_str()) {
+            div { dt { "Status" } dd { (badge(e.status.as_str())) } }
             div { dt { "Attempt" } dd { (e.attempt) " of " (e.max_attempts) } }
-            div { dt { "Reason" } dd { (format!("{:?}", e.reason).to_lowercase()) } }
+            div { dt { "Reason" } dd { (e.reason.as_str()) } }
             div { dt { "Scheduled" } dd { (instant(Some(e.scheduled_for))) } }
             div { dt { "Started" } dd { (instant(e.started_at)) } }
             div { dt { "Finished" } dd { (instant(e.finished_at)) } }
@@ -116,15 +115,8 @@ fn same_steps(view: &View) -> Option<&[Action]> {
     .then_some(workflow.spec.actions.as_slice())
 }
 
-fn name(result: &ActionResult, index: usize) -> String {
-    result
-        .id
-        .clone()
-        .unwrap_or_else(|| format!("#{}", index + 1))
-}
-
 fn step(name: &str, result: &ActionResult, action: Option<&Action>) -> Markup {
-    let status = action_status(result.status);
+    let status = result.status.as_str();
     let response_status = result
         .output
         .as_ref()
@@ -171,7 +163,7 @@ fn items(name: &str, result: &ActionResult) -> Markup {
                     } }
                     tbody {
                         @for (n, item) in result.items.iter().enumerate().take(ITEMS_LISTED) {
-                            @let status = action_status(item.status);
+                            @let status = item.status.as_str();
                             tr data-item=(n) {
                                 th scope="row" { (n) }
                                 td { (badge(status)) }
@@ -194,7 +186,7 @@ fn items(name: &str, result: &ActionResult) -> Markup {
 }
 
 /// What the step does, as written in the workflow (templates unrendered).
-pub fn request_summary(action: &Action) -> String {
+fn request_summary(action: &Action) -> String {
     match action {
         Action::HttpRequest(http) => format!("{} {}", http.method, http.url),
         Action::Service(service) => format!("service {}", service.service),

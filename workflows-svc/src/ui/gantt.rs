@@ -2,7 +2,6 @@
 //! attempt's start to its end (to now while it runs), a fan-out's items packed into lanes (as
 //! many lanes as ran at once), and the next attempt's time when a retry is due.
 
-use super::layout::action_status;
 use maud::{html, Markup};
 use shared::domain::{Execution, ExecutionStatus};
 use shared::time::{to_millis, Timestamp};
@@ -21,7 +20,7 @@ pub struct Span {
 }
 
 /// Packs spans into as few lanes as keep them apart (earliest start first, first lane free).
-pub fn lanes(spans: &[Span]) -> Vec<usize> {
+fn lanes(spans: &[Span]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..spans.len()).collect();
     order.sort_by_key(|&i| (spans[i].start, spans[i].end));
     let mut lane_ends: Vec<i64> = Vec::new();
@@ -87,13 +86,13 @@ pub fn svg(execution: &Execution, names: &[String], now: Timestamp) -> Markup {
                     start,
                     end: running_end(item.finished_at).max(start),
                 };
-                Some((span, action_status(item.status)))
+                Some((span, item.status.as_str()))
             })
             .collect();
         let item_lanes = lanes(&item_spans.iter().map(|(s, _)| *s).collect::<Vec<_>>());
         let lane_count = item_lanes.iter().max().map_or(0, |l| l + 1) as i64;
         let height = ROW_H + lane_count * (LANE_H + 1);
-        let status = action_status(action.status);
+        let status = action.status.as_str();
         let bar = action.started_at.map(|start| {
             let start = at(start);
             (

@@ -22,7 +22,7 @@ pub struct Layout {
 }
 
 /// Rows by depth: a step goes one row below the deepest step it waits for.
-pub fn layout(graph: &StepGraph) -> Layout {
+fn layout(graph: &StepGraph) -> Layout {
     let n = graph.len();
     let mut depth = vec![0usize; n];
     // The graph is acyclic (checked when saved): n passes settle every depth.
@@ -61,10 +61,8 @@ pub fn layout(graph: &StepGraph) -> Layout {
 }
 
 /// The name a step is shown by: its id, or its place in the list.
-pub fn step_name(action: &Action, index: usize) -> String {
-    action
-        .id()
-        .map_or_else(|| format!("#{}", index + 1), str::to_string)
+pub fn step_name(id: Option<&str>, index: usize) -> String {
+    id.map_or_else(|| format!("#{}", index + 1), str::to_string)
 }
 
 /// The SVG; `statuses[i]` colours step i when given.
@@ -85,7 +83,7 @@ pub fn svg(actions: &[Action], statuses: Option<&[&str]>) -> Markup {
     let names: Vec<String> = actions
         .iter()
         .enumerate()
-        .map(|(i, a)| step_name(a, i))
+        .map(|(i, a)| step_name(a.id(), i))
         .collect();
     let description = describe(&graph, &names, statuses);
     html! {

@@ -2,7 +2,6 @@
 //! pieces the pages draw alike: status badges, instants and durations.
 
 use maud::{html, Markup, DOCTYPE};
-use shared::domain::{ActionStatus, ExecutionStatus};
 use shared::time::Timestamp;
 
 /// What a page is, beside its body.
@@ -57,17 +56,12 @@ pub fn badge(status: &str) -> Markup {
     html! { span class={"badge s-" (status)} { (status) } }
 }
 
-pub fn execution_status(status: ExecutionStatus) -> &'static str {
-    status.as_str()
-}
-
-pub fn action_status(status: ActionStatus) -> &'static str {
-    match status {
-        ActionStatus::Pending => "pending",
-        ActionStatus::Running => "running",
-        ActionStatus::Succeeded => "succeeded",
-        ActionStatus::Failed => "failed",
-        ActionStatus::Skipped => "skipped",
+/// A workflow's state as the pages show it: paused, or its trigger status.
+pub fn workflow_state(workflow: &shared::domain::Workflow) -> &'static str {
+    if workflow.paused {
+        "paused"
+    } else {
+        workflow.status.as_str()
     }
 }
 

@@ -106,13 +106,9 @@ async fn workflows(
     query: Result<Query<workflows_page::Filter>, QueryRejection>,
 ) -> Response {
     let viewer = Viewer::of(&state, &headers);
-    let loaded = async {
+    guarded(&viewer, async {
         let Query(filter) = query?;
         let rows = workflows_page::load(&state, &filter).await?;
-        Ok::<_, UiError>((filter, rows))
-    };
-    guarded(&viewer, async {
-        let (filter, rows) = loaded.await?;
         let live = format!("/ui/live?{}", filter.query_string(None));
         Ok(framed(
             &viewer,
@@ -128,18 +124,16 @@ async fn workflows_live(
     State(state): State<AppState>,
     headers: HeaderMap,
     query: Result<Query<workflows_page::Filter>, QueryRejection>,
-) -> Response {
-    let (closing, filter) = match streamable(&state, &headers, query) {
-        Ok(allowed) => allowed,
-        Err(refused) => return refused.into_response(),
-    };
-    live::stream(closing, LIST_REFRESH, move || {
+) -> Result<Response, ApiError> {
+    let closing = may_stream(&state, &headers)?;
+    let Query(filter) = query?;
+    Ok(live::stream(closing, LIST_REFRESH, move || {
         let (state, filter) = (state.clone(), filter.clone());
         async move {
             let rows = workflows_page::load(&state, &filter).await?;
             Ok(vec![("workflows", workflows_page::table(&rows))])
         }
-    })
+    }))
 }
 
 async fn workflow(
@@ -172,21 +166,19 @@ async fn workflow_live(
     headers: HeaderMap,
     Path(id): Path<String>,
     query: Result<Query<workflow_page::HistoryFilter>, QueryRejection>,
-) -> Response {
-    let (closing, filter) = match streamable(&state, &headers, query) {
-        Ok(allowed) => allowed,
-        Err(refused) => return refused.into_response(),
-    };
-    live::stream(closing, DETAIL_REFRESH, move || {
+) -> Result<Response, ApiError> {
+    let closing = may_stream(&state, &headers)?;
+    let Query(filter) = query?;
+    Ok(live::stream(closing, DETAIL_REFRESH, move || {
         let (state, id, filter) = (state.clone(), id.clone(), filter.clone());
         async move {
             let view = workflow_page::load(&state, &id, &filter).await?;
             Ok(vec![
                 ("summary", workflow_page::summary(&view.workflow)),
-                ("history", workflow_page::history(view.history(), &filter)),
+                ("history", workflow_page::history(&view.history, &filter)),
             ])
         }
-    })
+    }))
 }
 
 async fn execution(
@@ -209,12 +201,9 @@ async fn execution_live(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Response {
-    let (closing, ()) = match streamable(&state, &headers, Ok(Query(()))) {
-        Ok(allowed) => allowed,
-        Err(refused) => return refused.into_response(),
-    };
-    live::stream(closing, DETAIL_REFRESH, move || {
+) -> Result<Response, ApiError> {
+    let closing = may_stream(&state, &headers)?;
+    Ok(live::stream(closing, DETAIL_REFRESH, move || {
         let (state, id) = (state.clone(), id.clone());
         async move {
             let view = execution_page::load(&state, &id).await?;
@@ -223,25 +212,19 @@ async fn execution_live(
                 execution_page::body(&view, shared::time::now()),
             )])
         }
-    })
+    }))
 }
 
-/// What a live stream starts from: refused (JSON, as to a script) unless the visitor may look
-/// and the page's query reads; else the shutdown signal and the query.
-fn streamable<Q>(
+/// A live stream goes only to a visitor who may look (refused as JSON: a script asked); it
+/// ends when the server shuts down.
+fn may_stream(
     state: &AppState,
     headers: &HeaderMap,
-    query: Result<Query<Q>, QueryRejection>,
-) -> Result<(tokio_util::sync::CancellationToken, Q), ApiError> {
+) -> Result<tokio_util::sync::CancellationToken, ApiError> {
     if !Viewer::of(state, headers).may_look() {
         return Err(ApiError::Unauthorized);
     }
-    let Ok(Query(query)) = query else {
-        return Err(ApiError::InvalidQuery(
-            "The filter cannot be read.".to_string(),
-        ));
-    };
-    Ok((state.closing.clone(), query))
+    Ok(state.closing.clone())
 }
 
 /// The page, or the sign-in page (and nothing of the store) for a visitor without the cookie.

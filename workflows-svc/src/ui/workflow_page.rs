@@ -1,7 +1,7 @@
 //! One workflow: its state, its steps drawn as a graph, its definition and its executions;
 //! buttons to trigger it (with a form built from its declared inputs), pause, resume or delete.
 
-use super::layout::{badge, duration_ms, execution_status, instant, json_block};
+use super::layout::{badge, duration_ms, instant, json_block, workflow_state};
 use super::workflows_page::trigger_summary;
 use super::{fragment, url_encode, UiError};
 use crate::AppState;
@@ -36,13 +36,7 @@ impl HistoryFilter {
 
 pub struct View {
     pub workflow: Workflow,
-    history: Page<Execution>,
-}
-
-impl View {
-    pub fn history(&self) -> &Page<Execution> {
-        &self.history
-    }
+    pub history: Page<Execution>,
 }
 
 pub async fn load(state: &AppState, id: &str, filter: &HistoryFilter) -> Result<View, UiError> {
@@ -135,11 +129,7 @@ pub fn render(view: &View, filter: &HistoryFilter) -> Markup {
 
 /// The live state of the workflow; `data-paused` lets the script show Pause or Resume.
 pub fn summary(workflow: &Workflow) -> Markup {
-    let state = if workflow.paused {
-        "paused"
-    } else {
-        workflow.status.as_str()
-    };
+    let state = workflow_state(workflow);
     html! {
         dl.summary data-paused=(workflow.paused) {
             div { dt { "Status" } dd { (badge(state)) } }
@@ -170,8 +160,8 @@ pub fn history(page: &Page<Execution>, filter: &HistoryFilter) -> Markup {
                         @for e in &page.items {
                             tr data-execution=(e.execution_id) {
                                 th scope="row" { a href={"/ui/executions/" (e.execution_id)} { (short(&e.execution_id.to_string())) } }
-                                td { (badge(execution_status(e.status))) }
-                                td { (format!("{:?}", e.reason).to_lowercase()) }
+                                td { (badge(e.status.as_str())) }
+                                td { (e.reason.as_str()) }
                                 td { (e.attempt) " of " (e.max_attempts) }
                                 td { (instant(Some(e.scheduled_for))) }
                                 td { (duration_ms(run_time(e))) }

@@ -2,7 +2,7 @@
 //! how it last ended and a strip of its recent results; filtered by state and trigger, searched
 //! by id.
 
-use super::layout::{badge, execution_status, instant};
+use super::layout::{badge, instant, workflow_state};
 use super::{fragment, UiError};
 use crate::AppState;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
@@ -185,11 +185,7 @@ pub fn table(rows: &Rows) -> Markup {
 }
 
 fn row(workflow: &Workflow, history: &[Execution]) -> Markup {
-    let state = if workflow.paused {
-        "paused"
-    } else {
-        workflow.status.as_str()
-    };
+    let state = workflow_state(workflow);
     let last = history.iter().find(|e| e.status.is_terminal());
     html! {
         tr data-workflow=(workflow.id()) {
@@ -199,7 +195,7 @@ fn row(workflow: &Workflow, history: &[Execution]) -> Markup {
             td { @if workflow.paused { span.muted { "paused" } } @else { (instant(workflow.next_run_at)) } }
             td {
                 @if let Some(last) = last {
-                    a href={"/ui/executions/" (last.execution_id)} { (badge(execution_status(last.status))) }
+                    a href={"/ui/executions/" (last.execution_id)} { (badge(last.status.as_str())) }
                     " " (instant(last.finished_at.or(Some(last.updated_at))))
                 } @else { span.muted { "never ran" } }
             }
@@ -209,11 +205,11 @@ fn row(workflow: &Workflow, history: &[Execution]) -> Markup {
 }
 
 /// The newest results, oldest on the left, each a link to its execution.
-pub fn strip(history: &[Execution]) -> Markup {
+fn strip(history: &[Execution]) -> Markup {
     html! {
         ul.strip aria-label="Recent executions, oldest first" {
             @for execution in history.iter().rev() {
-                @let status = execution_status(execution.status);
+                @let status = execution.status.as_str();
                 li { a class={"cell s-" (status)} href={"/ui/executions/" (execution.execution_id)}
                     aria-label={(status) " at " (execution.scheduled_for.format("%Y-%m-%d %H:%M:%S UTC"))}
                     title=(status) {} }
