@@ -6,6 +6,15 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
 
+/// The rows `--only` selected; empty runs them all. Process-wide: every step consults it.
+static ONLY: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+
+/// Whether the row named `name` is to run.
+pub fn selected(name: &str) -> bool {
+    ONLY.get()
+        .is_none_or(|only| only.iter().any(|prefix| name.starts_with(prefix.as_str())))
+}
+
 pub const USAGE: &str = "\
 usage: cargo run --release -p bench -- [options]
 
@@ -24,6 +33,10 @@ usage: cargo run --release -p bench -- [options]
   --periodic N                periodic workflows for the lateness row (default 10000, quick 1000)
   --lateness-secs S           lateness observation window incl. the 5 s creation phase
                               (default 65, quick 15)
+  --many N                    periodic workflows of the second lateness row (default 100000,
+                              quick 25000)
+  --only ROW[,ROW]            run only the rows whose names start with these (e.g. `lateness
+                              100000`, `open loop`); the others print as not run
 ";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -107,7 +120,7 @@ pub fn parse() -> Result<Args> {
     let mut concurrency = 64;
     let mut threads = 2;
     let (mut e2e, mut inflight, mut periodic, mut window) = (None, None, None, None);
-    let mut waiting = None;
+    let (mut waiting, mut many) = (None, None);
 
     while let Some(flag) = it.next() {
         let mut value = || {
@@ -134,6 +147,11 @@ pub fn parse() -> Result<Args> {
             "--waiting" => waiting = Some(number(&flag, &value()?)?),
             "--periodic" => periodic = Some(number(&flag, &value()?)?),
             "--lateness-secs" => window = Some(number(&flag, &value()?)?),
+            "--many" => many = Some(number(&flag, &value()?)?),
+            "--only" => {
+                let rows = value()?.split(',').map(|r| r.trim().to_string()).collect();
+                ONLY.set(rows).map_err(|_| anyhow!("--only given twice"))?;
+            }
             "-h" | "--help" => {
                 print!("{USAGE}");
                 std::process::exit(0);
@@ -196,6 +214,9 @@ pub fn parse() -> Result<Args> {
     }
     if let Some(n) = periodic {
         scale.periodic_workflows = n;
+    }
+    if let Some(n) = many {
+        scale.many_periodic_workflows = n;
     }
     if let Some(s) = window {
         scale.lateness_window = Duration::from_secs(s as u64);

@@ -223,6 +223,9 @@ async fn many_periodic(
 ) -> Option<ManyPeriodic> {
     let many = ctx.scale.many_periodic_workflows;
     let name = format!("lateness {many}");
+    if !args::selected(&name) {
+        return None;
+    }
     let mut fresh = match Product::start(wfa, brokers, args.database_url.as_deref(), log).await {
         Ok(fresh) => fresh,
         Err(e) => {
@@ -252,6 +255,9 @@ async fn step<T>(
     product: &mut Product,
     scenario: impl Future<Output = Result<T>>,
 ) -> Option<T> {
+    if !args::selected(name) {
+        return None;
+    }
     if !product.alive() {
         errors.push(format!("{name}: skipped, wfa is no longer running"));
         return None;

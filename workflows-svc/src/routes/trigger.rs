@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use shared::domain::ids::idempotent_execution_id;
+use shared::domain::ids::{idempotent_execution_id, new_execution_id};
 use shared::domain::{Execution, ExecutionRequest, Reason, Trigger};
 use shared::repo::TriggerOutcome;
 use shared::time;
@@ -109,7 +109,7 @@ pub async fn trigger(
     let input = checked_input(&workflow, request.input.as_ref())?;
     let execution_id = match &key {
         Some(key) => idempotent_execution_id(&id, workflow.created_at, key),
-        None => uuid::Uuid::new_v4(),
+        None => new_execution_id(),
     };
     let now = time::now();
     let mut execution = Execution::queued(execution_id, &workflow, Reason::Manual, now, now);
