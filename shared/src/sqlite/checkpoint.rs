@@ -9,7 +9,7 @@
 //! once the WAL passes `RESET_ABOVE_PAGES`, a restarting checkpoint follows the passive one: it
 //! waits for the readers of the moment, holding the writer meanwhile (2–8 ms measured under
 //! that load, since the passive one left little to copy), and the next write starts the WAL
-//! over, cut back to `journal_size_limit`.
+//! over from its beginning, reusing the file.
 
 use rusqlite::Connection;
 use std::sync::Weak;

@@ -345,7 +345,7 @@ impl ExecutionRepo for SqliteStore {
     }
 
     async fn get(&self, execution_id: Uuid) -> RepoResult<Option<Execution>> {
-        self.read("get_execution", move |conn| {
+        self.lookup("get_execution", move |conn| {
             select_execution(conn, execution_id)
         })
         .await
@@ -546,7 +546,7 @@ impl ExecutionRepo for SqliteStore {
     }
 
     async fn next_retry_due(&self) -> RepoResult<Option<Timestamp>> {
-        self.read("next_retry_due", |conn| {
+        self.lookup("next_retry_due", |conn| {
             let ms: Option<i64> = conn
                 .prepare_cached(
                     "SELECT MIN(next_attempt_at) FROM executions WHERE status = 'retrying'",

@@ -65,7 +65,7 @@ impl ServiceRepo for SqliteStore {
 
     async fn get(&self, name: &str) -> RepoResult<Option<Service>> {
         let name = name.to_string();
-        self.read("get_service", move |conn| {
+        self.lookup("get_service", move |conn| {
             let row = conn
                 .prepare_cached(&format!("SELECT {COLUMNS} FROM services WHERE name = ?1"))?
                 .query_row([&name], from_row)

@@ -60,7 +60,7 @@ impl TaskRepo for SqliteStore {
     }
 
     async fn get(&self, task_id: Uuid) -> RepoResult<Option<(Task, i64)>> {
-        self.read("get_task", move |conn| {
+        self.lookup("get_task", move |conn| {
             let row: Option<(String, i64)> = conn
                 .prepare_cached("SELECT doc, revision FROM tasks WHERE task_id = ?1")?
                 .query_row([task_id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))

@@ -39,7 +39,7 @@ impl WorkflowRepo for SqliteStore {
 
     async fn get(&self, workflow_id: &str) -> RepoResult<Option<Workflow>> {
         let id = workflow_id.to_string();
-        self.read("get_workflow", move |conn| select_workflow(conn, &id))
+        self.lookup("get_workflow", move |conn| select_workflow(conn, &id))
             .await
     }
 
@@ -169,7 +169,7 @@ impl WorkflowRepo for SqliteStore {
     }
 
     async fn next_periodic_due(&self) -> RepoResult<Option<Timestamp>> {
-        self.read("next_periodic_due", |conn| {
+        self.lookup("next_periodic_due", |conn| {
             let ms: Option<i64> = conn.prepare_cached("SELECT MIN(next_run_at) FROM workflows WHERE next_run_at IS NOT NULL AND paused = 0")?
             .query_row([],
                 |r| r.get(0),
@@ -180,7 +180,7 @@ impl WorkflowRepo for SqliteStore {
     }
 
     async fn ping(&self) -> RepoResult<()> {
-        self.read("ping", |conn| {
+        self.lookup("ping", |conn| {
             Ok(conn.prepare_cached("SELECT 1")?.query_row([], |_| Ok(()))?)
         })
         .await
