@@ -39,11 +39,27 @@ fn trigger_state(conn: &Connection, workflow_id: &str) -> RepoResult<Option<Trig
     )
 }
 
-/// Marks the workflow busy for its new execution `e`, then writes `e` (in this order in every
-/// store: see [`crash_points::BEFORE_EXECUTION_INSERT`]).
-fn launch(conn: &Connection, failpoints: &Failpoints, e: &Execution) -> RepoResult<()> {
+/// Marks the workflow busy for its new execution `e` (and, for a slot, moves it to its next
+/// slot in the same write of its row), then writes `e` (in this order in every store: see
+/// [`crash_points::BEFORE_EXECUTION_INSERT`]).
+fn launch(
+    conn: &Connection,
+    failpoints: &Failpoints,
+    e: &Execution,
+    next_run_at: Option<Timestamp>,
+) -> RepoResult<()> {
     let (status, current) = e.trigger_state();
-    set_trigger(conn, &e.workflow_id, status, current)?;
+    conn.prepare_cached(
+        "UPDATE workflows SET status = ?2, current_execution_id = ?3,
+             next_run_at = COALESCE(?4, next_run_at)
+         WHERE workflow_id = ?1",
+    )?
+    .execute(params![
+        e.workflow_id,
+        status.as_str(),
+        current.map(|c| c.to_string()),
+        next_run_at.map(to_millis)
+    ])?;
     failpoints.pass(crash_points::BEFORE_EXECUTION_INSERT)?;
     write_execution(conn, e)
 }
@@ -297,7 +313,7 @@ impl ExecutionRepo for SqliteStore {
             if busy {
                 return Ok(TriggerOutcome::Buffered(buffer(conn, &failpoints, &e)?));
             }
-            launch(conn, &failpoints, &e)?;
+            launch(conn, &failpoints, &e, None)?;
             Ok(TriggerOutcome::Accepted(e))
         })
         .await
@@ -320,6 +336,15 @@ impl ExecutionRepo for SqliteStore {
             if state.next_run_at != Some(to_millis(due)) || state.paused {
                 return Ok(SlotOutcome::Stale);
             }
+            let e = match e {
+                Some(e)
+                    if state.status == TriggerStatus::Idle && !exists(conn, e.execution_id)? =>
+                {
+                    launch(conn, &failpoints, &e, Some(next_run_at))?;
+                    return Ok(SlotOutcome::Fired(Box::new(e)));
+                }
+                other => other,
+            };
             set_next_run(conn, &id, next_run_at)?;
             let outcome = match e {
                 None => SlotOutcome::Advanced,
@@ -330,13 +355,11 @@ impl ExecutionRepo for SqliteStore {
                         SlotOutcome::SkippedBusy
                     }
                 }
-                Some(e) if exists(conn, e.execution_id)? => {
+                // Idle, with the slot's execution already there (it was launched above
+                // otherwise).
+                Some(e) => {
                     tracing::debug!(execution_id = %e.execution_id, "slot already recorded");
                     SlotOutcome::Stale
-                }
-                Some(e) => {
-                    launch(conn, &failpoints, &e)?;
-                    SlotOutcome::Fired(Box::new(e))
                 }
             };
             Ok(outcome)
