@@ -36,7 +36,7 @@ usage: cargo run --release -p bench -- [options]
   --many N                    periodic workflows of the second lateness row (default 100000,
                               quick 25000)
   --only ROW[,ROW]            run only the rows whose names start with these (e.g. `lateness
-                              100000`, `open loop`); the others print as not run
+                              100000`, `open loop`); the others print as not measured
 ";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -116,7 +116,8 @@ impl SqliteStore {
     /// hand-off to the blocking pool and back costs (two thread wake-ups, which under load
     /// were a tenth of the product's CPU). It runs on the calling task when a reader
     /// connection is free, and on the blocking pool otherwise. Readers of a WAL database do
-    /// not wait for the writer, so this does not stall the task behind a commit.
+    /// not wait for the writer, so this does not stall the task behind a commit (only another
+    /// process's recovery of the file would, briefly).
     async fn lookup<T, F>(&self, op: &'static str, f: F) -> RepoResult<T>
     where
         T: Send + 'static,
