@@ -15,6 +15,11 @@ pub fn selected(name: &str) -> bool {
         .is_none_or(|only| only.iter().any(|prefix| name.starts_with(prefix.as_str())))
 }
 
+/// Whether `--only` left some rows out.
+pub fn filtered() -> bool {
+    ONLY.get().is_some()
+}
+
 pub const USAGE: &str = "\
 usage: cargo run --release -p bench -- [options]
 

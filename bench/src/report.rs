@@ -435,12 +435,12 @@ fn row(name: &str, result: String, ratio: String, detail: String) {
 }
 
 fn missing(name: &str) {
-    row(
-        name,
-        "(not measured)".into(),
-        "-".into(),
-        "see errors below".into(),
-    );
+    let why = if crate::args::filtered() {
+        "left out by --only, or see errors below"
+    } else {
+        "see errors below"
+    };
+    row(name, "(not measured)".into(), "-".into(), why.into());
 }
 
 fn pcts(s: &Summary) -> String {
