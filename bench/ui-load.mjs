@@ -1,16 +1,9 @@
 // The dashboard's load time in a real browser, for the bench's `dashboard` row: each URL given
-// is opened three times in Debian's chromium (playwright-core from tests/ui), and the time from
+// is opened three times in Debian's chromium (launched as the browser tests launch it), and the time from
 // navigation start to the load event is printed as JSON: {"<url>": [ms, ms, ms], ...}.
-import { createRequire } from "node:module";
+import { launch } from "../tests/ui/support.mjs";
 
-const require = createRequire(new URL("../tests/ui/package.json", import.meta.url));
-const { chromium } = require("playwright-core");
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run"],
-});
+const browser = await launch();
 const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
 const times = {};
 for (const url of process.argv.slice(2)) {

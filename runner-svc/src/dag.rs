@@ -543,12 +543,7 @@ impl<'a, 'e> Steps<'a, 'e> {
     }
 
     fn mark_running(&mut self, i: usize) {
-        let step = &mut self.execution.actions[i];
-        step.status = ActionStatus::Running;
-        step.started_at = Some(time::now());
-        // Not yet finished: an end of an earlier attempt would read as this one's.
-        step.finished_at = None;
-        step.duration_ms = None;
+        self.execution.actions[i].start(time::now());
     }
 
     fn skip(&mut self, i: usize) {
@@ -724,11 +719,7 @@ impl<'a, 'e> Steps<'a, 'e> {
             match rendered {
                 Ok(rendered) => {
                     calls.push(self.call(rendered, run));
-                    let item = &mut self.execution.actions[i].items[k];
-                    item.started_at = Some(now);
-                    item.finished_at = None;
-                    item.duration_ms = None;
-                    item.status = ActionStatus::Running;
+                    self.execution.actions[i].items[k].start(now);
                     if let Some(fan) = self.fan_outs.get_mut(&i) {
                         fan.running += 1;
                     }

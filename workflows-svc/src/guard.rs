@@ -61,11 +61,15 @@ fn dashboard_navigation(request: &Request) -> bool {
 fn dashboard_sign_in_form(request: &Request) -> bool {
     request.method() == axum::http::Method::POST
         && request.uri().path() == "/ui/session"
-        && request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
+        && is_form(request.headers())
+}
+
+/// Whether the body is labelled an HTML form's (`application/x-www-form-urlencoded`).
+pub fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
 }
 
 fn cross_site(headers: &HeaderMap) -> Option<ApiError> {

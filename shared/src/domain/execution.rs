@@ -163,6 +163,14 @@ pub struct EarlierAttempt {
 const EARLIER_ATTEMPTS_KEPT: usize = 10;
 
 impl ActionResult {
+    /// Running from `now`; an end left by an earlier attempt would read as this one's.
+    pub fn start(&mut self, now: Timestamp) {
+        self.status = ActionStatus::Running;
+        self.started_at = Some(now);
+        self.finished_at = None;
+        self.duration_ms = None;
+    }
+
     pub fn pending(action: &super::Action) -> Self {
         Self {
             id: action.id().map(str::to_string),
@@ -267,6 +275,14 @@ pub struct ItemResult {
 }
 
 impl ItemResult {
+    /// Running from `now`; an end left by an earlier attempt would read as this one's.
+    pub fn start(&mut self, now: Timestamp) {
+        self.status = ActionStatus::Running;
+        self.started_at = Some(now);
+        self.finished_at = None;
+        self.duration_ms = None;
+    }
+
     pub fn pending() -> Self {
         Self {
             status: ActionStatus::Pending,

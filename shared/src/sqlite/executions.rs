@@ -49,17 +49,7 @@ fn launch(
     next_run_at: Option<Timestamp>,
 ) -> RepoResult<()> {
     let (status, current) = e.trigger_state();
-    conn.prepare_cached(
-        "UPDATE workflows SET status = ?2, current_execution_id = ?3,
-             next_run_at = COALESCE(?4, next_run_at)
-         WHERE workflow_id = ?1",
-    )?
-    .execute(params![
-        e.workflow_id,
-        status.as_str(),
-        current.map(|c| c.to_string()),
-        next_run_at.map(to_millis)
-    ])?;
+    set_trigger(conn, &e.workflow_id, status, current, next_run_at)?;
     failpoints.pass(crash_points::BEFORE_EXECUTION_INSERT)?;
     write_execution(conn, e)
 }
@@ -93,19 +83,24 @@ fn buffer(conn: &Connection, failpoints: &Failpoints, e: &Execution) -> RepoResu
     Ok(buffered)
 }
 
+/// Sets the workflow's trigger state and, when given, its next slot (one write of its row).
 fn set_trigger(
     conn: &Connection,
     workflow_id: &str,
     status: TriggerStatus,
     current: Option<Uuid>,
+    next_run_at: Option<Timestamp>,
 ) -> RepoResult<()> {
     conn.prepare_cached(
-        "UPDATE workflows SET status = ?2, current_execution_id = ?3 WHERE workflow_id = ?1",
+        "UPDATE workflows SET status = ?2, current_execution_id = ?3,
+             next_run_at = COALESCE(?4, next_run_at)
+         WHERE workflow_id = ?1",
     )?
     .execute(params![
         workflow_id,
         status.as_str(),
-        current.map(|c| c.to_string())
+        current.map(|c| c.to_string()),
+        next_run_at.map(to_millis)
     ])?;
     Ok(())
 }
@@ -223,6 +218,7 @@ fn follow(conn: &Connection, failpoints: &Failpoints, e: &Execution) -> RepoResu
                     &e.workflow_id,
                     TriggerStatus::Busy,
                     Some(next.execution_id),
+                    None,
                 )?;
                 failpoints.pass(crash_points::BEFORE_EXECUTION_INSERT)?;
                 return write_execution(conn, &next);
@@ -336,17 +332,14 @@ impl ExecutionRepo for SqliteStore {
             if state.next_run_at != Some(to_millis(due)) || state.paused {
                 return Ok(SlotOutcome::Stale);
             }
-            let e = match e {
+            let outcome = match e {
                 Some(e)
                     if state.status == TriggerStatus::Idle && !exists(conn, e.execution_id)? =>
                 {
+                    // The next slot and the busy state in one write of the workflow's row.
                     launch(conn, &failpoints, &e, Some(next_run_at))?;
                     return Ok(SlotOutcome::Fired(Box::new(e)));
                 }
-                other => other,
-            };
-            set_next_run(conn, &id, next_run_at)?;
-            let outcome = match e {
                 None => SlotOutcome::Advanced,
                 Some(e) if state.status != TriggerStatus::Idle => {
                     if !exists(conn, e.execution_id)? && may_buffer(conn, &id)? {
@@ -355,20 +348,20 @@ impl ExecutionRepo for SqliteStore {
                         SlotOutcome::SkippedBusy
                     }
                 }
-                // Idle, with the slot's execution already there (it was launched above
-                // otherwise).
                 Some(e) => {
                     tracing::debug!(execution_id = %e.execution_id, "slot already recorded");
                     SlotOutcome::Stale
                 }
             };
+            set_next_run(conn, &id, next_run_at)?;
             Ok(outcome)
         })
         .await
     }
 
     async fn get(&self, execution_id: Uuid) -> RepoResult<Option<Execution>> {
-        self.lookup("get_execution", move |conn| {
+        // Not a `lookup`: a fan-out's document can hold thousands of items to decode.
+        self.read("get_execution", move |conn| {
             select_execution(conn, execution_id)
         })
         .await

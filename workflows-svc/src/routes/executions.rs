@@ -41,10 +41,9 @@ pub async fn list_for_workflow(
     let status = match params.status.as_deref() {
         None => None,
         Some(s) => Some(ExecutionStatus::parse(s).ok_or_else(|| {
-            let known: Vec<&str> = ExecutionStatus::ALL.iter().map(|s| s.as_str()).collect();
             ApiError::InvalidQuery(format!(
                 "Query `status` is `{s}`; use one of {}.",
-                known.join(", ")
+                super::execution_statuses()
             ))
         })?),
     };

@@ -112,17 +112,34 @@ pub fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
     }
 }
 
+/// The trigger types a workflow listing filters on, as a refusal names them.
+pub const TRIGGER_TYPES: &str = "periodic, cron or manual";
+
+/// A trigger-type filter's value, when it is one of [`TRIGGER_TYPES`].
+pub fn trigger_type(kind: &str) -> Option<String> {
+    matches!(kind, "periodic" | "cron" | "manual").then(|| kind.to_string())
+}
+
+/// The statuses an execution listing filters on, as a refusal names them.
+pub fn execution_statuses() -> String {
+    let known: Vec<&str> = shared::domain::ExecutionStatus::ALL
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
+    known.join(", ")
+}
+
+/// What the `q` of a listing may hold.
+pub const ID_SEARCH_RULE: &str = "only what an id holds: up to 128 of A-Z a-z 0-9 . _ -";
+
 /// The `q` of a listing: `None` when empty; refused when it could be no part of an id (any
 /// part of an id is itself a valid id).
 pub fn id_search(q: Option<String>) -> Result<Option<String>, ApiError> {
     let Some(text) = q.filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
-    shared::domain::validation::validate_workflow_id(&text).map_err(|_| {
-        ApiError::InvalidQuery(
-            "Query `q` may hold only what an id holds: up to 128 of A-Z a-z 0-9 . _ -".to_string(),
-        )
-    })?;
+    shared::domain::validation::validate_workflow_id(&text)
+        .map_err(|_| ApiError::InvalidQuery(format!("Query `q` may hold {ID_SEARCH_RULE}")))?;
     Ok(Some(text))
 }
 

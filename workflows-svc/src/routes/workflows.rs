@@ -108,12 +108,12 @@ pub async fn list(
     let Query(params) = params?;
     let trigger_type = match params.trigger_type.as_deref() {
         None => None,
-        Some(kind @ ("periodic" | "cron" | "manual")) => Some(kind.to_string()),
-        Some(other) => {
-            return Err(ApiError::InvalidQuery(format!(
-                "Query `triggerType` is `{other}`; use periodic, cron or manual."
-            )))
-        }
+        Some(kind) => Some(super::trigger_type(kind).ok_or_else(|| {
+            ApiError::InvalidQuery(format!(
+                "Query `triggerType` is `{kind}`; use {}.",
+                super::TRIGGER_TYPES
+            ))
+        })?),
     };
     let status = match params.status.as_deref() {
         None => None,

@@ -3,7 +3,9 @@
 //! its output or error.
 
 use super::graph::step_name;
-use super::layout::{badge, clip, countdown, duration_ms, instant, json_block};
+use super::layout::{
+    badge, clip, countdown, duration_ms, instant, json_block, list_table, scroll_region,
+};
 use super::workflow_page::short;
 use super::{fragment, url_encode, UiError};
 use crate::AppState;
@@ -81,16 +83,12 @@ pub fn body(view: &View, now: Timestamp) -> Markup {
         @if let Some(steps) = steps {
             section aria-labelledby="graph-h" {
                 h2 #graph-h { "Steps" }
-                div.scroll tabindex="0" role="region" aria-label="Step graph with statuses" {
-                    (super::graph::svg(steps, Some(&statuses)))
-                }
+                (scroll_region("Step graph with statuses", super::graph::svg(steps, Some(&statuses))))
             }
         }
         section aria-labelledby="timeline-h" {
             h2 #timeline-h { "Timeline" }
-            div.scroll tabindex="0" role="region" aria-label="Timeline" {
-                (super::gantt::svg(e, &names, now))
-            }
+            (scroll_region("Timeline", super::gantt::svg(e, &names, now)))
         }
         section aria-labelledby="results-h" {
             h2 #results-h { "Step results" }
@@ -155,29 +153,25 @@ fn items(name: &str, result: &ActionResult) -> Markup {
     html! {
         details.items data-key={"items-" (name)} open[result.items.len() <= 20] {
             summary { (result.items.len()) " items, " (done) " started or done" }
-            div.scroll tabindex="0" role="region" aria-label={"Items of " (name)} {
-                table.list.compact {
-                    thead { tr {
-                        th scope="col" { "Item" } th scope="col" { "Status" } th scope="col" { "Attempts" }
-                        th scope="col" { "Duration" } th scope="col" { "Output or error" }
-                    } }
-                    tbody {
-                        @for (n, item) in result.items.iter().enumerate().take(ITEMS_LISTED) {
-                            @let status = item.status.as_str();
-                            tr data-item=(n) {
-                                th scope="row" { (n) }
-                                td { (badge(status)) }
-                                td { (item.attempts) }
-                                td { (duration_ms(item.duration_ms)) }
-                                td.clip {
-                                    @if let Some(error) = &item.error { span.error-text { (clip(error, ITEM_TEXT)) } }
-                                    @else if let Some(output) = &item.output { code { (clip(&output.to_string(), ITEM_TEXT)) } }
-                                }
+            (list_table(
+                &format!("Items of {name}"),
+                &["Item", "Status", "Attempts", "Duration", "Output or error"],
+                true,
+                html! {
+                    @for (n, item) in result.items.iter().enumerate().take(ITEMS_LISTED) {
+                        tr data-item=(n) {
+                            th scope="row" { (n) }
+                            td { (badge(item.status.as_str())) }
+                            td { (item.attempts) }
+                            td { (duration_ms(item.duration_ms)) }
+                            td.clip {
+                                @if let Some(error) = &item.error { span.error-text { (clip(error, ITEM_TEXT)) } }
+                                @else if let Some(output) = &item.output { code { (clip(&output.to_string(), ITEM_TEXT)) } }
                             }
                         }
                     }
-                }
-            }
+                },
+            ))
             @if result.items.len() > ITEMS_LISTED {
                 p.muted { "The first " (ITEMS_LISTED) " items are listed; " code { "GET /executions/ID" } " has every one." }
             }

@@ -7,12 +7,11 @@ use shared::time::Timestamp;
 /// What a page is, beside its body.
 pub struct Frame<'a> {
     pub title: &'a str,
-    /// The CSRF token the page's requests send back; `None` when no token is configured.
+    /// The CSRF token the page's requests send back: only a signed-in viewer has one (and a
+    /// sign-out button); `None` when no token is configured.
     pub csrf: Option<&'a str>,
     /// Where the page's live regions are streamed from (Server-Sent Events).
     pub live: Option<&'a str>,
-    /// Whether a sign-out button makes sense (a token is configured).
-    pub signed_in: bool,
 }
 
 pub fn page(frame: &Frame, body: Markup) -> Markup {
@@ -38,7 +37,7 @@ pub fn page(frame: &Frame, body: Markup) -> Markup {
                         a.brand href="/ui" { "Workflow Automation" }
                         a href="/ui" { "Workflows" }
                         a href="/openapi.json" { "API" }
-                        @if frame.signed_in {
+                        @if frame.csrf.is_some() {
                             button.link type="button" data-sign-out { "Sign out" }
                         }
                     }
@@ -96,6 +95,25 @@ pub fn duration_ms(ms: Option<u64>) -> Markup {
         Some(ms) if ms < 60_000 => html! { (format!("{:.1}", ms as f64 / 1000.0)) " s" },
         Some(ms) => html! { (format!("{}m {}s", ms / 60_000, (ms % 60_000) / 1000)) },
     }
+}
+
+/// A region that scrolls on its own when wider than the screen, reachable by keyboard.
+pub fn scroll_region(label: &str, content: Markup) -> Markup {
+    html! { div.scroll tabindex="0" role="region" aria-label=(label) { (content) } }
+}
+
+/// A listing: a table with `columns` as its head and `rows` as its body, in a scroll region
+/// named `label`; `compact` for the denser item tables.
+pub fn list_table(label: &str, columns: &[&str], compact: bool, rows: Markup) -> Markup {
+    scroll_region(
+        label,
+        html! {
+            table.list.compact[compact] {
+                thead { tr { @for column in columns { th scope="col" { (column) } } } }
+                tbody { (rows) }
+            }
+        },
+    )
 }
 
 /// JSON, indented, for reading (outputs, inputs, definitions).

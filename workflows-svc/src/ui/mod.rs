@@ -274,7 +274,6 @@ fn framed(viewer: &Viewer, title: &str, live: Option<&str>, body: Markup) -> Res
         title,
         csrf: viewer.csrf(),
         live,
-        signed_in: matches!(viewer, Viewer::SignedIn { .. }),
     };
     let mut response = (
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],

@@ -132,10 +132,7 @@ pub async fn sign_in(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body?;
-    let from_form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let from_form = crate::guard::is_form(&headers);
     let Some(token) = &state.api_token else {
         return Ok(signed_in(from_form, None));
     };

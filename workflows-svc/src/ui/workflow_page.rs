@@ -1,7 +1,9 @@
 //! One workflow: its state, its steps drawn as a graph, its definition and its executions;
 //! buttons to trigger it (with a form built from its declared inputs), pause, resume or delete.
 
-use super::layout::{badge, duration_ms, instant, json_block, workflow_state};
+use super::layout::{
+    badge, duration_ms, instant, json_block, list_table, scroll_region, workflow_state,
+};
 use super::workflows_page::trigger_summary;
 use super::{fragment, url_encode, UiError};
 use crate::AppState;
@@ -43,11 +45,10 @@ pub async fn load(state: &AppState, id: &str, filter: &HistoryFilter) -> Result<
     let status = match filter.status.as_str() {
         "" => None,
         s => Some(ExecutionStatus::parse(s).ok_or_else(|| {
-            let known: Vec<&str> = ExecutionStatus::ALL.iter().map(|s| s.as_str()).collect();
             UiError::bad_filter(format!(
                 "The status filter is `{}`; use one of {}.",
                 super::quoted(s),
-                known.join(", ")
+                crate::routes::execution_statuses()
             ))
         })?),
     };
@@ -100,9 +101,7 @@ pub fn render(view: &View, filter: &HistoryFilter) -> Markup {
         }
         section aria-labelledby="steps-h" {
             h2 #steps-h { "Steps" }
-            div.scroll tabindex="0" role="region" aria-label="Step graph" {
-                (super::graph::svg(&workflow.spec.actions, None))
-            }
+            (scroll_region("Step graph", super::graph::svg(&workflow.spec.actions, None)))
         }
         details.definition data-key="definition" {
             summary { "Definition" }
@@ -150,26 +149,23 @@ pub fn history(page: &Page<Execution>, filter: &HistoryFilter) -> Markup {
         @if page.items.is_empty() {
             p.empty { "No execution yet." }
         } @else {
-            div.scroll tabindex="0" role="region" aria-label="Executions" {
-                table.list {
-                    thead { tr {
-                        th scope="col" { "Execution" } th scope="col" { "Status" } th scope="col" { "Reason" }
-                        th scope="col" { "Attempt" } th scope="col" { "Scheduled" } th scope="col" { "Duration" }
-                    } }
-                    tbody {
-                        @for e in &page.items {
-                            tr data-execution=(e.execution_id) {
-                                th scope="row" { a href={"/ui/executions/" (e.execution_id)} { (short(&e.execution_id.to_string())) } }
-                                td { (badge(e.status.as_str())) }
-                                td { (e.reason.as_str()) }
-                                td { (e.attempt) " of " (e.max_attempts) }
-                                td { (instant(Some(e.scheduled_for))) }
-                                td { (duration_ms(run_time(e))) }
-                            }
+            (list_table(
+                "Executions",
+                &["Execution", "Status", "Reason", "Attempt", "Scheduled", "Duration"],
+                false,
+                html! {
+                    @for e in &page.items {
+                        tr data-execution=(e.execution_id) {
+                            th scope="row" { a href={"/ui/executions/" (e.execution_id)} { (short(&e.execution_id.to_string())) } }
+                            td { (badge(e.status.as_str())) }
+                            td { (e.reason.as_str()) }
+                            td { (e.attempt) " of " (e.max_attempts) }
+                            td { (instant(Some(e.scheduled_for))) }
+                            td { (duration_ms(run_time(e))) }
                         }
                     }
-                }
-            }
+                },
+            ))
         }
         @let first = HistoryFilter { cursor: None, ..filter.clone() };
         p.pages {
@@ -186,8 +182,10 @@ fn run_time(e: &Execution) -> Option<u64> {
     u64::try_from((end - start).num_milliseconds()).ok()
 }
 
+/// An execution id as the dashboard labels it: its last 8 characters (ids begin with their
+/// time, alike for a minute at a time).
 pub fn short(id: &str) -> &str {
-    id.get(..8).unwrap_or(id)
+    id.get(id.len().saturating_sub(8)..).unwrap_or(id)
 }
 
 /// One declared input as a form field of its type; empty means "take the default".
@@ -230,5 +228,27 @@ fn plain(value: &serde_json::Value) -> String {
     match value {
         serde_json::Value::String(s) => s.clone(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short;
+    use shared::domain::ids::{new_execution_id, periodic_execution_id};
+
+    #[test]
+    fn ids_of_the_same_moment_get_different_labels() {
+        let (a, b) = (
+            new_execution_id().to_string(),
+            new_execution_id().to_string(),
+        );
+        assert_ne!(short(&a), short(&b));
+        let slot = shared::time::now();
+        let (p, q) = (
+            periodic_execution_id("a", slot).to_string(),
+            periodic_execution_id("b", slot).to_string(),
+        );
+        assert_ne!(short(&p), short(&q));
+        assert_eq!(short(&a).len(), 8);
     }
 }

@@ -2,9 +2,9 @@
 //! how it last ended and a strip of its recent results; filtered by state and trigger, searched
 //! by id.
 
-use super::layout::{badge, instant, workflow_state};
+use super::layout::{badge, instant, list_table, workflow_state};
 use super::{fragment, UiError};
-use crate::AppState;
+use crate::{routes, AppState};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -49,18 +49,16 @@ impl Filter {
         };
         let trigger_type = match self.trigger.as_str() {
             "" => None,
-            kind @ ("periodic" | "cron" | "manual") => Some(kind.to_string()),
-            other => {
-                return Err(UiError::bad_filter(format!(
-                    "The trigger filter is `{}`; use periodic, cron or manual.",
-                    super::quoted(other)
-                )))
-            }
+            kind => Some(routes::trigger_type(kind).ok_or_else(|| {
+                UiError::bad_filter(format!(
+                    "The trigger filter is `{}`; use {}.",
+                    super::quoted(kind),
+                    routes::TRIGGER_TYPES
+                ))
+            })?),
         };
-        let id_contains = crate::routes::id_search(Some(self.q.clone())).map_err(|_| {
-            UiError::bad_filter(
-                "The search is longer than any workflow id (128 characters).".into(),
-            )
+        let id_contains = routes::id_search(Some(self.q.clone())).map_err(|_| {
+            UiError::bad_filter(format!("The search may hold {}.", routes::ID_SEARCH_RULE))
         })?;
         Ok(WorkflowQuery {
             trigger_type,
@@ -169,17 +167,12 @@ pub fn table(rows: &Rows) -> Markup {
         @if rows.items.is_empty() {
             p.empty { "No workflow matches. Create one with " code { "POST /workflows" } "." }
         } @else {
-            div.scroll tabindex="0" role="region" aria-label="Workflows" {
-                table.list {
-                    thead { tr {
-                        th scope="col" { "Workflow" } th scope="col" { "Trigger" } th scope="col" { "Status" }
-                        th scope="col" { "Next run" } th scope="col" { "Last outcome" } th scope="col" { "Recent" }
-                    } }
-                    tbody {
-                        @for (workflow, history) in &rows.items { (row(workflow, history)) }
-                    }
-                }
-            }
+            (list_table(
+                "Workflows",
+                &["Workflow", "Trigger", "Status", "Next run", "Last outcome", "Recent"],
+                false,
+                html! { @for (workflow, history) in &rows.items { (row(workflow, history)) } },
+            ))
         }
     }
 }

@@ -187,7 +187,7 @@ async function onTrigger(form) {
     const result = await api(form.dataset.trigger, "POST", body);
     if (!result.ok) return failure(result);
     const id = result.json.executionId;
-    toast(`Triggered: <a href="/ui/executions/${encodeURIComponent(id)}">execution ${escapeHtml(id.slice(0, 8))}</a> is ${escapeHtml(result.json.status)}.`);
+    toast(`Triggered: <a href="/ui/executions/${encodeURIComponent(id)}">execution ${escapeHtml(id.slice(-8))}</a> is ${escapeHtml(result.json.status)}.`);
   } catch (err) {
     toast(escapeHtml(`The request did not reach the API: ${err.message}`), true);
   } finally {
