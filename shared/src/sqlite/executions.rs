@@ -600,31 +600,25 @@ impl ExecutionRepo for SqliteStore {
         keep_per_workflow: usize,
         limit: usize,
     ) -> RepoResult<usize> {
+        // Found on a reader, deleted by id on the writer: counting a crowded workflow's
+        // history takes a while at scale, and the writer must not stall every trigger for it.
+        let doomed = self
+            .read("prune_history", move |conn| {
+                doomed_executions(conn, ended_before, keep_per_workflow, limit)
+            })
+            .await?;
+        if doomed.is_empty() {
+            return Ok(0);
+        }
         self.write("prune_history", move |conn| {
+            // Ended when found, so ended still (an ended execution never goes live again); the
+            // status check guards against a bug rather than a race.
+            let mut delete = conn.prepare_cached(
+                "DELETE FROM executions WHERE execution_id = ?1 AND status IN ('succeeded', 'failed', 'cancelled')",
+            )?;
             let mut deleted = 0;
-            if let Some(before) = ended_before {
-                deleted += conn
-                    .prepare_cached(
-                        "DELETE FROM executions WHERE execution_id IN (
-                             SELECT execution_id FROM executions
-                             WHERE status IN ('succeeded', 'failed', 'cancelled') AND updated_at < ?1
-                             LIMIT ?2)",
-                    )?
-                    .execute(params![to_millis(before), limit as i64])?;
-            }
-            if keep_per_workflow > 0 && deleted < limit {
-                deleted += conn
-                    .prepare_cached(
-                        "DELETE FROM executions WHERE execution_id IN (
-                             SELECT execution_id FROM (
-                                 SELECT execution_id, status, ROW_NUMBER() OVER (
-                                     PARTITION BY workflow_id
-                                     ORDER BY created_at DESC, execution_id DESC) AS newest
-                                 FROM executions)
-                             WHERE newest > ?1 AND status IN ('succeeded', 'failed', 'cancelled')
-                             LIMIT ?2)",
-                    )?
-                    .execute(params![keep_per_workflow as i64, (limit - deleted) as i64])?;
+            for id in &doomed {
+                deleted += delete.execute([id])?;
             }
             Ok(deleted)
         })
@@ -692,4 +686,56 @@ impl ExecutionRepo for SqliteStore {
         })
         .await
     }
+}
+
+/// Ended executions past retention, oldest first by age, then beyond each crowded workflow's
+/// newest `keep_per_workflow` (live ones count towards it but are never chosen).
+fn doomed_executions(
+    conn: &Connection,
+    ended_before: Option<Timestamp>,
+    keep_per_workflow: usize,
+    limit: usize,
+) -> RepoResult<Vec<String>> {
+    let mut doomed: Vec<String> = Vec::new();
+    if let Some(before) = ended_before {
+        // From the `executions_ended` index: no scan of the history that stays.
+        doomed = conn
+            .prepare_cached(
+                "SELECT execution_id FROM executions
+                 WHERE status IN ('succeeded', 'failed', 'cancelled') AND updated_at < ?1
+                 ORDER BY updated_at LIMIT ?2",
+            )?
+            .query_map(params![to_millis(before), limit as i64], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+    }
+    if keep_per_workflow == 0 || doomed.len() >= limit {
+        return Ok(doomed);
+    }
+    // Counted from the `executions_by_workflow` index alone.
+    let crowded: Vec<String> = conn
+        .prepare_cached(
+            "SELECT workflow_id FROM executions GROUP BY workflow_id HAVING COUNT(*) > ?1 LIMIT ?2",
+        )?
+        .query_map(params![keep_per_workflow as i64, limit as i64], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut beyond = conn.prepare_cached(
+        "SELECT execution_id, status FROM executions WHERE workflow_id = ?1
+         ORDER BY created_at DESC, execution_id DESC LIMIT -1 OFFSET ?2",
+    )?;
+    for workflow_id in crowded {
+        let rows = beyond.query_map(params![workflow_id, keep_per_workflow as i64], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        for row in rows {
+            let (id, status) = row?;
+            let ended = ExecutionStatus::parse(&status).is_some_and(|s| s.is_terminal());
+            if ended && !doomed.contains(&id) {
+                doomed.push(id);
+                if doomed.len() >= limit {
+                    return Ok(doomed);
+                }
+            }
+        }
+    }
+    Ok(doomed)
 }

@@ -66,6 +66,8 @@ CREATE INDEX IF NOT EXISTS executions_queued ON executions(updated_at) WHERE sta
 CREATE INDEX IF NOT EXISTS executions_retrying ON executions(next_attempt_at) WHERE status = 'retrying';
 CREATE INDEX IF NOT EXISTS executions_running ON executions(lease_expires_at) WHERE status = 'running';
 CREATE INDEX IF NOT EXISTS executions_buffered ON executions(workflow_id) WHERE status = 'buffered';
+CREATE INDEX IF NOT EXISTS executions_waiting ON executions(updated_at) WHERE status = 'waiting';
+CREATE INDEX IF NOT EXISTS executions_ended ON executions(updated_at) WHERE status IN ('succeeded', 'failed', 'cancelled');
 ";
 
 pub fn migrate(conn: &Connection) -> RepoResult<()> {
