@@ -36,10 +36,15 @@ pub async fn run_with(
     let repair_every = config.poll_interval.max(Duration::from_secs(1));
     let mut next_repair = time::now();
     let mut next_prune = time::now();
+    // The earliest retry as last read: re-queueing is a write, so a round does it only when
+    // one is due (and at every repair pass, for retries another process recorded since).
+    let mut next_retry = Some(time::now());
     while !shutdown.is_cancelled() {
         let now = time::now();
         periodic::fire_due(&backends, now).await;
-        repair::requeue_due_retries(&backends, now).await;
+        if next_retry.is_some_and(|due| due <= now) || now >= next_repair {
+            repair::requeue_due_retries(&backends, now).await;
+        }
         shared::workers::sweep(&backends, now, BATCH).await;
         if now >= next_repair {
             repair::rescue_expired_leases(&backends, now).await;
@@ -53,7 +58,8 @@ pub async fn run_with(
             repair::prune_history(&backends, now, &config.retention).await;
             next_prune = time::add(now, config.retention.interval);
         }
-        let mut wake = next_wake(&backends, config.poll_interval, next_repair).await;
+        let (mut wake, retry) = next_wake(&backends, config.poll_interval, next_repair).await;
+        next_retry = retry;
         if wake <= now {
             // Still due after this round handled everything due at `now`: the store failed
             // (logged above). Back off instead of spinning on it.
@@ -69,18 +75,30 @@ pub async fn run_with(
     Ok(())
 }
 
-/// The earliest of: the next periodic slot, the next retry, the next repair, the next poll.
-async fn next_wake(backends: &Backends, poll: Duration, next_repair: Timestamp) -> Timestamp {
+/// The earliest of: the next periodic slot, the next retry, the next repair, the next poll;
+/// and the next retry alone (now when it cannot be read, so the next round tries).
+async fn next_wake(
+    backends: &Backends,
+    poll: Duration,
+    next_repair: Timestamp,
+) -> (Timestamp, Option<Timestamp>) {
     let mut wake = time::add(time::now(), poll).min(next_repair);
+    let mut next_retry = None;
     match backends.workflows.next_periodic_due().await {
         Ok(Some(due)) => wake = wake.min(due),
         Ok(None) => {}
         Err(err) => tracing::warn!(%err, "cannot read the next periodic slot"),
     }
     match backends.executions.next_retry_due().await {
-        Ok(Some(due)) => wake = wake.min(due),
+        Ok(Some(due)) => {
+            wake = wake.min(due);
+            next_retry = Some(due);
+        }
         Ok(None) => {}
-        Err(err) => tracing::warn!(%err, "cannot read the next retry"),
+        Err(err) => {
+            tracing::warn!(%err, "cannot read the next retry");
+            next_retry = Some(time::now());
+        }
     }
-    wake
+    (wake, next_retry)
 }

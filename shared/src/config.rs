@@ -102,7 +102,7 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     ),
     (
         "RUNNER_CONCURRENCY",
-        "256",
+        "1024",
         "executions one runner runs at once",
     ),
     (

@@ -1,4 +1,4 @@
-use super::rows::{decode_executions, select_execution, write_execution};
+use super::rows::{decode_executions, select_execution, write_encoded_execution, write_execution};
 use super::SqliteStore;
 use crate::domain::{
     Admission, Execution, ExecutionStatus, Lease, Overlap, RateLimit, RateWindow, Transition,
@@ -41,17 +41,18 @@ fn trigger_state(conn: &Connection, workflow_id: &str) -> RepoResult<Option<Trig
 
 /// Marks the workflow busy for its new execution `e` (and, for a slot, moves it to its next
 /// slot in the same write of its row), then writes `e` (in this order in every store: see
-/// [`crash_points::BEFORE_EXECUTION_INSERT`]).
+/// [`crash_points::BEFORE_EXECUTION_INSERT`]). `doc` is `e` encoded by the caller.
 fn launch(
     conn: &Connection,
     failpoints: &Failpoints,
     e: &Execution,
+    doc: &str,
     next_run_at: Option<Timestamp>,
 ) -> RepoResult<()> {
     let (status, current) = e.trigger_state();
     set_trigger(conn, &e.workflow_id, status, current, next_run_at)?;
     failpoints.pass(crash_points::BEFORE_EXECUTION_INSERT)?;
-    write_execution(conn, e)
+    write_encoded_execution(conn, e, doc)
 }
 
 /// Whether a trigger or slot that finds the workflow busy may wait as its one buffered
@@ -198,6 +199,44 @@ fn persist(
     Ok(Some(e))
 }
 
+/// Writes `done` (encoded as `doc`) over its execution if `owner` still holds that one's lease,
+/// then the trigger state that follows: what [`persist`] does for `Transition::Finish`, with
+/// the lease checked on the status and lease-owner columns instead of the decoded document.
+fn finish_reported(
+    conn: &Connection,
+    failpoints: &Failpoints,
+    done: &Execution,
+    doc: &str,
+    owner: &str,
+) -> RepoResult<bool> {
+    let held =
+        conn.prepare_cached(
+            "UPDATE executions SET status = ?2, updated_at = ?3, next_attempt_at = ?4,
+                 lease_owner = NULL, lease_expires_at = NULL, doc = ?5
+             WHERE execution_id = ?1 AND status = 'running' AND lease_owner = ?6",
+        )?
+        .execute(params![
+            done.execution_id.to_string(),
+            done.status.as_str(),
+            to_millis(done.updated_at),
+            done.next_attempt_at.map(to_millis),
+            doc,
+            owner,
+        ])? == 1;
+    if !held {
+        return Ok(false);
+    }
+    let while_running = (
+        TriggerStatus::following(ExecutionStatus::Running),
+        Some(done.execution_id),
+    );
+    if done.trigger_state() != while_running {
+        failpoints.pass(crash_points::BEFORE_TRIGGER_FOLLOWS)?;
+        follow(conn, failpoints, done)?;
+    }
+    Ok(true)
+}
+
 /// Sets the workflow's trigger state to what its current execution `e` implies; when `e`
 /// ended and an execution is buffered behind it, that one is queued and becomes current.
 fn follow(conn: &Connection, failpoints: &Failpoints, e: &Execution) -> RepoResult<()> {
@@ -273,6 +312,7 @@ impl ExecutionRepo for SqliteStore {
         limit: Option<&RateLimit>,
     ) -> RepoResult<TriggerOutcome> {
         let e = execution.clone();
+        let doc = serde_json::to_string(&e)?;
         let limit = limit.cloned();
         let failpoints = self.failpoints().clone();
         self.write("accept_trigger", move |conn| {
@@ -309,7 +349,7 @@ impl ExecutionRepo for SqliteStore {
             if busy {
                 return Ok(TriggerOutcome::Buffered(buffer(conn, &failpoints, &e)?));
             }
-            launch(conn, &failpoints, &e, None)?;
+            launch(conn, &failpoints, &e, &doc, None)?;
             Ok(TriggerOutcome::Accepted(e))
         })
         .await
@@ -324,6 +364,7 @@ impl ExecutionRepo for SqliteStore {
     ) -> RepoResult<SlotOutcome> {
         let id = workflow_id.to_string();
         let e = execution.cloned();
+        let doc = e.as_ref().map(serde_json::to_string).transpose()?;
         let failpoints = self.failpoints().clone();
         self.write("fire_slot", move |conn| {
             let Some(state) = trigger_state(conn, &id)? else {
@@ -337,7 +378,8 @@ impl ExecutionRepo for SqliteStore {
                     if state.status == TriggerStatus::Idle && !exists(conn, e.execution_id)? =>
                 {
                     // The next slot and the busy state in one write of the workflow's row.
-                    launch(conn, &failpoints, &e, Some(next_run_at))?;
+                    let doc = doc.as_deref().unwrap_or_default();
+                    launch(conn, &failpoints, &e, doc, Some(next_run_at))?;
                     return Ok(SlotOutcome::Fired(Box::new(e)));
                 }
                 None => SlotOutcome::Advanced,
@@ -450,14 +492,17 @@ impl ExecutionRepo for SqliteStore {
     }
 
     async fn finish(&self, execution: &Execution, owner: &str) -> RepoResult<bool> {
-        self.transition(
-            "finish",
-            execution.execution_id,
-            Transition::Finish {
-                reported: Box::new(execution.clone()),
-                owner: owner.to_string(),
-            },
-        )
+        // The report replaces the stored state whole (`Transition::Finish`), so it is encoded
+        // here, off the writer thread every write waits for; the writer only checks that the
+        // lease still holds.
+        let mut done = execution.clone();
+        done.lease = None;
+        let doc = serde_json::to_string(&done)?;
+        let owner = owner.to_string();
+        let failpoints = self.failpoints().clone();
+        self.write("finish", move |conn| {
+            finish_reported(conn, &failpoints, &done, &doc, &owner)
+        })
         .await
     }
 
@@ -716,7 +761,9 @@ fn doomed_executions(
         .prepare_cached(
             "SELECT workflow_id FROM executions GROUP BY workflow_id HAVING COUNT(*) > ?1 LIMIT ?2",
         )?
-        .query_map(params![keep_per_workflow as i64, limit as i64], |r| r.get(0))?
+        .query_map(params![keep_per_workflow as i64, limit as i64], |r| {
+            r.get(0)
+        })?
         .collect::<rusqlite::Result<_>>()?;
     let mut beyond = conn.prepare_cached(
         "SELECT execution_id, status FROM executions WHERE workflow_id = ?1

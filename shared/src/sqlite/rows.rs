@@ -86,6 +86,12 @@ pub fn decode_executions(docs: Vec<String>) -> RepoResult<Vec<Execution>> {
 /// Writes every column of an execution from its value, inserting it if it is new. Callers
 /// decide beforehand whether a new execution may exist (the id is the deduplication key).
 pub fn write_execution(conn: &Connection, e: &Execution) -> RepoResult<()> {
+    write_encoded_execution(conn, e, &serde_json::to_string(e)?)
+}
+
+/// [`write_execution`] with `e` already encoded as `doc`: callers that can encode before they
+/// hand the write over keep that work off the writer thread, which every write waits for.
+pub fn write_encoded_execution(conn: &Connection, e: &Execution, doc: &str) -> RepoResult<()> {
     conn.prepare_cached(
         "INSERT INTO executions (execution_id, workflow_id, status, created_at, updated_at,
              next_attempt_at, lease_owner, lease_expires_at, doc)
@@ -104,7 +110,7 @@ pub fn write_execution(conn: &Connection, e: &Execution) -> RepoResult<()> {
         e.next_attempt_at.map(to_millis),
         e.lease.as_ref().map(|l| l.owner.as_str()),
         e.lease.as_ref().map(|l| to_millis(l.expires_at)),
-        serde_json::to_string(e)?,
+        doc,
     ])?;
     Ok(())
 }
