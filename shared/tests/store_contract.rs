@@ -395,6 +395,14 @@ async fn delete_cancels_waiting_executions_and_keeps_history(s: Store) {
     let cancelled = s.executions.get(e.execution_id).await.unwrap().unwrap();
     assert_eq!(cancelled.status, ExecutionStatus::Cancelled);
     assert!(s.executions.queued(10).await.unwrap().is_empty());
+    // Its claim finds it cancelled, however the store came to know it as queued.
+    let claim = s
+        .executions
+        .claim(e.execution_id, &lease("a", 30), time::now())
+        .await
+        .unwrap();
+    assert_eq!(claim, None);
+    assert_eq!(status_of(&s, &e).await, ExecutionStatus::Cancelled);
 
     // A running one ends too, and its runner's next write is refused.
     let running = accepted_manual(&s, "r").await;

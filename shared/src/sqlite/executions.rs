@@ -12,6 +12,7 @@ use crate::time::{from_millis, to_millis, Timestamp};
 use async_trait::async_trait;
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// A workflow's trigger state as the atomic steps below need it.
@@ -199,6 +200,33 @@ fn persist(
     Ok(Some(e))
 }
 
+/// Writes `e` (encoded as `doc`) over its stored execution if that is still exactly `stored`;
+/// false (and nothing written) otherwise.
+fn replace_if_unchanged(
+    conn: &Connection,
+    stored: &str,
+    e: &Execution,
+    doc: &str,
+) -> RepoResult<bool> {
+    let replaced = conn
+        .prepare_cached(
+            "UPDATE executions SET status = ?2, updated_at = ?3, next_attempt_at = ?4,
+                 lease_owner = ?5, lease_expires_at = ?6, doc = ?7
+             WHERE execution_id = ?1 AND doc = ?8",
+        )?
+        .execute(params![
+            e.execution_id.to_string(),
+            e.status.as_str(),
+            to_millis(e.updated_at),
+            e.next_attempt_at.map(to_millis),
+            e.lease.as_ref().map(|l| l.owner.as_str()),
+            e.lease.as_ref().map(|l| to_millis(l.expires_at)),
+            doc,
+            stored,
+        ])?;
+    Ok(replaced == 1)
+}
+
 /// Writes `done` (encoded as `doc`) over its execution if `owner` still holds that one's lease,
 /// then the trigger state that follows: what [`persist`] does for `Transition::Finish`, with
 /// the lease checked on the status and lease-owner columns instead of the decoded document.
@@ -312,47 +340,53 @@ impl ExecutionRepo for SqliteStore {
         limit: Option<&RateLimit>,
     ) -> RepoResult<TriggerOutcome> {
         let e = execution.clone();
-        let doc = serde_json::to_string(&e)?;
+        let doc: Arc<str> = serde_json::to_string(&e)?.into();
+        let kept = doc.clone();
         let limit = limit.cloned();
         let failpoints = self.failpoints().clone();
-        self.write("accept_trigger", move |conn| {
-            if let Some(existing) = select_execution(conn, e.execution_id)? {
-                return Ok(TriggerOutcome::Existing(existing));
-            }
-            let Some(state) = trigger_state(conn, &e.workflow_id)? else {
-                return Ok(TriggerOutcome::WorkflowNotFound);
-            };
-            if state.paused {
-                return Ok(TriggerOutcome::Paused);
-            }
-            let busy = state.status != TriggerStatus::Idle;
-            if busy && !may_buffer(conn, &e.workflow_id)? {
-                return Ok(TriggerOutcome::Busy {
-                    status: state.status,
-                    current: state.current,
-                });
-            }
-            if let Some(limit) = &limit {
-                match limit.admit(rate_window(conn, &e.workflow_id)?, e.created_at) {
-                    Admission::Refused { retry_after, reset } => {
-                        return Ok(TriggerOutcome::RateLimited {
-                            max: limit.max,
-                            retry_after,
-                            reset,
-                        })
-                    }
-                    Admission::Admitted { window } => {
-                        save_rate_window(conn, &e.workflow_id, window)?
+        let outcome = self
+            .write("accept_trigger", move |conn| {
+                if let Some(existing) = select_execution(conn, e.execution_id)? {
+                    return Ok(TriggerOutcome::Existing(existing));
+                }
+                let Some(state) = trigger_state(conn, &e.workflow_id)? else {
+                    return Ok(TriggerOutcome::WorkflowNotFound);
+                };
+                if state.paused {
+                    return Ok(TriggerOutcome::Paused);
+                }
+                let busy = state.status != TriggerStatus::Idle;
+                if busy && !may_buffer(conn, &e.workflow_id)? {
+                    return Ok(TriggerOutcome::Busy {
+                        status: state.status,
+                        current: state.current,
+                    });
+                }
+                if let Some(limit) = &limit {
+                    match limit.admit(rate_window(conn, &e.workflow_id)?, e.created_at) {
+                        Admission::Refused { retry_after, reset } => {
+                            return Ok(TriggerOutcome::RateLimited {
+                                max: limit.max,
+                                retry_after,
+                                reset,
+                            })
+                        }
+                        Admission::Admitted { window } => {
+                            save_rate_window(conn, &e.workflow_id, window)?
+                        }
                     }
                 }
-            }
-            if busy {
-                return Ok(TriggerOutcome::Buffered(buffer(conn, &failpoints, &e)?));
-            }
-            launch(conn, &failpoints, &e, &doc, None)?;
-            Ok(TriggerOutcome::Accepted(e))
-        })
-        .await
+                if busy {
+                    return Ok(TriggerOutcome::Buffered(buffer(conn, &failpoints, &e)?));
+                }
+                launch(conn, &failpoints, &e, &doc, None)?;
+                Ok(TriggerOutcome::Accepted(e))
+            })
+            .await?;
+        if let TriggerOutcome::Accepted(e) = &outcome {
+            self.inner.queued.keep(kept, e.clone());
+        }
+        Ok(outcome)
     }
 
     async fn fire_slot(
@@ -364,41 +398,52 @@ impl ExecutionRepo for SqliteStore {
     ) -> RepoResult<SlotOutcome> {
         let id = workflow_id.to_string();
         let e = execution.cloned();
-        let doc = e.as_ref().map(serde_json::to_string).transpose()?;
+        let doc: Option<Arc<str>> = e
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()?
+            .map(Into::into);
+        let kept = doc.clone();
         let failpoints = self.failpoints().clone();
-        self.write("fire_slot", move |conn| {
-            let Some(state) = trigger_state(conn, &id)? else {
-                return Ok(SlotOutcome::Stale);
-            };
-            if state.next_run_at != Some(to_millis(due)) || state.paused {
-                return Ok(SlotOutcome::Stale);
-            }
-            let outcome = match e {
-                Some(e)
-                    if state.status == TriggerStatus::Idle && !exists(conn, e.execution_id)? =>
-                {
-                    // The next slot and the busy state in one write of the workflow's row.
-                    let doc = doc.as_deref().unwrap_or_default();
-                    launch(conn, &failpoints, &e, doc, Some(next_run_at))?;
-                    return Ok(SlotOutcome::Fired(Box::new(e)));
+        let outcome = self
+            .write("fire_slot", move |conn| {
+                let Some(state) = trigger_state(conn, &id)? else {
+                    return Ok(SlotOutcome::Stale);
+                };
+                if state.next_run_at != Some(to_millis(due)) || state.paused {
+                    return Ok(SlotOutcome::Stale);
                 }
-                None => SlotOutcome::Advanced,
-                Some(e) if state.status != TriggerStatus::Idle => {
-                    if !exists(conn, e.execution_id)? && may_buffer(conn, &id)? {
-                        SlotOutcome::Buffered(Box::new(buffer(conn, &failpoints, &e)?))
-                    } else {
-                        SlotOutcome::SkippedBusy
+                let outcome = match e {
+                    Some(e)
+                        if state.status == TriggerStatus::Idle
+                            && !exists(conn, e.execution_id)? =>
+                    {
+                        // The next slot and the busy state in one write of the workflow's row.
+                        let doc = doc.as_deref().unwrap_or_default();
+                        launch(conn, &failpoints, &e, doc, Some(next_run_at))?;
+                        return Ok(SlotOutcome::Fired(Box::new(e)));
                     }
-                }
-                Some(e) => {
-                    tracing::debug!(execution_id = %e.execution_id, "slot already recorded");
-                    SlotOutcome::Stale
-                }
-            };
-            set_next_run(conn, &id, next_run_at)?;
-            Ok(outcome)
-        })
-        .await
+                    None => SlotOutcome::Advanced,
+                    Some(e) if state.status != TriggerStatus::Idle => {
+                        if !exists(conn, e.execution_id)? && may_buffer(conn, &id)? {
+                            SlotOutcome::Buffered(Box::new(buffer(conn, &failpoints, &e)?))
+                        } else {
+                            SlotOutcome::SkippedBusy
+                        }
+                    }
+                    Some(e) => {
+                        tracing::debug!(execution_id = %e.execution_id, "slot already recorded");
+                        SlotOutcome::Stale
+                    }
+                };
+                set_next_run(conn, &id, next_run_at)?;
+                Ok(outcome)
+            })
+            .await?;
+        if let (SlotOutcome::Fired(e), Some(doc)) = (&outcome, kept) {
+            self.inner.queued.keep(doc, (**e).clone());
+        }
+        Ok(outcome)
     }
 
     async fn get(&self, execution_id: Uuid) -> RepoResult<Option<Execution>> {
@@ -456,15 +501,34 @@ impl ExecutionRepo for SqliteStore {
         lease: &Lease,
         now: Timestamp,
     ) -> RepoResult<Option<Execution>> {
-        let lease = lease.clone();
+        let claim = Transition::Claim {
+            lease: lease.clone(),
+            now,
+        };
+        // Prepared here from this process's copy when it has one (see `queued`).
+        let prepared = match self.inner.queued.take(execution_id) {
+            Some(copy) => {
+                let before = copy.execution.trigger_state();
+                let mut claimed = copy.execution;
+                match claimed.apply(&claim) {
+                    true => Some((copy.doc, serde_json::to_string(&claimed)?, claimed, before)),
+                    false => None,
+                }
+            }
+            None => None,
+        };
         let failpoints = self.failpoints().clone();
         self.write("claim", move |conn| {
-            transition_one(
-                conn,
-                &failpoints,
-                execution_id,
-                &Transition::Claim { lease, now },
-            )
+            if let Some((stored, doc, claimed, before)) = prepared {
+                if replace_if_unchanged(conn, &stored, &claimed, &doc)? {
+                    if claimed.trigger_state() != before {
+                        failpoints.pass(crash_points::BEFORE_TRIGGER_FOLLOWS)?;
+                        follow(conn, &failpoints, &claimed)?;
+                    }
+                    return Ok(Some(claimed));
+                }
+            }
+            transition_one(conn, &failpoints, execution_id, &claim)
         })
         .await
     }

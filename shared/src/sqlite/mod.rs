@@ -5,6 +5,7 @@
 
 mod checkpoint;
 mod executions;
+mod queued;
 mod rows;
 mod schema;
 mod services;
@@ -37,6 +38,8 @@ struct Inner {
     next_reader: AtomicUsize,
     /// Armed only by tests, to crash an operation halfway (here: roll it back whole).
     failpoints: Failpoints,
+    /// What this process queued, so that claiming it needs no read on the writer.
+    queued: queued::QueuedCopies,
 }
 
 impl SqliteStore {
@@ -54,9 +57,6 @@ impl SqliteStore {
         schema::migrate(&writer)?;
         writer.pragma_update(None, "wal_autocheckpoint", 0)?;
         writer.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
-        // Each write runs in a savepoint; its undo copies of pages stay in memory, not in a
-        // temp file.
-        writer.pragma_update(None, "temp_store", "MEMORY")?;
         // When the WAL starts over, its file is cut back to this if it grew past it. Twice
         // the restart threshold: a WAL restarted on time is reused as it is, since cutting
         // ~100 MiB off a file stalled the write after each restart for 10-20 ms.
@@ -73,6 +73,7 @@ impl SqliteStore {
             readers,
             next_reader: AtomicUsize::new(0),
             failpoints: Failpoints::default(),
+            queued: queued::QueuedCopies::default(),
         });
         let checkpointer = connect(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
         checkpoint::start(checkpointer, Arc::downgrade(&inner)).map_err(|e| {
