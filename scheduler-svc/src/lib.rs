@@ -42,7 +42,8 @@ pub async fn run_with(
     while !shutdown.is_cancelled() {
         let now = time::now();
         periodic::fire_due(&backends, now).await;
-        if next_retry.is_some_and(|due| due <= now) || now >= next_repair {
+        let requeued = next_retry.is_some_and(|due| due <= now) || now >= next_repair;
+        if requeued {
             repair::requeue_due_retries(&backends, now).await;
         }
         shared::workers::sweep(&backends, now, BATCH).await;
@@ -60,6 +61,10 @@ pub async fn run_with(
         }
         let (mut wake, retry) = next_wake(&backends, config.poll_interval, next_repair).await;
         next_retry = retry;
+        if !requeued && retry.is_some_and(|due| due <= now) {
+            // A retry recorded since the last read is due already: this round did not look.
+            continue;
+        }
         if wake <= now {
             // Still due after this round handled everything due at `now`: the store failed
             // (logged above). Back off instead of spinning on it.

@@ -113,6 +113,7 @@ contract!(
     next_retry_due_is_the_earliest_retry,
     live_counts_count_waiting_running_and_retrying,
     prune_history_deletes_only_ended_executions_past_retention,
+    prune_history_looks_past_crowded_workflows_with_nothing_to_delete,
     a_crash_between_the_workflow_and_a_new_execution_is_mended,
     a_crash_between_a_slot_and_its_execution_loses_no_slot,
     a_crash_before_the_trigger_state_follows_a_finish_is_mended,
@@ -1046,6 +1047,49 @@ async fn prune_history_deletes_only_ended_executions_past_retention(s: Store) {
             .unwrap(),
         0
     );
+}
+
+async fn prune_history_looks_past_crowded_workflows_with_nothing_to_delete(s: Store) {
+    // Over the count of one, but both live: nothing of it may go.
+    let busy = buffering("a-busy", None);
+    s.workflows.create(&busy).await.unwrap();
+    accept(&s, &manual(&busy)).await;
+    let behind = s
+        .executions
+        .accept_trigger(&manual(&busy), None)
+        .await
+        .unwrap();
+    assert!(matches!(behind, TriggerOutcome::Buffered(_)), "{behind:?}");
+    // Over the count with ended executions, listed after it.
+    let done = workflow("z-done", None);
+    s.workflows.create(&done).await.unwrap();
+    for _ in 0..3 {
+        let e = manual(&done);
+        accept(&s, &e).await;
+        let mut ended = claimed(&s, &e, "r", 30).await;
+        ended.status = ExecutionStatus::Succeeded;
+        assert!(s.executions.finish(&ended, "r").await.unwrap());
+    }
+
+    assert_eq!(s.executions.prune_history(None, 1, 1).await.unwrap(), 1);
+    assert_eq!(s.executions.prune_history(None, 1, 10).await.unwrap(), 1);
+    assert_eq!(s.executions.prune_history(None, 1, 10).await.unwrap(), 0);
+    let all = ExecutionQuery {
+        limit: 100,
+        ..Default::default()
+    };
+    let a_busy = s
+        .executions
+        .list_for_workflow("a-busy", &all)
+        .await
+        .unwrap();
+    assert_eq!(a_busy.items.len(), 2, "live executions stay");
+    let z_done = s
+        .executions
+        .list_for_workflow("z-done", &all)
+        .await
+        .unwrap();
+    assert_eq!(z_done.items.len(), 1);
 }
 
 // ---- crashes between two writes, and repair_trigger_states ----------------------------

@@ -81,10 +81,7 @@ impl Execution {
                 if !self.is_held_by(owner) {
                     return false;
                 }
-                *self = Execution {
-                    lease: None,
-                    ..(**reported).clone()
-                };
+                *self = Execution::finished_from(reported);
             }
             Transition::Release { owner, now } => {
                 if !self.is_held_by(owner) {
@@ -141,6 +138,15 @@ impl Execution {
     }
 
     /// Whether `owner` holds the lease of this running execution.
+    /// What a runner's report ending its attempt leaves stored: the report whole, whatever was
+    /// stored before (the lease check aside), without the lease.
+    pub fn finished_from(reported: &Execution) -> Execution {
+        Execution {
+            lease: None,
+            ..reported.clone()
+        }
+    }
+
     pub fn is_held_by(&self, owner: &str) -> bool {
         self.status == ExecutionStatus::Running && self.lease_owner() == Some(owner)
     }

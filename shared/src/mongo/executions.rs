@@ -761,17 +761,16 @@ impl ExecutionRepo for MongoStore {
                 doomed.extend(self.execution_ids(old, doc! {}, 0, limit).await?);
             }
             if keep_per_workflow > 0 && doomed.len() < limit {
-                let crowded: Vec<Document> = self
+                // Walked only as far as needed: a crowded workflow whose executions past the
+                // count are all live yields nothing, so a fixed first few could hide the rest.
+                let mut crowded = self
                     .executions
                     .aggregate([
                         doc! {"$group": {"_id": "$workflowId", "n": {"$sum": 1}}},
                         doc! {"$match": {"n": {"$gt": keep_per_workflow as i64}}},
-                        doc! {"$limit": find_limit(limit)},
                     ])
-                    .await?
-                    .try_collect()
                     .await?;
-                for group in crowded {
+                while let Some(group) = crowded.try_next().await? {
                     let Ok(workflow_id) = group.get_str("_id") else {
                         continue;
                     };

@@ -397,13 +397,12 @@ impl ExecutionRepo for SqliteStore {
         execution: Option<&Execution>,
     ) -> RepoResult<SlotOutcome> {
         let id = workflow_id.to_string();
-        let e = execution.cloned();
-        let doc: Option<Arc<str>> = e
-            .as_ref()
-            .map(serde_json::to_string)
-            .transpose()?
-            .map(Into::into);
-        let kept = doc.clone();
+        // With its document, encoded here rather than on the writer.
+        let fired: Option<(Execution, Arc<str>)> = match execution {
+            Some(e) => Some((e.clone(), serde_json::to_string(e)?.into())),
+            None => None,
+        };
+        let kept = fired.as_ref().map(|(_, doc)| doc.clone());
         let failpoints = self.failpoints().clone();
         let outcome = self
             .write("fire_slot", move |conn| {
@@ -413,25 +412,24 @@ impl ExecutionRepo for SqliteStore {
                 if state.next_run_at != Some(to_millis(due)) || state.paused {
                     return Ok(SlotOutcome::Stale);
                 }
-                let outcome = match e {
-                    Some(e)
+                let outcome = match fired {
+                    Some((e, doc))
                         if state.status == TriggerStatus::Idle
                             && !exists(conn, e.execution_id)? =>
                     {
                         // The next slot and the busy state in one write of the workflow's row.
-                        let doc = doc.as_deref().unwrap_or_default();
-                        launch(conn, &failpoints, &e, doc, Some(next_run_at))?;
+                        launch(conn, &failpoints, &e, &doc, Some(next_run_at))?;
                         return Ok(SlotOutcome::Fired(Box::new(e)));
                     }
                     None => SlotOutcome::Advanced,
-                    Some(e) if state.status != TriggerStatus::Idle => {
+                    Some((e, _)) if state.status != TriggerStatus::Idle => {
                         if !exists(conn, e.execution_id)? && may_buffer(conn, &id)? {
                             SlotOutcome::Buffered(Box::new(buffer(conn, &failpoints, &e)?))
                         } else {
                             SlotOutcome::SkippedBusy
                         }
                     }
-                    Some(e) => {
+                    Some((e, _)) => {
                         tracing::debug!(execution_id = %e.execution_id, "slot already recorded");
                         SlotOutcome::Stale
                     }
@@ -506,26 +504,16 @@ impl ExecutionRepo for SqliteStore {
             now,
         };
         // Prepared here from this process's copy when it has one (see `queued`).
-        let prepared = match self.inner.queued.take(execution_id) {
-            Some(copy) => {
-                let before = copy.execution.trigger_state();
-                let mut claimed = copy.execution;
-                match claimed.apply(&claim) {
-                    true => Some((copy.doc, serde_json::to_string(&claimed)?, claimed, before)),
-                    false => None,
-                }
-            }
-            None => None,
-        };
+        let prepared = self.inner.queued.prepare_claim(execution_id, &claim)?;
         let failpoints = self.failpoints().clone();
         self.write("claim", move |conn| {
-            if let Some((stored, doc, claimed, before)) = prepared {
-                if replace_if_unchanged(conn, &stored, &claimed, &doc)? {
-                    if claimed.trigger_state() != before {
+            if let Some(p) = prepared {
+                if replace_if_unchanged(conn, &p.stored, &p.claimed, &p.doc)? {
+                    if p.claimed.trigger_state() != p.before {
                         failpoints.pass(crash_points::BEFORE_TRIGGER_FOLLOWS)?;
-                        follow(conn, &failpoints, &claimed)?;
+                        follow(conn, &failpoints, &p.claimed)?;
                     }
-                    return Ok(Some(claimed));
+                    return Ok(Some(p.claimed));
                 }
             }
             transition_one(conn, &failpoints, execution_id, &claim)
@@ -559,8 +547,7 @@ impl ExecutionRepo for SqliteStore {
         // The report replaces the stored state whole (`Transition::Finish`), so it is encoded
         // here, off the writer thread every write waits for; the writer only checks that the
         // lease still holds.
-        let mut done = execution.clone();
-        done.lease = None;
+        let done = Execution::finished_from(execution);
         let doc = serde_json::to_string(&done)?;
         let owner = owner.to_string();
         let failpoints = self.failpoints().clone();
@@ -709,29 +696,7 @@ impl ExecutionRepo for SqliteStore {
         keep_per_workflow: usize,
         limit: usize,
     ) -> RepoResult<usize> {
-        // Found on a reader, deleted by id on the writer: counting a crowded workflow's
-        // history takes a while at scale, and the writer must not stall every trigger for it.
-        let doomed = self
-            .read("prune_history", move |conn| {
-                doomed_executions(conn, ended_before, keep_per_workflow, limit)
-            })
-            .await?;
-        if doomed.is_empty() {
-            return Ok(0);
-        }
-        self.write("prune_history", move |conn| {
-            // Ended when found, so ended still (an ended execution never goes live again); the
-            // status check guards against a bug rather than a race.
-            let mut delete = conn.prepare_cached(
-                "DELETE FROM executions WHERE execution_id = ?1 AND status IN ('succeeded', 'failed', 'cancelled')",
-            )?;
-            let mut deleted = 0;
-            for id in &doomed {
-                deleted += delete.execute([id])?;
-            }
-            Ok(deleted)
-        })
-        .await
+        super::prune::prune_history(self, ended_before, keep_per_workflow, limit).await
     }
 
     /// Every write here is one transaction, so no crash leaves a workflow and its execution
@@ -795,58 +760,4 @@ impl ExecutionRepo for SqliteStore {
         })
         .await
     }
-}
-
-/// Ended executions past retention, oldest first by age, then beyond each crowded workflow's
-/// newest `keep_per_workflow` (live ones count towards it but are never chosen).
-fn doomed_executions(
-    conn: &Connection,
-    ended_before: Option<Timestamp>,
-    keep_per_workflow: usize,
-    limit: usize,
-) -> RepoResult<Vec<String>> {
-    let mut doomed: Vec<String> = Vec::new();
-    if let Some(before) = ended_before {
-        // From the `executions_ended` index: no scan of the history that stays.
-        doomed = conn
-            .prepare_cached(
-                "SELECT execution_id FROM executions
-                 WHERE status IN ('succeeded', 'failed', 'cancelled') AND updated_at < ?1
-                 ORDER BY updated_at LIMIT ?2",
-            )?
-            .query_map(params![to_millis(before), limit as i64], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-    }
-    if keep_per_workflow == 0 || doomed.len() >= limit {
-        return Ok(doomed);
-    }
-    // Counted from the `executions_by_workflow` index alone.
-    let crowded: Vec<String> = conn
-        .prepare_cached(
-            "SELECT workflow_id FROM executions GROUP BY workflow_id HAVING COUNT(*) > ?1 LIMIT ?2",
-        )?
-        .query_map(params![keep_per_workflow as i64, limit as i64], |r| {
-            r.get(0)
-        })?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut beyond = conn.prepare_cached(
-        "SELECT execution_id, status FROM executions WHERE workflow_id = ?1
-         ORDER BY created_at DESC, execution_id DESC LIMIT -1 OFFSET ?2",
-    )?;
-    for workflow_id in crowded {
-        let rows = beyond.query_map(params![workflow_id, keep_per_workflow as i64], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })?;
-        for row in rows {
-            let (id, status) = row?;
-            let ended = ExecutionStatus::parse(&status).is_some_and(|s| s.is_terminal());
-            if ended && !doomed.contains(&id) {
-                doomed.push(id);
-                if doomed.len() >= limit {
-                    return Ok(doomed);
-                }
-            }
-        }
-    }
-    Ok(doomed)
 }

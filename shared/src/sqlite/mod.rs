@@ -5,6 +5,7 @@
 
 mod checkpoint;
 mod executions;
+mod prune;
 mod queued;
 mod rows;
 mod schema;
