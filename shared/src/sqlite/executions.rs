@@ -384,7 +384,7 @@ impl ExecutionRepo for SqliteStore {
             })
             .await?;
         if let TriggerOutcome::Accepted(e) = &outcome {
-            self.inner.queued.keep(kept, e.clone());
+            self.inner.queued.keep(kept, e);
         }
         Ok(outcome)
     }
@@ -439,7 +439,7 @@ impl ExecutionRepo for SqliteStore {
             })
             .await?;
         if let (SlotOutcome::Fired(e), Some(doc)) = (&outcome, kept) {
-            self.inner.queued.keep(doc, (**e).clone());
+            self.inner.queued.keep(doc, e);
         }
         Ok(outcome)
     }

@@ -43,10 +43,12 @@ pub struct QueuedCopies {
 }
 
 impl QueuedCopies {
-    pub fn keep(&self, doc: Arc<str>, execution: Execution) {
+    /// Keeps a copy of `execution`, just queued and stored as `doc`.
+    pub fn keep(&self, doc: Arc<str>, execution: &Execution) {
         if !self.claims_here.load(Ordering::Relaxed) || doc.len() > LARGEST_DOC {
             return;
         }
+        let execution = execution.clone();
         let mut generations = self.lock();
         let full =
             generations[0].copies.len() >= GENERATION || generations[0].bytes >= GENERATION_BYTES;
@@ -139,24 +141,24 @@ mod tests {
     #[test]
     fn a_copy_is_taken_once_and_old_generations_age_out() {
         let copies = QueuedCopies::default();
-        copies.keep("before any claim".into(), queued(0));
+        copies.keep("before any claim".into(), &queued(0));
         assert!(
             copies.take(Uuid::from_u128(0)).is_none(),
             "no claims here yet"
         );
         copies.claims_here.store(true, Ordering::Relaxed);
-        copies.keep("first".into(), queued(0));
+        copies.keep("first".into(), &queued(0));
         let first = copies.take(Uuid::from_u128(0)).expect("kept");
         assert_eq!(&*first.doc, "first");
         assert!(copies.take(Uuid::from_u128(0)).is_none(), "taken once");
-        copies.keep("x".repeat(LARGEST_DOC + 1).into(), queued(0));
+        copies.keep("x".repeat(LARGEST_DOC + 1).into(), &queued(0));
         assert!(
             copies.take(Uuid::from_u128(0)).is_none(),
             "too large to copy"
         );
 
         for n in 1..=(2 * GENERATION as u128 + 1) {
-            copies.keep("doc".into(), queued(n));
+            copies.keep("doc".into(), &queued(n));
         }
         assert!(
             copies.take(Uuid::from_u128(1)).is_none(),
