@@ -1,4 +1,7 @@
-use super::rows::{decode_executions, select_execution, write_encoded_execution, write_execution};
+use super::rows::{
+    decode_executions, overwrite_execution, select_execution, write_encoded_execution,
+    write_execution, StillStored,
+};
 use super::SqliteStore;
 use crate::domain::{
     Admission, Execution, ExecutionStatus, Lease, Overlap, RateLimit, RateWindow, Transition,
@@ -193,43 +196,13 @@ fn persist(
         return Ok(None);
     }
     write_execution(conn, &e)?;
-    if e.trigger_state() != before {
-        failpoints.pass(crash_points::BEFORE_TRIGGER_FOLLOWS)?;
-        follow(conn, failpoints, &e)?;
-    }
+    follow_if_changed(conn, failpoints, &e, before)?;
     Ok(Some(e))
-}
-
-/// Writes `e` (encoded as `doc`) over its stored execution if that is still exactly `stored`;
-/// false (and nothing written) otherwise.
-fn replace_if_unchanged(
-    conn: &Connection,
-    stored: &str,
-    e: &Execution,
-    doc: &str,
-) -> RepoResult<bool> {
-    let replaced = conn
-        .prepare_cached(
-            "UPDATE executions SET status = ?2, updated_at = ?3, next_attempt_at = ?4,
-                 lease_owner = ?5, lease_expires_at = ?6, doc = ?7
-             WHERE execution_id = ?1 AND doc = ?8",
-        )?
-        .execute(params![
-            e.execution_id.to_string(),
-            e.status.as_str(),
-            to_millis(e.updated_at),
-            e.next_attempt_at.map(to_millis),
-            e.lease.as_ref().map(|l| l.owner.as_str()),
-            e.lease.as_ref().map(|l| to_millis(l.expires_at)),
-            doc,
-            stored,
-        ])?;
-    Ok(replaced == 1)
 }
 
 /// Writes `done` (encoded as `doc`) over its execution if `owner` still holds that one's lease,
 /// then the trigger state that follows: what [`persist`] does for `Transition::Finish`, with
-/// the lease checked on the status and lease-owner columns instead of the decoded document.
+/// the lease checked on the columns instead of the decoded document.
 fn finish_reported(
     conn: &Connection,
     failpoints: &Failpoints,
@@ -237,32 +210,29 @@ fn finish_reported(
     doc: &str,
     owner: &str,
 ) -> RepoResult<bool> {
-    let held =
-        conn.prepare_cached(
-            "UPDATE executions SET status = ?2, updated_at = ?3, next_attempt_at = ?4,
-                 lease_owner = NULL, lease_expires_at = NULL, doc = ?5
-             WHERE execution_id = ?1 AND status = 'running' AND lease_owner = ?6",
-        )?
-        .execute(params![
-            done.execution_id.to_string(),
-            done.status.as_str(),
-            to_millis(done.updated_at),
-            done.next_attempt_at.map(to_millis),
-            doc,
-            owner,
-        ])? == 1;
-    if !held {
+    if !overwrite_execution(conn, done, doc, StillStored::HeldBy(owner))? {
         return Ok(false);
     }
     let while_running = (
         TriggerStatus::following(ExecutionStatus::Running),
         Some(done.execution_id),
     );
-    if done.trigger_state() != while_running {
-        failpoints.pass(crash_points::BEFORE_TRIGGER_FOLLOWS)?;
-        follow(conn, failpoints, done)?;
-    }
+    follow_if_changed(conn, failpoints, done, while_running)?;
     Ok(true)
+}
+
+/// After `e` was written: its workflow's trigger state follows if `e` changed it from `before`.
+fn follow_if_changed(
+    conn: &Connection,
+    failpoints: &Failpoints,
+    e: &Execution,
+    before: (TriggerStatus, Option<Uuid>),
+) -> RepoResult<()> {
+    if e.trigger_state() == before {
+        return Ok(());
+    }
+    failpoints.pass(crash_points::BEFORE_TRIGGER_FOLLOWS)?;
+    follow(conn, failpoints, e)
 }
 
 /// Sets the workflow's trigger state to what its current execution `e` implies; when `e`
@@ -508,11 +478,8 @@ impl ExecutionRepo for SqliteStore {
         let failpoints = self.failpoints().clone();
         self.write("claim", move |conn| {
             if let Some(p) = prepared {
-                if replace_if_unchanged(conn, &p.stored, &p.claimed, &p.doc)? {
-                    if p.claimed.trigger_state() != p.before {
-                        failpoints.pass(crash_points::BEFORE_TRIGGER_FOLLOWS)?;
-                        follow(conn, &failpoints, &p.claimed)?;
-                    }
+                if overwrite_execution(conn, &p.claimed, &p.doc, StillStored::Doc(&p.stored))? {
+                    follow_if_changed(conn, &failpoints, &p.claimed, p.before)?;
                     return Ok(Some(p.claimed));
                 }
             }

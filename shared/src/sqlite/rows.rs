@@ -114,3 +114,43 @@ pub fn write_encoded_execution(conn: &Connection, e: &Execution, doc: &str) -> R
     ])?;
     Ok(())
 }
+
+/// What must still hold of a stored execution for [`overwrite_execution`] to write over it.
+pub enum StillStored<'a> {
+    /// Its document, byte for byte.
+    Doc(&'a str),
+    /// Running, under this owner's lease.
+    HeldBy(&'a str),
+}
+
+/// Writes `e` (encoded as `doc`) over its stored execution if `guard` still holds; false, and
+/// nothing written, otherwise. The guard is read from columns and the stored text, so no
+/// document is decoded.
+pub fn overwrite_execution(
+    conn: &Connection,
+    e: &Execution,
+    doc: &str,
+    guard: StillStored,
+) -> RepoResult<bool> {
+    let (condition, expected) = match guard {
+        StillStored::Doc(stored) => ("doc = ?7", stored),
+        StillStored::HeldBy(owner) => ("status = 'running' AND lease_owner = ?7", owner),
+    };
+    let written = conn
+        .prepare_cached(&format!(
+            "UPDATE executions SET status = ?2, updated_at = ?3, next_attempt_at = ?4,
+                 lease_owner = ?5, lease_expires_at = ?6, doc = ?8
+             WHERE execution_id = ?1 AND {condition}"
+        ))?
+        .execute(params![
+            e.execution_id.to_string(),
+            e.status.as_str(),
+            to_millis(e.updated_at),
+            e.next_attempt_at.map(to_millis),
+            e.lease.as_ref().map(|l| l.owner.as_str()),
+            e.lease.as_ref().map(|l| to_millis(l.expires_at)),
+            expected,
+            doc,
+        ])?;
+    Ok(written == 1)
+}
