@@ -40,6 +40,8 @@ usage: cargo run --release -p bench -- [options]
                               (default 65, quick 15)
   --many N                    periodic workflows of the second lateness row (default 100000,
                               quick 25000)
+  --open-rate N               the open-loop row's first rate, in triggers/s, instead of half the
+                              e2e row's throughput (to compare binaries at the same load)
   --only ROW[,ROW]            run only the rows whose names start with these (e.g. `lateness
                               100000`, `open loop`); the others print as not measured
 ";
@@ -78,6 +80,8 @@ pub struct Scale {
     /// How long each open-loop rate runs, and the Kafka floor's loaded loop.
     #[serde(serialize_with = "secs")]
     pub open_loop_duration: Duration,
+    /// The open loop's first rate when fixed by `--open-rate` (else half the e2e throughput).
+    pub open_loop_rate: Option<usize>,
     /// Periodic workflows of the second lateness row, on a product of its own.
     pub many_periodic_workflows: usize,
     /// Timed GETs of each dashboard page.
@@ -125,7 +129,7 @@ pub fn parse() -> Result<Args> {
     let mut concurrency = 64;
     let mut threads = 2;
     let (mut e2e, mut inflight, mut periodic, mut window) = (None, None, None, None);
-    let (mut waiting, mut many) = (None, None);
+    let (mut waiting, mut many, mut open_rate) = (None, None, None);
 
     while let Some(flag) = it.next() {
         let mut value = || {
@@ -153,6 +157,7 @@ pub fn parse() -> Result<Args> {
             "--periodic" => periodic = Some(number(&flag, &value()?)?),
             "--lateness-secs" => window = Some(number(&flag, &value()?)?),
             "--many" => many = Some(number(&flag, &value()?)?),
+            "--open-rate" => open_rate = Some(number(&flag, &value()?)?),
             "--only" => {
                 let rows = value()?.split(',').map(|r| r.trim().to_string()).collect();
                 ONLY.set(rows).map_err(|_| anyhow!("--only given twice"))?;
@@ -186,6 +191,7 @@ pub fn parse() -> Result<Args> {
             steps_executions: 500,
             waiting_executions: 200,
             open_loop_duration: Duration::from_secs(3),
+            open_loop_rate: None,
             many_periodic_workflows: 25_000,
             dashboard_samples: 5,
         }
@@ -204,6 +210,7 @@ pub fn parse() -> Result<Args> {
             steps_executions: 5_000,
             waiting_executions: 1_000,
             open_loop_duration: Duration::from_secs(10),
+            open_loop_rate: None,
             many_periodic_workflows: 100_000,
             dashboard_samples: 20,
         }
@@ -222,6 +229,12 @@ pub fn parse() -> Result<Args> {
     }
     if let Some(n) = many {
         scale.many_periodic_workflows = n;
+    }
+    if let Some(r) = open_rate {
+        if r == 0 {
+            bail!("--open-rate must be at least 1");
+        }
+        scale.open_loop_rate = Some(r);
     }
     if let Some(s) = window {
         scale.lateness_window = Duration::from_secs(s as u64);
