@@ -139,12 +139,12 @@ async fn run(args: &Args, machine: Machine, wfa: &Path) -> Result<Results> {
     let e2e = step("e2e", &mut errors, &mut product, e2e::run(&ctx, &manual)).await;
     // Open loop at half the rate the closed loop just sustained (unless --open-rate fixes
     // it), and at a fixed 1,000/s.
-    let half_rate = match ctx.scale.open_loop_rate {
+    let first_rate = match ctx.scale.open_loop_rate {
         Some(rate) => rate as f64,
         None => e2e.as_ref().map_or(1000.0, |e| (e.per_sec / 2.0).round()),
     };
     let mut open_loop = Vec::new();
-    for rate in [half_rate, 1000.0] {
+    for rate in [first_rate, 1000.0] {
         let name = format!("open loop {rate}/s");
         let scenario = open_loop::run(&ctx, rate, open_seconds, manual.len());
         if let Some(row) = step(&name, &mut errors, &mut product, scenario).await {

@@ -23,8 +23,9 @@ use std::sync::Weak;
 use std::time::Duration;
 
 const EVERY: Duration = Duration::from_millis(50);
-/// 64 MiB of 4 KiB pages: large enough that the writer is held rarely (every second or two
-/// at the heaviest load measured), small enough to be nothing on disk.
+/// 64 MiB of 4 KiB pages: large enough that writes are held rarely (about once a second at
+/// 2,600 executions a second), small enough to be nothing on disk. Not larger: a WAL four
+/// times as long was slower to write back, p99 44–64 ms against 3.6–4.5 at that load.
 pub const RESET_ABOVE_PAGES: i64 = 16_384;
 
 /// Checkpoints `conn`'s database until `alive` can no longer be upgraded (the store is gone).
