@@ -200,6 +200,15 @@ async fn accept(s: &Store, e: &Execution) {
     );
 }
 
+/// A trigger of a busy workflow that waits as its buffered execution.
+async fn accept_buffered(s: &Store, e: &Execution) {
+    let outcome = s.executions.accept_trigger(e, None).await.unwrap();
+    assert!(
+        matches!(outcome, TriggerOutcome::Buffered(_)),
+        "{outcome:?}"
+    );
+}
+
 fn lease(owner: &str, secs: i64) -> Lease {
     Lease {
         owner: owner.into(),
@@ -1060,12 +1069,7 @@ async fn prune_history_looks_past_crowded_workflows_with_nothing_to_delete(s: St
     let busy = buffering("a-busy", None);
     s.workflows.create(&busy).await.unwrap();
     accept(&s, &manual(&busy)).await;
-    let behind = s
-        .executions
-        .accept_trigger(&manual(&busy), None)
-        .await
-        .unwrap();
-    assert!(matches!(behind, TriggerOutcome::Buffered(_)), "{behind:?}");
+    accept_buffered(&s, &manual(&busy)).await;
     // Over the count with ended executions, listed after it.
     let done = workflow("z-done", None);
     s.workflows.create(&done).await.unwrap();
@@ -1330,12 +1334,7 @@ async fn buffer_one_keeps_one_behind_and_queues_it_as_the_current_ends(s: Store)
         (TriggerStatus::Busy, Some(second.execution_id))
     );
     // The buffer is free again behind the new current execution.
-    let fourth = s
-        .executions
-        .accept_trigger(&manual(&w), None)
-        .await
-        .unwrap();
-    assert!(matches!(fourth, TriggerOutcome::Buffered(_)), "{fourth:?}");
+    accept_buffered(&s, &manual(&w)).await;
 
     // A slot that comes while a periodic workflow is busy is buffered the same way.
     let p = buffering("bp", Some("10s"));

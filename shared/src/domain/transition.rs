@@ -137,7 +137,6 @@ impl Execution {
         true
     }
 
-    /// Whether `owner` holds the lease of this running execution.
     /// What a runner's report ending its attempt leaves stored: the report whole, whatever was
     /// stored before (the lease check aside), without the lease.
     pub fn finished_from(reported: &Execution) -> Execution {
@@ -147,6 +146,7 @@ impl Execution {
         }
     }
 
+    /// Whether `owner` holds the lease of this running execution.
     pub fn is_held_by(&self, owner: &str) -> bool {
         self.status == ExecutionStatus::Running && self.lease_owner() == Some(owner)
     }

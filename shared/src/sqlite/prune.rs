@@ -23,11 +23,13 @@ pub async fn prune_history(
     if doomed.is_empty() {
         return Ok(0);
     }
-    store.write("prune_history", move |conn| {
+    store
+        .write("prune_history", move |conn| {
             // Ended when found, so ended still (an ended execution never goes live again); the
             // status check guards against a bug rather than a race.
             let mut delete = conn.prepare_cached(
-                "DELETE FROM executions WHERE execution_id = ?1 AND status IN ('succeeded', 'failed', 'cancelled')",
+                "DELETE FROM executions WHERE execution_id = ?1
+                 AND status IN ('succeeded', 'failed', 'cancelled')",
             )?;
             let mut deleted = 0;
             for id in &doomed {
