@@ -1,5 +1,6 @@
 //! The embedded store: one SQLite file in WAL mode. Writes go to one writer thread that commits
-//! them in groups (see `writer`); reads use a few more connections on tokio's blocking pool.
+//! them in groups (see `writer`); reads use a few more connections, each with its thread
+//! (see `readers`).
 //! Other processes may open the same file: immediate transactions and a busy timeout make them
 //! take turns.
 
@@ -7,6 +8,7 @@ mod checkpoint;
 mod executions;
 mod prune;
 mod queued;
+mod readers;
 mod rows;
 mod schema;
 mod services;
@@ -17,8 +19,7 @@ mod writer;
 use crate::repo::{Failpoints, RepoError, RepoResult};
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 const READERS: usize = 4;
@@ -35,8 +36,7 @@ pub struct SqliteStore {
 
 struct Inner {
     writer: writer::Writer,
-    readers: Vec<Mutex<Connection>>,
-    next_reader: AtomicUsize,
+    readers: readers::Readers,
     /// Armed only by tests, to crash an operation halfway (here: roll it back whole).
     failpoints: Failpoints,
     /// What this process queued, so that claiming it needs no read on the writer.
@@ -67,12 +67,11 @@ impl SqliteStore {
             2 * checkpoint::RESET_ABOVE_PAGES * 4096,
         )?;
         let readers = (0..READERS)
-            .map(|_| connect(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map(Mutex::new))
+            .map(|_| connect(path, OpenFlags::SQLITE_OPEN_READ_ONLY))
             .collect::<RepoResult<Vec<_>>>()?;
         let inner = Arc::new(Inner {
             writer: writer::Writer::start(writer)?,
-            readers,
-            next_reader: AtomicUsize::new(0),
+            readers: readers::Readers::start(readers)?,
             failpoints: Failpoints::default(),
             queued: queued::QueuedCopies::default(),
         });
@@ -115,9 +114,9 @@ impl SqliteStore {
     }
 
     /// A read of one row by its key: a few cached pages, tens of microseconds, less than the
-    /// hand-off to the blocking pool and back costs (two thread wake-ups, which under load
+    /// hand-off to a reader thread and back costs (two thread wake-ups, which under load
     /// were a tenth of the product's CPU). It runs on the calling task when a reader
-    /// connection is free, and on the blocking pool otherwise. Readers of a WAL database do
+    /// connection is free, and on a reader thread otherwise. Readers of a WAL database do
     /// not wait for the writer, so this does not stall the task behind a commit (only another
     /// process's recovery of the file would, briefly).
     async fn lookup<T, F>(&self, op: &'static str, f: F) -> RepoResult<T>
@@ -125,7 +124,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> RepoResult<T> + Send + 'static,
     {
-        if let Some(conn) = self.inner.readers.iter().find_map(|r| r.try_lock().ok()) {
+        if let Some(conn) = self.inner.readers.free() {
             crate::telemetry::count_store_round_trip("sqlite", op);
             return f(&conn);
         }
@@ -138,24 +137,8 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> RepoResult<T> + Send + 'static,
     {
         crate::telemetry::count_store_round_trip("sqlite", op);
-        let inner = self.inner.clone();
-        run_blocking(move || {
-            let i = inner.next_reader.fetch_add(1, Ordering::Relaxed) % inner.readers.len();
-            let conn = inner.readers[i]
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(&conn)
-        })
-        .await
+        self.inner.readers.run(f).await
     }
-}
-
-async fn run_blocking<T: Send + 'static>(
-    f: impl FnOnce() -> RepoResult<T> + Send + 'static,
-) -> RepoResult<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| RepoError::Unavailable(format!("store task failed: {e}")))?
 }
 
 fn connect(path: &Path, flags: OpenFlags) -> RepoResult<Connection> {
