@@ -406,14 +406,19 @@ fn lateness_row(name: &str, t: &Lateness, extra: String) {
         "-".into(),
         format!(
             "{}/{} periodic workflows (5–30 s, created within {:.1} s), {} slots in {:.0} s ({:.0}/s); \
-             MISSED {}, DUPLICATED {}, early {}, anchor mismatches {}, create errors {}; \
-             API: {} executions, missing {}, duplicated {}, off-grid {}, other reasons {}, statuses {:?}, fetch errors {}{extra}",
+             p99 by 10 s of slots {}; MISSED {}, DUPLICATED {}, early {}, anchor mismatches {}, \
+             create errors {}; API: {} executions, missing {}, duplicated {}, off-grid {}, other reasons {}, statuses {:?}, fetch errors {}{extra}",
             t.created,
             t.workflows,
             t.creation_seconds,
             t.slots,
             t.window_seconds,
             t.ticks_per_sec,
+            t.p99_by_10s_ms
+                .iter()
+                .map(|ms| format!("{ms:.0}"))
+                .collect::<Vec<_>>()
+                .join("/"),
             t.missed,
             t.duplicated,
             t.early,

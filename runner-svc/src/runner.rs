@@ -232,43 +232,34 @@ impl Runner {
 #[async_trait]
 impl RequestHandler for Runner {
     async fn handle(&self, request: ExecutionRequest) {
-        // The definition first: if the store cannot give it, nothing is claimed, and the
-        // request comes again (queue poll, republish) instead of a claim to undo.
-        let workflow = match self.backends.workflows.get(&request.workflow_id).await {
-            Ok(workflow) => workflow,
+        let id = request.execution_id;
+        let lease = lease_for(&self.owner, self.lease_duration);
+        let claimed = match self
+            .backends
+            .executions
+            .claim(id, &lease, time::now())
+            .await
+        {
+            Ok(Some(claimed)) => claimed,
+            // Done, cancelled or held by another runner: a duplicate delivery, nothing to do.
+            Ok(None) => return tracing::debug!(execution_id = %id, "not claimable; skipped"),
             Err(err) => {
-                tracing::warn!(%err, execution_id = %request.execution_id, "cannot load the workflow; will be retried");
-                return;
+                return tracing::warn!(%err, execution_id = %id, "cannot claim; the repair loop will retry")
             }
         };
-        let services = match &workflow {
+        let services = match &claimed.workflow {
             Some(workflow) => match self.services_of(workflow).await {
                 Ok(services) => services,
                 Err(err) => {
-                    tracing::warn!(%err, execution_id = %request.execution_id, "cannot load the services the workflow calls; will be retried");
-                    return;
+                    tracing::warn!(%err, execution_id = %id, "cannot load the services the workflow calls; giving the execution back to be run again");
+                    let executions = self.backends.executions.as_ref();
+                    return shared::repo::give_back(executions, id, &self.owner, time::now()).await;
                 }
             },
             None => BTreeMap::new(),
         };
-        let lease = lease_for(&self.owner, self.lease_duration);
-        match self
-            .backends
-            .executions
-            .claim(request.execution_id, &lease, time::now())
+        measure::execution_started(claimed.execution.reason);
+        self.run_claimed(claimed.execution, claimed.workflow, services)
             .await
-        {
-            Ok(Some(execution)) => {
-                measure::execution_started(execution.reason);
-                self.run_claimed(execution, workflow, services).await
-            }
-            // Done, cancelled or held by another runner: a duplicate delivery, nothing to do.
-            Ok(None) => {
-                tracing::debug!(execution_id = %request.execution_id, "not claimable; skipped")
-            }
-            Err(err) => {
-                tracing::warn!(%err, execution_id = %request.execution_id, "cannot claim; the repair loop will retry")
-            }
-        }
     }
 }

@@ -48,7 +48,8 @@ async fn a_claim_from_a_stale_copy_finds_what_the_other_process_did() {
         .claim(e.execution_id, &lease("b"), time::now())
         .await
         .unwrap()
-        .expect("queued, so claimable");
+        .expect("queued, so claimable")
+        .execution;
     ran.status = ExecutionStatus::Succeeded;
     assert!(b.finish(&ran, "b").await.unwrap());
 

@@ -222,6 +222,7 @@ async fn claimed(s: &Store, e: &Execution, owner: &str, secs: i64) -> Execution 
         .await
         .unwrap()
         .expect("claimable")
+        .execution
 }
 
 async fn trigger_of(s: &Store, id: &str) -> (TriggerStatus, Option<uuid::Uuid>) {
@@ -759,7 +760,10 @@ async fn claim_is_exclusive(s: Store) {
     );
     let granted = [a.unwrap(), b.unwrap()];
     assert_eq!(granted.iter().filter(|c| c.is_some()).count(), 1);
-    let running = granted.into_iter().flatten().next().unwrap();
+    let claimed = granted.into_iter().flatten().next().unwrap();
+    // With the workflow to run, as stored.
+    assert_eq!(claimed.workflow, s.workflows.get("c").await.unwrap());
+    let running = claimed.execution;
     assert_eq!(running.status, ExecutionStatus::Running);
     assert!(running.started_at.is_some());
     assert_eq!(status_of(&s, &e).await, ExecutionStatus::Running);

@@ -44,6 +44,9 @@ pub struct Lateness {
     pub ticks_per_sec: f64,
     /// Sink receive − slot time, first call of each slot.
     pub lateness: Summary,
+    /// p99 lateness of the slots due in each 10 s of the window, in order: a backlog left by
+    /// the creation phase shows in the first ones, a steady-state one in all.
+    pub p99_by_10s_ms: Vec<f64>,
     pub missed: u64,
     pub duplicated: u64,
     /// Calls more than `EARLY_TOLERANCE` before the workflow's first slot.
@@ -159,6 +162,8 @@ pub async fn run(ctx: &Ctx, n: usize) -> Result<Lateness> {
     }
     let (mut slots, mut missed, mut duplicated, mut early) = (0u64, 0u64, 0u64, 0u64);
     let mut late_ms = Vec::new();
+    let mut late_by_10s: Vec<Vec<f64>> = Vec::new();
+    let start = clock::wall(t0);
     for (i, (grid, _)) in grids
         .iter()
         .enumerate()
@@ -172,8 +177,14 @@ pub async fn run(ctx: &Ctx, n: usize) -> Result<Lateness> {
                 Some(k) if k < due => {
                     calls[k] += 1;
                     if calls[k] == 1 {
-                        let late = at - grid.slot(k as i64);
-                        late_ms.push(late.num_microseconds().unwrap_or(i64::MAX) as f64 / 1e3);
+                        let slot = grid.slot(k as i64);
+                        let late = (at - slot).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e3;
+                        late_ms.push(late);
+                        let tenth = ((slot - start).num_seconds().max(0) / 10) as usize;
+                        if late_by_10s.len() <= tenth {
+                            late_by_10s.resize_with(tenth + 1, Vec::new);
+                        }
+                        late_by_10s[tenth].push(late);
                     }
                 }
                 Some(_) => {} // a slot after the window
@@ -197,6 +208,10 @@ pub async fn run(ctx: &Ctx, n: usize) -> Result<Lateness> {
         slots,
         ticks_per_sec: slots as f64 / window.as_secs_f64(),
         lateness: summarize_ms(late_ms),
+        p99_by_10s_ms: late_by_10s
+            .into_iter()
+            .map(|late| summarize_ms(late).p99_ms)
+            .collect(),
         missed,
         duplicated,
         early,

@@ -5,8 +5,8 @@ use crate::domain::{
     Admission, Execution, ExecutionStatus, Lease, Overlap, RateLimit, Transition, TriggerStatus,
 };
 use crate::repo::{
-    crash_points, cursor, ExecutionQuery, ExecutionRepo, LiveCounts, Page, RepoError, RepoResult,
-    SlotOutcome, TriggerOutcome,
+    crash_points, cursor, Claimed, ExecutionQuery, ExecutionRepo, LiveCounts, Page, RepoError,
+    RepoResult, SlotOutcome, TriggerOutcome, WorkflowRepo,
 };
 use crate::time::{self, Timestamp};
 use async_trait::async_trait;
@@ -582,12 +582,25 @@ impl ExecutionRepo for MongoStore {
         execution_id: Uuid,
         lease: &Lease,
         now: Timestamp,
-    ) -> RepoResult<Option<Execution>> {
+    ) -> RepoResult<Option<Claimed>> {
         let claim = Transition::Claim {
             lease: lease.clone(),
             now,
         };
-        bounded("claim", self.transition_one(execution_id, &claim)).await
+        let Some(execution) = bounded("claim", self.transition_one(execution_id, &claim)).await?
+        else {
+            return Ok(None);
+        };
+        match WorkflowRepo::get(self, &execution.workflow_id).await {
+            Ok(workflow) => Ok(Some(Claimed {
+                execution,
+                workflow,
+            })),
+            Err(err) => {
+                crate::repo::give_back(self, execution_id, &lease.owner, now).await;
+                Err(err)
+            }
+        }
     }
 
     async fn save_progress(&self, execution: &Execution) -> RepoResult<bool> {

@@ -170,6 +170,27 @@ pub enum TriggerOutcome {
     WorkflowNotFound,
 }
 
+/// An execution a runner took, with its workflow as stored at that moment (`None`: deleted
+/// since it was queued), which the runner is about to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claimed {
+    pub execution: Execution,
+    pub workflow: Option<Workflow>,
+}
+
+/// Gives a claimed execution back to the queue, for a claimant that cannot run it after all;
+/// if even that fails, the execution waits for its lease to lapse and is rescued then.
+pub async fn give_back<S: ExecutionRepo + ?Sized>(
+    store: &S,
+    execution_id: Uuid,
+    owner: &str,
+    now: Timestamp,
+) {
+    if let Err(err) = store.release(execution_id, owner, now).await {
+        tracing::warn!(%err, %execution_id, "cannot give a claimed execution back; its lease will lapse");
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum SlotOutcome {
     Fired(Box<Execution>),
@@ -219,14 +240,16 @@ pub trait ExecutionRepo: Send + Sync {
         workflow_id: &str,
         query: &ExecutionQuery,
     ) -> RepoResult<Page<Execution>>;
-    /// Takes a `queued` execution: `running`, leased to `lease.owner`. `None` if it is not
-    /// queued (already taken, finished or cancelled).
+    /// Takes a `queued` execution: `running`, leased to `lease.owner`, returned with its
+    /// workflow. `None` if it is not queued (already taken, finished or cancelled). A store
+    /// that cannot read the workflow after claiming gives the execution back (`release`)
+    /// before it answers with the error.
     async fn claim(
         &self,
         execution_id: Uuid,
         lease: &Lease,
         now: Timestamp,
-    ) -> RepoResult<Option<Execution>>;
+    ) -> RepoResult<Option<Claimed>>;
     /// Saves per-action progress while the caller still holds the lease. False if it lost it.
     async fn save_progress(&self, execution: &Execution) -> RepoResult<bool>;
     async fn renew_lease(&self, execution_id: Uuid, lease: &Lease) -> RepoResult<bool>;

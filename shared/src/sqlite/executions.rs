@@ -1,6 +1,6 @@
 use super::rows::{
-    decode_executions, overwrite_execution, select_execution, write_encoded_execution,
-    write_execution, StillStored,
+    decode_executions, overwrite_execution, select_execution, select_workflow_row,
+    write_encoded_execution, write_execution, StillStored, WorkflowRow,
 };
 use super::SqliteStore;
 use crate::domain::{
@@ -8,8 +8,8 @@ use crate::domain::{
     TriggerStatus, WorkflowSpec,
 };
 use crate::repo::{
-    crash_points, cursor, ExecutionQuery, ExecutionRepo, Failpoints, LiveCounts, Page, RepoResult,
-    SlotOutcome, TriggerOutcome,
+    crash_points, cursor, Claimed, ExecutionQuery, ExecutionRepo, Failpoints, LiveCounts, Page,
+    RepoResult, SlotOutcome, TriggerOutcome,
 };
 use crate::time::{from_millis, to_millis, Timestamp};
 use async_trait::async_trait;
@@ -468,7 +468,7 @@ impl ExecutionRepo for SqliteStore {
         execution_id: Uuid,
         lease: &Lease,
         now: Timestamp,
-    ) -> RepoResult<Option<Execution>> {
+    ) -> RepoResult<Option<Claimed>> {
         let claim = Transition::Claim {
             lease: lease.clone(),
             now,
@@ -476,16 +476,42 @@ impl ExecutionRepo for SqliteStore {
         // Prepared here from this process's copy when it has one (see `queued`).
         let prepared = self.inner.queued.prepare_claim(execution_id, &claim)?;
         let failpoints = self.failpoints().clone();
-        self.write("claim", move |conn| {
-            if let Some(p) = prepared {
-                if overwrite_execution(conn, &p.claimed, &p.doc, StillStored::Doc(&p.stored))? {
-                    follow_if_changed(conn, &failpoints, &p.claimed, p.before)?;
-                    return Ok(Some(p.claimed));
-                }
+        // The workflow's row is read in the same step, on the writer, whose cache holds it:
+        // a read on a reader connection would find its cache emptied by every commit since.
+        let claimed = self
+            .write("claim", move |conn| {
+                let claimed = match prepared {
+                    Some(p)
+                        if overwrite_execution(
+                            conn,
+                            &p.claimed,
+                            &p.doc,
+                            StillStored::Doc(&p.stored),
+                        )? =>
+                    {
+                        follow_if_changed(conn, &failpoints, &p.claimed, p.before)?;
+                        Some(p.claimed)
+                    }
+                    _ => transition_one(conn, &failpoints, execution_id, &claim)?,
+                };
+                claimed
+                    .map(|e| Ok((select_workflow_row(conn, &e.workflow_id)?, e)))
+                    .transpose()
+            })
+            .await?;
+        let Some((row, execution)) = claimed else {
+            return Ok(None);
+        };
+        match row.map(WorkflowRow::decode).transpose() {
+            Ok(workflow) => Ok(Some(Claimed {
+                execution,
+                workflow,
+            })),
+            Err(err) => {
+                crate::repo::give_back(self, execution_id, &lease.owner, now).await;
+                Err(err)
             }
-            transition_one(conn, &failpoints, execution_id, &claim)
-        })
-        .await
+        }
     }
 
     async fn save_progress(&self, execution: &Execution) -> RepoResult<bool> {

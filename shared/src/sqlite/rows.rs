@@ -61,12 +61,21 @@ impl WorkflowRow {
 }
 
 pub fn select_workflow(conn: &Connection, workflow_id: &str) -> RepoResult<Option<Workflow>> {
+    select_workflow_row(conn, workflow_id)?
+        .map(WorkflowRow::decode)
+        .transpose()
+}
+
+/// The workflow's row, to be decoded by the caller (off the writer thread, for one).
+pub fn select_workflow_row(
+    conn: &Connection,
+    workflow_id: &str,
+) -> RepoResult<Option<WorkflowRow>> {
     let sql = format!("SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE workflow_id = ?1");
-    let row = conn
+    Ok(conn
         .prepare_cached(&sql)?
         .query_row([workflow_id], WorkflowRow::from_row)
-        .optional()?;
-    row.map(WorkflowRow::decode).transpose()
+        .optional()?)
 }
 
 pub fn select_execution(conn: &Connection, execution_id: Uuid) -> RepoResult<Option<Execution>> {
