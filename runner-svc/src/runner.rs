@@ -214,6 +214,12 @@ impl Runner {
         }
     }
 
+    /// Hands a claimed execution back to the queue without running it.
+    async fn give_back(&self, id: uuid::Uuid) {
+        let executions = self.backends.executions.as_ref();
+        shared::repo::give_back(executions, id, &self.owner, time::now()).await
+    }
+
     /// The workflow was deleted after this execution was queued.
     async fn cancel_orphan(&self, mut execution: Execution) {
         shared::workers::cancel_open(&self.backends, execution.execution_id).await;
@@ -247,13 +253,19 @@ impl RequestHandler for Runner {
                 return tracing::warn!(%err, execution_id = %id, "cannot claim; the repair loop will retry")
             }
         };
+        // A claim answered after most of its lease (a store that stalled meanwhile) is given
+        // back: the lease would lapse before its first renewal, and the repair pass would hand
+        // the execution to another runner while this one ran it.
+        if time::until(lease.expires_at, time::now()) < self.lease_duration / 2 {
+            tracing::warn!(execution_id = %id, "the claim took most of its lease; giving the execution back");
+            return self.give_back(id).await;
+        }
         let services = match &claimed.workflow {
             Some(workflow) => match self.services_of(workflow).await {
                 Ok(services) => services,
                 Err(err) => {
                     tracing::warn!(%err, execution_id = %id, "cannot load the services the workflow calls; giving the execution back to be run again");
-                    let executions = self.backends.executions.as_ref();
-                    return shared::repo::give_back(executions, id, &self.owner, time::now()).await;
+                    return self.give_back(id).await;
                 }
             },
             None => BTreeMap::new(),
