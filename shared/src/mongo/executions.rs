@@ -591,16 +591,8 @@ impl ExecutionRepo for MongoStore {
         else {
             return Ok(None);
         };
-        match WorkflowRepo::get(self, &execution.workflow_id).await {
-            Ok(workflow) => Ok(Some(Claimed {
-                execution,
-                workflow,
-            })),
-            Err(err) => {
-                crate::repo::give_back(self, execution_id, &lease.owner, now).await;
-                Err(err)
-            }
-        }
+        let workflow = WorkflowRepo::get(self, &execution.workflow_id).await;
+        Claimed::after_read(self, execution, workflow, lease, now).await
     }
 
     async fn save_progress(&self, execution: &Execution) -> RepoResult<bool> {

@@ -178,6 +178,29 @@ pub struct Claimed {
     pub workflow: Option<Workflow>,
 }
 
+impl Claimed {
+    /// A store's answer to a claim once it read the workflow after claiming: both, or, when
+    /// that read failed, the execution given back and the error.
+    pub async fn after_read<S: ExecutionRepo + ?Sized>(
+        store: &S,
+        execution: Execution,
+        workflow: RepoResult<Option<Workflow>>,
+        lease: &Lease,
+        now: Timestamp,
+    ) -> RepoResult<Option<Claimed>> {
+        match workflow {
+            Ok(workflow) => Ok(Some(Claimed {
+                execution,
+                workflow,
+            })),
+            Err(err) => {
+                give_back(store, execution.execution_id, &lease.owner, now).await;
+                Err(err)
+            }
+        }
+    }
+}
+
 /// Gives a claimed execution back to the queue, for a claimant that cannot run it after all;
 /// if even that fails, the execution waits for its lease to lapse and is rescued then.
 pub async fn give_back<S: ExecutionRepo + ?Sized>(

@@ -502,16 +502,8 @@ impl ExecutionRepo for SqliteStore {
         let Some((row, execution)) = claimed else {
             return Ok(None);
         };
-        match row.map(WorkflowRow::decode).transpose() {
-            Ok(workflow) => Ok(Some(Claimed {
-                execution,
-                workflow,
-            })),
-            Err(err) => {
-                crate::repo::give_back(self, execution_id, &lease.owner, now).await;
-                Err(err)
-            }
-        }
+        let workflow = row.map(WorkflowRow::decode).transpose();
+        Claimed::after_read(self, execution, workflow, lease, now).await
     }
 
     async fn save_progress(&self, execution: &Execution) -> RepoResult<bool> {
