@@ -253,13 +253,6 @@ impl RequestHandler for Runner {
                 return tracing::warn!(%err, execution_id = %id, "cannot claim; the repair loop will retry")
             }
         };
-        // A claim answered after most of its lease (a store that stalled meanwhile) is given
-        // back: the lease would lapse before its first renewal, and the repair pass would hand
-        // the execution to another runner while this one ran it.
-        if time::until(lease.expires_at, time::now()) < self.lease_duration / 2 {
-            tracing::warn!(execution_id = %id, "the claim took most of its lease; giving the execution back");
-            return self.give_back(id).await;
-        }
         let services = match &claimed.workflow {
             Some(workflow) => match self.services_of(workflow).await {
                 Ok(services) => services,
@@ -270,6 +263,14 @@ impl RequestHandler for Runner {
             },
             None => BTreeMap::new(),
         };
+        // When the claim (and the services' read) took half the lease or more (a store that
+        // stalled meanwhile), the execution is given back: the lease would lapse before its
+        // first renewal, and the repair pass would hand it to another runner while this one
+        // ran it.
+        if time::until(lease.expires_at, time::now()) < self.lease_duration / 2 {
+            tracing::warn!(execution_id = %id, "the claim took half its lease or more; giving the execution back");
+            return self.give_back(id).await;
+        }
         measure::execution_started(claimed.execution.reason);
         self.run_claimed(claimed.execution, claimed.workflow, services)
             .await
