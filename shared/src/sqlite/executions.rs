@@ -1,3 +1,4 @@
+use super::queued::PreparedClaim;
 use super::rows::{
     decode_executions, overwrite_execution, select_execution, select_workflow_row,
     write_encoded_execution, write_execution, StillStored, WorkflowRow,
@@ -285,6 +286,24 @@ fn set_trigger_if_current(
     Ok(())
 }
 
+/// Claims `execution_id`: from this process's `prepared` copy when the stored document is
+/// still that copy, else from the stored document.
+fn claim_step(
+    conn: &Connection,
+    failpoints: &Failpoints,
+    prepared: Option<PreparedClaim>,
+    execution_id: Uuid,
+    claim: &Transition,
+) -> RepoResult<Option<Execution>> {
+    if let Some(p) = prepared {
+        if overwrite_execution(conn, &p.claimed, &p.doc, StillStored::Doc(&p.stored))? {
+            follow_if_changed(conn, failpoints, &p.claimed, p.before)?;
+            return Ok(Some(p.claimed));
+        }
+    }
+    transition_one(conn, failpoints, execution_id, claim)
+}
+
 /// Cancels the executions of a deleted workflow that have not ended.
 pub(super) fn cancel_waiting(
     conn: &Connection,
@@ -480,21 +499,7 @@ impl ExecutionRepo for SqliteStore {
         // a read on a reader connection would find its cache emptied by every commit since.
         let claimed = self
             .write("claim", move |conn| {
-                let claimed = match prepared {
-                    Some(p)
-                        if overwrite_execution(
-                            conn,
-                            &p.claimed,
-                            &p.doc,
-                            StillStored::Doc(&p.stored),
-                        )? =>
-                    {
-                        follow_if_changed(conn, &failpoints, &p.claimed, p.before)?;
-                        Some(p.claimed)
-                    }
-                    _ => transition_one(conn, &failpoints, execution_id, &claim)?,
-                };
-                claimed
+                claim_step(conn, &failpoints, prepared, execution_id, &claim)?
                     .map(|e| Ok((select_workflow_row(conn, &e.workflow_id)?, e)))
                     .transpose()
             })
