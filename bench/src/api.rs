@@ -40,6 +40,18 @@ pub struct Execution {
     pub reason: String,
     pub scheduled_for: Option<DateTime<Utc>>,
     pub status: String,
+    /// When the product recorded it (for a periodic slot: the scheduler's pass that fired it).
+    pub created_at: Option<DateTime<Utc>>,
+    /// When a runner claimed it.
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub actions: Vec<ActionTimes>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionTimes {
+    pub started_at: Option<DateTime<Utc>>,
 }
 
 impl Execution {

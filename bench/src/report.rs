@@ -9,9 +9,18 @@ use crate::args::{Scale, Transport};
 use crate::machine::Machine;
 use crate::product::StopReport;
 use crate::scenarios::{
-    accept::Accept, create::Create, dashboard::Dashboard, e2e::E2e, kafka_limit::KafkaLimit,
-    latency::Latency, lateness::Lateness, limit::Limit, open_loop::OpenLoop,
-    round_trips::RoundTrips, steps::Steps, workers::Workers,
+    accept::Accept,
+    create::Create,
+    dashboard::Dashboard,
+    e2e::E2e,
+    kafka_limit::KafkaLimit,
+    latency::Latency,
+    lateness::{Lateness, Stages},
+    limit::Limit,
+    open_loop::OpenLoop,
+    round_trips::RoundTrips,
+    steps::Steps,
+    workers::Workers,
 };
 use crate::stats::Summary;
 
@@ -406,7 +415,7 @@ fn lateness_row(name: &str, t: &Lateness, extra: String) {
         "-".into(),
         format!(
             "{}/{} periodic workflows (5–30 s, created within {:.1} s), {} slots in {:.0} s ({:.0}/s); \
-             p99 by 10 s of slots {}; MISSED {}, DUPLICATED {}, early {}, anchor mismatches {}, \
+             p99 by 10 s of slots {}; {}; MISSED {}, DUPLICATED {}, early {}, anchor mismatches {}, \
              create errors {}; API: {} executions, missing {}, duplicated {}, off-grid {}, other reasons {}, statuses {:?}, fetch errors {}{extra}",
             t.created,
             t.workflows,
@@ -419,6 +428,7 @@ fn lateness_row(name: &str, t: &Lateness, extra: String) {
                 .map(|ms| format!("{ms:.0}"))
                 .collect::<Vec<_>>()
                 .join("/"),
+            stages(&t.api.stages),
             t.missed,
             t.duplicated,
             t.early,
@@ -433,6 +443,17 @@ fn lateness_row(name: &str, t: &Lateness, extra: String) {
             t.api.fetch_errors.brief()
         ),
     );
+}
+
+/// Where a lateness row's time went, p50/p99 of each step.
+fn stages(s: &Stages) -> String {
+    let step = |x: &Summary| format!("{:.0}/{:.0}", x.p50_ms, x.p99_ms);
+    format!(
+        "p50/p99 ms from slot to scheduler pass {}, to claim {}, to action {}",
+        step(&s.to_scheduler_pass),
+        step(&s.to_claim),
+        step(&s.to_action)
+    )
 }
 
 fn row(name: &str, result: String, ratio: String, detail: String) {

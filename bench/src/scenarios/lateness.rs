@@ -23,7 +23,7 @@ use serde_json::json;
 use tokio::sync::Semaphore;
 
 use super::{fan_out, Ctx, Queue};
-use crate::api::{Api, Tally};
+use crate::api::{self, Api, Tally};
 use crate::clock;
 use crate::stats::{summarize_ms, Summary};
 
@@ -69,6 +69,55 @@ pub struct ApiCheck {
     /// Executions of these workflows whose reason was not `periodic`.
     pub other_reasons: u64,
     pub fetch_errors: Tally,
+    /// Where the lateness went, from the timestamps each execution records.
+    pub stages: Stages,
+}
+
+/// A slot's way from due to its action, in three steps that add up to the lateness at the
+/// action's start (the sink's receive time adds the call itself). Timestamps are the API's
+/// (millisecond precision).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Stages {
+    /// Slot → the scheduler pass that fired it began (`createdAt − scheduledFor`).
+    pub to_scheduler_pass: Summary,
+    /// That pass → a runner claimed it (`startedAt − createdAt`): the slot's store write, the
+    /// hand-over to a runner and the claim.
+    pub to_claim: Summary,
+    /// Claimed → its first action began (`actions[0].startedAt − startedAt`).
+    pub to_action: Summary,
+}
+
+/// Samples behind [`Stages`], gathered per worker and merged.
+#[derive(Default)]
+struct StageSamples([Vec<f64>; 3]);
+
+impl StageSamples {
+    fn add(&mut self, e: &api::Execution, scheduled_for: DateTime<Utc>) {
+        let action = e.actions.first().and_then(|a| a.started_at);
+        let (Some(created), Some(started), Some(action)) = (e.created_at, e.started_at, action)
+        else {
+            return;
+        };
+        let ms = |from: DateTime<Utc>, to: DateTime<Utc>| (to - from).num_milliseconds() as f64;
+        self.0[0].push(ms(scheduled_for, created));
+        self.0[1].push(ms(created, started));
+        self.0[2].push(ms(started, action));
+    }
+
+    fn merge(&mut self, other: StageSamples) {
+        for (mine, theirs) in self.0.iter_mut().zip(other.0) {
+            mine.extend(theirs);
+        }
+    }
+
+    fn summarize(self) -> Stages {
+        let [pass, claim, action] = self.0;
+        Stages {
+            to_scheduler_pass: summarize_ms(pass),
+            to_claim: summarize_ms(claim),
+            to_action: summarize_ms(action),
+        }
+    }
 }
 
 /// One workflow's slot grid.
@@ -279,7 +328,7 @@ async fn check_api(ctx: &Ctx, grids: &[Created], window_end: DateTime<Utc>) -> A
     let per_worker = fan_out(16, |_| {
         let (api, grids, queue): (Api, _, _) = (ctx.api.clone(), grids.clone(), queue.clone());
         async move {
-            let mut check = ApiCheck::default();
+            let (mut check, mut stages) = (ApiCheck::default(), StageSamples::default());
             while let Some(i) = queue.take() {
                 let Some((grid, _)) = grids[i] else { continue };
                 let executions = match api.executions_of(&periodic_id(i)).await {
@@ -304,6 +353,7 @@ async fn check_api(ctx: &Ctx, grids: &[Created], window_end: DateTime<Utc>) -> A
                         continue;
                     }
                     check.executions += 1;
+                    stages.add(&e, at);
                     *check.statuses.entry(e.status).or_default() += 1;
                     let offset = (at - grid.first).num_milliseconds();
                     let step = grid.interval.num_milliseconds();
@@ -320,12 +370,13 @@ async fn check_api(ctx: &Ctx, grids: &[Created], window_end: DateTime<Utc>) -> A
                     .map(|c| c.saturating_sub(1) as u64)
                     .sum::<u64>();
             }
-            check
+            (check, stages)
         }
     })
     .await;
-    let mut all = ApiCheck::default();
-    for c in per_worker {
+    let (mut all, mut stages) = (ApiCheck::default(), StageSamples::default());
+    for (c, s) in per_worker {
+        stages.merge(s);
         all.executions += c.executions;
         all.missing += c.missing;
         all.duplicated += c.duplicated;
@@ -336,5 +387,6 @@ async fn check_api(ctx: &Ctx, grids: &[Created], window_end: DateTime<Utc>) -> A
         }
         all.fetch_errors.merge(c.fetch_errors);
     }
+    all.stages = stages.summarize();
     all
 }
