@@ -21,6 +21,7 @@ use crate::scenarios::{
     round_trips::RoundTrips,
     steps::Steps,
     workers::Workers,
+    writer_load::WriterLoad,
 };
 use crate::stats::Summary;
 
@@ -428,7 +429,7 @@ fn lateness_row(name: &str, t: &Lateness, extra: String) {
                 .map(|ms| format!("{ms:.0}"))
                 .collect::<Vec<_>>()
                 .join("/"),
-            stages(&t.api.stages),
+            stages(&t.api.stages, t.writer.as_ref()),
             t.missed,
             t.duplicated,
             t.early,
@@ -445,11 +446,20 @@ fn lateness_row(name: &str, t: &Lateness, extra: String) {
     );
 }
 
-/// Where a lateness row's time went, p50/p99 of each step.
-fn stages(s: &Stages) -> String {
+/// Where a lateness row's time went, p50/p99 of each step, and how busy the embedded store's
+/// writer was meanwhile.
+fn stages(s: &Stages, writer: Option<&WriterLoad>) -> String {
     let step = |x: &Summary| format!("{:.0}/{:.0}", x.p50_ms, x.p99_ms);
+    let writer = writer.map_or(String::new(), |w| {
+        format!(
+            "; SQLite writer busy {:.0}% of the time after creation ({:.0} writes/s in {:.0} commits/s)",
+            w.busy_share * 100.0,
+            w.writes_per_sec,
+            w.commits_per_sec
+        )
+    });
     format!(
-        "p50/p99 ms from slot to scheduler pass {}, to claim {}, to action {}",
+        "p50/p99 ms from slot to scheduler pass {}, to claim {}, to action {}{writer}",
         step(&s.to_scheduler_pass),
         step(&s.to_claim),
         step(&s.to_action)

@@ -114,6 +114,14 @@ pub mod measure {
         metrics::histogram!("wfa_worker_poll_wait_seconds").record(took.as_secs_f64());
     }
 
+    /// One group commit of the embedded store's single writer: how long it kept the writer
+    /// busy and how many writes it carried. The histogram's sum over time is the writer's
+    /// utilization, the figure that says whether the embedded store is the bottleneck.
+    pub fn store_commit(writes: usize, took: Duration) {
+        metrics::histogram!("wfa_sqlite_commit_seconds").record(took.as_secs_f64());
+        metrics::counter!("wfa_sqlite_writes_total").increment(writes as u64);
+    }
+
     pub fn http_request(route: String, status: u16) {
         metrics::counter!("wfa_http_requests_total", "route" => route, "status" => status.to_string())
             .increment(1);

@@ -1,8 +1,8 @@
 //! `GET /metrics`: Prometheus text. After a known run (three successes, one failure after two
 //! retries, one periodic slot skipped because the previous one still ran) the counters say
-//! exactly that, and the store round trips are counted per
-//! repository operation. (Each test runs in a process of its own under cargo nextest, so the
-//! process-wide counters hold this test's run only.)
+//! exactly that, the store round trips are counted per repository operation, and the embedded
+//! store's writer counts its commits and the writes they carried. (Each test runs in a process
+//! of its own under cargo nextest, so the process-wide counters hold this test's run only.)
 
 use crate::periodic::stop_schedule;
 use crate::support::{Reply, Sink, TestApp, Transport, SOON};
@@ -141,9 +141,27 @@ async fn metrics_count_what_ran(transport: Transport) {
         Transport::MongoKafka => "mongodb",
         _ => "sqlite",
     };
+    let mut writes = 0.0;
     for op in ["accept_trigger", "claim", "finish"] {
         let key = format!(r#"wfa_store_round_trips_total{{op="{op}",store="{store}"}}"#);
         assert!(value(&key) >= 4.0, "{key} in:\n{text}");
+        writes += value(&key);
+    }
+    // The embedded store's writer says how busy it was: every write went through one of its
+    // group commits (a commit carries one write or more).
+    let (committed, commits) = (
+        value("wfa_sqlite_writes_total"),
+        value("wfa_sqlite_commit_seconds_count"),
+    );
+    if store == "sqlite" {
+        assert!(
+            committed >= writes,
+            "{committed} writes < {writes} in:\n{text}"
+        );
+        assert!(commits >= 1.0 && commits <= committed, "{text}");
+        assert!(value("wfa_sqlite_commit_seconds_sum") > 0.0, "{text}");
+    } else {
+        assert_eq!((committed, commits), (0.0, 0.0), "{text}");
     }
 }
 

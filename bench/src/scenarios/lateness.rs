@@ -22,6 +22,7 @@ use serde::Serialize;
 use serde_json::json;
 use tokio::sync::Semaphore;
 
+use super::writer_load::{self, WriterLoad};
 use super::{fan_out, Ctx, Queue};
 use crate::api::{self, Api, Tally};
 use crate::clock;
@@ -53,6 +54,8 @@ pub struct Lateness {
     pub early: u64,
     /// Workflows whose `nextRunAt` was not createdAt + interval.
     pub anchor_mismatches: u64,
+    /// The embedded store's writer from the end of creation to the window's end.
+    pub writer: Option<WriterLoad>,
     pub api: ApiCheck,
 }
 
@@ -175,22 +178,15 @@ pub async fn run(ctx: &Ctx, n: usize) -> Result<Lateness> {
         })
         .count() as u64;
 
-    // Let the window pass (plus grace for late calls), reporting progress meanwhile.
-    let until = t0 + window + ctx.scale.lateness_grace;
-    while Instant::now() < until {
-        let left = until - Instant::now();
-        tokio::time::sleep(left.min(Duration::from_secs(10))).await;
-        eprintln!(
-            "bench: lateness {:>3.0}/{:.0} s, sink calls {}",
-            t0.elapsed().as_secs_f64(),
-            (window + ctx.scale.lateness_grace).as_secs_f64(),
-            ctx.sink
-                .hits_with_prefix(PREFIX)
-                .iter()
-                .filter(|h| h.at >= t0)
-                .count()
-        );
-    }
+    // Let the window pass (plus grace for late calls), reporting progress meanwhile; the
+    // store's writer is read from here to the window's end.
+    let writer_from = writer_load::sample(ctx).await;
+    wait_reporting(ctx, t0, t0 + window).await;
+    let writer_to = writer_load::sample(ctx).await;
+    wait_reporting(ctx, t0, t0 + window + ctx.scale.lateness_grace).await;
+    let writer = writer_from
+        .zip(writer_to)
+        .and_then(|(from, to)| writer_load::between(&from, &to));
 
     // Sink side: calls per slot.
     let mut per_workflow: Vec<Vec<DateTime<Utc>>> = vec![Vec::new(); n];
@@ -265,8 +261,26 @@ pub async fn run(ctx: &Ctx, n: usize) -> Result<Lateness> {
         duplicated,
         early,
         anchor_mismatches,
+        writer,
         api,
     })
+}
+
+/// Sleeps until `until`, printing the row's progress every 10 s.
+async fn wait_reporting(ctx: &Ctx, t0: Instant, until: Instant) {
+    while Instant::now() < until {
+        let left = until - Instant::now();
+        tokio::time::sleep(left.min(Duration::from_secs(10))).await;
+        eprintln!(
+            "bench: lateness {:>3.0} s, sink calls {}",
+            t0.elapsed().as_secs_f64(),
+            ctx.sink
+                .hits_with_prefix(PREFIX)
+                .iter()
+                .filter(|h| h.at >= t0)
+                .count()
+        );
+    }
 }
 
 pub fn periodic_id(i: usize) -> String {

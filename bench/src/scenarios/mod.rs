@@ -14,6 +14,7 @@ pub mod open_loop;
 pub mod round_trips;
 pub mod steps;
 pub mod workers;
+pub mod writer_load;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -93,7 +93,9 @@ fn run(conn: Connection, jobs: mpsc::Receiver<Box<dyn WriteOp>>) {
                 Err(_) => break,
             }
         }
+        let started = std::time::Instant::now();
         let commit = commit_group(&conn, &mut group);
+        crate::telemetry::measure::store_commit(group.len(), started.elapsed());
         for op in group {
             op.complete(commit.clone());
         }
