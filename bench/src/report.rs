@@ -231,14 +231,16 @@ pub fn print(r: &Results) {
         }
         None => missing("latency"),
     }
+    let e2e_per_sec = r.e2e.as_ref().map(|e| e.per_sec).filter(|&x| x > 0.0);
     match &r.lateness {
-        Some(t) => lateness_row("lateness", t, String::new()),
+        Some(t) => lateness_row("lateness", t, e2e_per_sec, String::new()),
         None => missing("lateness"),
     }
     match &r.many_periodic {
         Some(m) => lateness_row(
             &format!("lateness {}k", m.lateness.workflows / 1000),
             &m.lateness,
+            e2e_per_sec,
             format!(
                 "; fresh product: peak RSS {:.1} MiB, store {:.1} MiB on disk",
                 m.peak_rss_kib as f64 / 1024.0,
@@ -409,11 +411,13 @@ pub fn print(r: &Results) {
     }
 }
 
-fn lateness_row(name: &str, t: &Lateness, extra: String) {
+/// `e2e_per_sec`: the executions a second the same run's `e2e` row sustained, the machine's
+/// limit for executions; the row's slots a second are shown against it.
+fn lateness_row(name: &str, t: &Lateness, e2e_per_sec: Option<f64>, extra: String) {
     row(
         name,
         pcts(&t.lateness),
-        "-".into(),
+        e2e_per_sec.map_or("-".into(), |l| format!("{:.2} e2e", t.ticks_per_sec / l)),
         format!(
             "{}/{} periodic workflows (5–30 s, created within {:.1} s), {} slots in {:.0} s ({:.0}/s); \
              p99 by 10 s of slots {}; {}; MISSED {}, DUPLICATED {}, early {}, anchor mismatches {}, \
@@ -451,11 +455,19 @@ fn lateness_row(name: &str, t: &Lateness, extra: String) {
 fn stages(s: &Stages, writer: Option<&WriterLoad>) -> String {
     let step = |x: &Summary| format!("{:.0}/{:.0}", x.p50_ms, x.p99_ms);
     let writer = writer.map_or(String::new(), |w| {
+        let ops: Vec<String> = w
+            .us_per_write
+            .iter()
+            .map(|(op, us)| format!("{op} {us:.1}"))
+            .collect();
         format!(
-            "; SQLite writer busy {:.0}% of the time after creation ({:.0} writes/s in {:.0} commits/s)",
+            "; SQLite writer busy {:.0}% of the time after creation ({:.0} writes/s in {:.0} commits/s; \
+             µs per write on it: {}, commit {:.1})",
             w.busy_share * 100.0,
             w.writes_per_sec,
-            w.commits_per_sec
+            w.commits_per_sec,
+            ops.join(", "),
+            w.commit_us_per_write
         )
     });
     format!(

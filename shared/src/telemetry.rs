@@ -122,6 +122,13 @@ pub mod measure {
         metrics::counter!("wfa_sqlite_writes_total").increment(writes as u64);
     }
 
+    /// One write of the embedded store's writer, by repository operation: the time its
+    /// statements took there. What a commit took beyond its writes is the commit's own cost
+    /// (WAL frames, page cache), so the two histograms together are the writer's profile.
+    pub fn store_write(op: &'static str, took: Duration) {
+        metrics::histogram!("wfa_sqlite_write_seconds", "op" => op).record(took.as_secs_f64());
+    }
+
     pub fn http_request(route: String, status: u16) {
         metrics::counter!("wfa_http_requests_total", "route" => route, "status" => status.to_string())
             .increment(1);

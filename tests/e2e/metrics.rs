@@ -146,6 +146,14 @@ async fn metrics_count_what_ran(transport: Transport) {
         let key = format!(r#"wfa_store_round_trips_total{{op="{op}",store="{store}"}}"#);
         assert!(value(&key) >= 4.0, "{key} in:\n{text}");
         writes += value(&key);
+        // On the embedded store each of them was timed on the writer, by operation.
+        let timed = value(&format!(r#"wfa_sqlite_write_seconds_count{{op="{op}"}}"#));
+        let took = value(&format!(r#"wfa_sqlite_write_seconds_sum{{op="{op}"}}"#));
+        if store == "sqlite" {
+            assert!(timed >= value(&key) && took > 0.0, "{op} in:\n{text}");
+        } else {
+            assert_eq!((timed, took), (0.0, 0.0), "{op} in:\n{text}");
+        }
     }
     // The embedded store's writer says how busy it was: every write went through one of its
     // group commits (a commit carries one write or more).

@@ -1,7 +1,10 @@
 //! How busy the embedded store's single writer was over a stretch of a row, from the product's
 //! own `/metrics` (`wfa_sqlite_commit_seconds`, `wfa_sqlite_writes_total`): the figure that says
-//! whether a latency is the writer's queue. Absent on MongoDB, which has no such writer.
+//! whether a latency is the writer's queue; and what its time went to, by repository operation
+//! (`wfa_sqlite_write_seconds{op}`) and for the commits themselves. Absent on MongoDB, which has
+//! no such writer.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -14,6 +17,8 @@ pub struct Sample {
     busy_seconds: f64,
     commits: f64,
     writes: f64,
+    /// Per operation: seconds its writes took on the writer, and how many.
+    ops: BTreeMap<String, (f64, f64)>,
 }
 
 /// The writer between two samples.
@@ -24,6 +29,11 @@ pub struct WriterLoad {
     pub writes_per_sec: f64,
     pub commits_per_sec: f64,
     pub writes_per_commit: f64,
+    /// Mean µs of one write on the writer, per repository operation that made at least 1% of
+    /// the writes.
+    pub us_per_write: BTreeMap<String, f64>,
+    /// The commits' own cost beyond their writes (WAL frames, page cache), in µs per write.
+    pub commit_us_per_write: f64,
 }
 
 /// The writer's counters now; `None` when the product shows none (not the embedded store) or
@@ -39,12 +49,30 @@ pub async fn sample(ctx: &Ctx) -> Option<Sample> {
                 .ok()
         })
     };
+    let mut ops = BTreeMap::<String, (f64, f64)>::new();
+    for (part, op, value) in text.lines().filter_map(write_seconds) {
+        let entry = ops.entry(op.to_string()).or_default();
+        match part {
+            "sum" => entry.0 = value,
+            _ => entry.1 = value,
+        }
+    }
     Some(Sample {
         at: Instant::now(),
+        ops,
         busy_seconds: value("wfa_sqlite_commit_seconds_sum")?,
         commits: value("wfa_sqlite_commit_seconds_count")?,
         writes: value("wfa_sqlite_writes_total")?,
     })
+}
+
+/// A `wfa_sqlite_write_seconds_{sum,count}{op="…"} value` line, as (`sum` or `count`, op, value).
+fn write_seconds(line: &str) -> Option<(&str, &str, f64)> {
+    let rest = line.strip_prefix("wfa_sqlite_write_seconds_")?;
+    let (part, rest) = rest.split_once(r#"{op=""#)?;
+    let (op, value) = rest.split_once(r#""} "#)?;
+    let part = ["sum", "count"].into_iter().find(|p| *p == part)?;
+    Some((part, op, value.trim().parse().ok()?))
 }
 
 /// What the writer did from `from` to `to`; `None` if it committed nothing in between.
@@ -55,10 +83,27 @@ pub fn between(from: &Sample, to: &Sample) -> Option<WriterLoad> {
         return None;
     }
     let writes = to.writes - from.writes;
+    let busy = to.busy_seconds - from.busy_seconds;
+    let mut us_per_write = BTreeMap::new();
+    let mut in_writes = 0.0;
+    for (op, (sum, count)) in &to.ops {
+        let (sum0, count0) = from.ops.get(op).copied().unwrap_or_default();
+        let (took, n) = (sum - sum0, count - count0);
+        in_writes += took;
+        if n > 0.0 && n >= writes / 100.0 {
+            us_per_write.insert(op.clone(), took / n * 1e6);
+        }
+    }
     Some(WriterLoad {
-        busy_share: (to.busy_seconds - from.busy_seconds) / seconds,
+        busy_share: busy / seconds,
         writes_per_sec: writes / seconds,
         commits_per_sec: commits / seconds,
         writes_per_commit: writes / commits,
+        us_per_write,
+        commit_us_per_write: if writes > 0.0 {
+            (busy - in_writes).max(0.0) / writes * 1e6
+        } else {
+            0.0
+        },
     })
 }

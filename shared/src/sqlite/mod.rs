@@ -110,7 +110,7 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> RepoResult<T> + Send + 'static,
     {
         crate::telemetry::count_store_round_trip("sqlite", op);
-        self.inner.writer.submit(f).await
+        self.inner.writer.submit(op, f).await
     }
 
     /// A read of one row by its key: a few cached pages, tens of microseconds, less than the

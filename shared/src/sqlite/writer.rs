@@ -7,6 +7,7 @@
 use crate::repo::{RepoError, RepoResult};
 use rusqlite::Connection;
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// Most writes in one commit, so that other processes sharing the file get their turn.
@@ -20,6 +21,10 @@ trait WriteOp: Send {
 }
 
 struct Op<T, F> {
+    /// The repository operation, for the writer's per-operation metrics.
+    name: &'static str,
+    /// Time its statements took on the writer (its share of the commit not included).
+    took: Duration,
     work: Option<F>,
     result: Option<RepoResult<T>>,
     reply: oneshot::Sender<RepoResult<T>>,
@@ -32,15 +37,20 @@ where
 {
     fn apply(&mut self, conn: &Connection) -> bool {
         let work = self.work.take().expect("applied once");
+        let started = Instant::now();
         // A bug in one write must not take the writer thread (and every later write) down.
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(conn)))
             .unwrap_or_else(|_| Err(RepoError::Unavailable("a write panicked".into())));
+        self.took = started.elapsed();
         let ok = result.is_ok();
         self.result = Some(result);
         ok
     }
 
     fn complete(self: Box<Self>, commit: Result<(), RepoError>) {
+        if self.result.is_some() {
+            crate::telemetry::measure::store_write(self.name, self.took);
+        }
         let outcome = match (commit, self.result) {
             (Ok(()), Some(result)) => result,
             (Err(e), _) => Err(e),
@@ -64,13 +74,16 @@ impl Writer {
         Ok(Self { queue })
     }
 
-    pub async fn submit<T, F>(&self, work: F) -> RepoResult<T>
+    /// Runs `work` in the next group commit; `name` is the repository operation it does.
+    pub async fn submit<T, F>(&self, name: &'static str, work: F) -> RepoResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> RepoResult<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let op = Box::new(Op {
+            name,
+            took: Duration::ZERO,
             work: Some(work),
             result: None,
             reply,
@@ -93,7 +106,7 @@ fn run(conn: Connection, jobs: mpsc::Receiver<Box<dyn WriteOp>>) {
                 Err(_) => break,
             }
         }
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let commit = commit_group(&conn, &mut group);
         crate::telemetry::measure::store_commit(group.len(), started.elapsed());
         for op in group {
