@@ -24,8 +24,25 @@ pub fn metrics() -> &'static PrometheusHandle {
         if metrics::set_global_recorder(recorder).is_err() {
             tracing::warn!("a metrics recorder was installed already; /metrics shows none");
         }
+        start_upkeep(handle.clone());
         handle
     })
+}
+
+/// A histogram keeps every value recorded until it is folded into its buckets, which only a
+/// scrape or this upkeep does: without it, a process nobody scrapes grows by each value (the
+/// embedded store's writer alone records tens of thousands a second under load).
+fn start_upkeep(handle: PrometheusHandle) {
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+    let started = std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || loop {
+            std::thread::sleep(EVERY);
+            handle.run_upkeep();
+        });
+    if let Err(err) = started {
+        tracing::warn!(%err, "cannot start the metrics upkeep thread; histograms grow until scraped");
+    }
 }
 
 /// One request to the store (a SQLite statement group, a MongoDB command): the figure that
