@@ -11,6 +11,7 @@ mod clock;
 mod kafka;
 mod machine;
 mod product;
+mod prometheus;
 mod report;
 mod scenarios;
 mod sink;

@@ -31,7 +31,7 @@ pub fn metrics() -> &'static PrometheusHandle {
 
 /// A histogram keeps every value recorded until it is folded into its buckets, which only a
 /// scrape or this upkeep does: without it, a process nobody scrapes grows by each value (the
-/// embedded store's writer alone records tens of thousands a second under load).
+/// embedded store's writer alone records some 20,000 a second at 100,000 workflows).
 fn start_upkeep(handle: PrometheusHandle) {
     const EVERY: std::time::Duration = std::time::Duration::from_secs(5);
     let started = std::thread::Builder::new()

@@ -1,7 +1,8 @@
 //! `GET /metrics`: Prometheus text. After a known run (three successes, one failure after two
 //! retries, one periodic slot skipped because the previous one still ran) the counters say
 //! exactly that, the store round trips are counted per repository operation, and the embedded
-//! store's writer counts its commits and the writes they carried. (Each test runs in a process
+//! store's writer counts its commits and the writes they carried and times each write by
+//! operation. (Each test runs in a process
 //! of its own under cargo nextest, so the process-wide counters hold this test's run only.)
 
 use crate::periodic::stop_schedule;

@@ -15,6 +15,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::Ctx;
+use crate::prometheus::{self, label};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RoundTrips {
@@ -109,22 +110,10 @@ async fn counts(ctx: &Ctx) -> Result<(String, BTreeMap<String, f64>)> {
         .map_err(|f| anyhow!("/metrics: {}: {}", f.kind, f.detail))?;
     let mut store = String::new();
     let mut by_op = BTreeMap::new();
-    for line in text.lines() {
-        let Some(rest) = line.strip_prefix("wfa_store_round_trips_total{") else {
-            continue;
-        };
-        let Some((labels, value)) = rest.split_once("} ") else {
-            continue;
-        };
-        let label = |name: &str| {
-            labels
-                .split(',')
-                .find_map(|kv| kv.strip_prefix(&format!("{name}=\"")))
-                .map(|v| v.trim_end_matches('"').to_string())
-        };
-        if let (Some(s), Some(op)) = (label("store"), label("op")) {
-            store = s;
-            *by_op.entry(op).or_insert(0.0) += value.trim().parse::<f64>().unwrap_or(0.0);
+    for (labels, value) in prometheus::labelled(&text, "wfa_store_round_trips_total") {
+        if let (Some(s), Some(op)) = (label(labels, "store"), label(labels, "op")) {
+            store = s.to_string();
+            *by_op.entry(op.to_string()).or_insert(0.0) += value;
         }
     }
     Ok((store, by_op))

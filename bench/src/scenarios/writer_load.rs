@@ -10,6 +10,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::Ctx;
+use crate::prometheus;
 
 /// The writer's counters at one moment.
 pub struct Sample {
@@ -49,14 +50,14 @@ pub async fn sample(ctx: &Ctx) -> Option<Sample> {
                 .ok()
         })
     };
-    let mut ops = BTreeMap::<String, (f64, f64)>::new();
-    for (part, op, value) in text.lines().filter_map(write_seconds) {
-        let entry = ops.entry(op.to_string()).or_default();
-        match part {
-            "sum" => entry.0 = value,
-            _ => entry.1 = value,
-        }
-    }
+    let counts = by_op(&text, "wfa_sqlite_write_seconds_count");
+    let ops = by_op(&text, "wfa_sqlite_write_seconds_sum")
+        .into_iter()
+        .map(|(op, sum)| {
+            let count = counts.get(&op).copied().unwrap_or(0.0);
+            (op, (sum, count))
+        })
+        .collect();
     Some(Sample {
         at: Instant::now(),
         ops,
@@ -66,13 +67,11 @@ pub async fn sample(ctx: &Ctx) -> Option<Sample> {
     })
 }
 
-/// A `wfa_sqlite_write_seconds_{sum,count}{op="…"} value` line, as (`sum` or `count`, op, value).
-fn write_seconds(line: &str) -> Option<(&str, &str, f64)> {
-    let rest = line.strip_prefix("wfa_sqlite_write_seconds_")?;
-    let (part, rest) = rest.split_once(r#"{op=""#)?;
-    let (op, value) = rest.split_once(r#""} "#)?;
-    let part = ["sum", "count"].into_iter().find(|p| *p == part)?;
-    Some((part, op, value.trim().parse().ok()?))
+/// The samples of `metric` by their `op` label.
+fn by_op(text: &str, metric: &str) -> BTreeMap<String, f64> {
+    prometheus::labelled(text, metric)
+        .filter_map(|(labels, value)| Some((prometheus::label(labels, "op")?.to_string(), value)))
+        .collect()
 }
 
 /// What the writer did from `from` to `to`; `None` if it committed nothing in between.

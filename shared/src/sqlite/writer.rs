@@ -20,14 +20,15 @@ trait WriteOp: Send {
     fn complete(self: Box<Self>, commit: Result<(), RepoError>);
 }
 
+/// A write's outcome, and the time its statements took on the writer (its share of the commit
+/// not included) if they ran.
+type Reply<T> = (RepoResult<T>, Option<Duration>);
+
 struct Op<T, F> {
-    /// The repository operation, for the writer's per-operation metrics.
-    name: &'static str,
-    /// Time its statements took on the writer (its share of the commit not included).
-    took: Duration,
     work: Option<F>,
     result: Option<RepoResult<T>>,
-    reply: oneshot::Sender<RepoResult<T>>,
+    took: Option<Duration>,
+    reply: oneshot::Sender<Reply<T>>,
 }
 
 impl<T, F> WriteOp for Op<T, F>
@@ -41,22 +42,19 @@ where
         // A bug in one write must not take the writer thread (and every later write) down.
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(conn)))
             .unwrap_or_else(|_| Err(RepoError::Unavailable("a write panicked".into())));
-        self.took = started.elapsed();
+        self.took = Some(started.elapsed());
         let ok = result.is_ok();
         self.result = Some(result);
         ok
     }
 
     fn complete(self: Box<Self>, commit: Result<(), RepoError>) {
-        if self.result.is_some() {
-            crate::telemetry::measure::store_write(self.name, self.took);
-        }
         let outcome = match (commit, self.result) {
             (Ok(()), Some(result)) => result,
             (Err(e), _) => Err(e),
             (Ok(()), None) => Err(RepoError::Unavailable("write was not applied".into())),
         };
-        let _ = self.reply.send(outcome);
+        let _ = self.reply.send((outcome, self.took));
     }
 }
 
@@ -82,18 +80,22 @@ impl Writer {
     {
         let (reply, answer) = oneshot::channel();
         let op = Box::new(Op {
-            name,
-            took: Duration::ZERO,
             work: Some(work),
             result: None,
+            took: None,
             reply,
         });
         self.queue
             .send(op)
             .map_err(|_| RepoError::Unavailable("the writer thread has stopped".into()))?;
-        answer
+        let (outcome, took) = answer
             .await
-            .map_err(|_| RepoError::Unavailable("the writer thread has stopped".into()))?
+            .map_err(|_| RepoError::Unavailable("the writer thread has stopped".into()))?;
+        // Recorded here rather than on the writer thread, which every write waits for.
+        if let Some(took) = took {
+            crate::telemetry::measure::store_write(name, took);
+        }
+        outcome
     }
 }
 
