@@ -6,10 +6,10 @@ use crate::lease::{lease_for, Renewal};
 use async_trait::async_trait;
 use backon::{ExponentialBuilder, Retryable};
 use shared::domain::{
-    Execution, ExecutionRequest, ExecutionStatus, Overlap, ServiceSpec, Workflow,
+    Execution, ExecutionRequest, ExecutionStatus, Lease, Overlap, ServiceSpec, Workflow,
 };
 use shared::egress::EgressPolicy;
-use shared::repo::RepoError;
+use shared::repo::{Claimed, RepoError};
 use shared::telemetry::measure;
 use shared::time;
 use shared::transport::RequestHandler;
@@ -253,6 +253,15 @@ impl RequestHandler for Runner {
                 return tracing::warn!(%err, execution_id = %id, "cannot claim; the repair loop will retry")
             }
         };
+        self.handle_claimed(claimed, lease).await
+    }
+
+    fn lease(&self) -> Option<Lease> {
+        Some(lease_for(&self.owner, self.lease_duration))
+    }
+
+    async fn handle_claimed(&self, claimed: Claimed, lease: Lease) {
+        let id = claimed.execution.execution_id;
         let services = match &claimed.workflow {
             Some(workflow) => match self.services_of(workflow).await {
                 Ok(services) => services,

@@ -2,8 +2,10 @@
 
 use shared::domain::ids::periodic_execution_id;
 use shared::domain::slots;
-use shared::domain::{Execution, ExecutionRequest, Reason, Workflow};
-use shared::repo::SlotOutcome;
+use shared::domain::{
+    Execution, ExecutionRequest, ExecutionStatus, Reason, TriggerStatus, Workflow,
+};
+use shared::repo::{Claimed, SlotOutcome};
 use shared::telemetry::measure;
 use shared::time::Timestamp;
 use shared::transport::publish_in_background;
@@ -61,9 +63,21 @@ async fn fire_one(backends: &Backends, workflow: &Workflow, now: Timestamp) {
         e.input = shared::domain::inputs::defaults(&workflow.spec.inputs);
         e
     });
+    // A runner in this process takes the execution as it is recorded: claimed for it already.
+    let reserved = match execution {
+        Some(_) if workflow.status == TriggerStatus::Idle => backends.transport.reserve_run(),
+        _ => None,
+    };
+    let claim_for = reserved.as_ref().map(|r| r.lease());
     match backends
         .executions
-        .fire_slot(workflow.id(), due, plan.next_run_at, execution.as_ref())
+        .fire_slot(
+            workflow.id(),
+            due,
+            plan.next_run_at,
+            execution.as_ref(),
+            claim_for,
+        )
         .await
     {
         Ok(SlotOutcome::Fired(execution)) => {
@@ -71,10 +85,24 @@ async fn fire_one(backends: &Backends, workflow: &Workflow, now: Timestamp) {
             measure::execution_accepted(Reason::Periodic);
             measure::slot_fired(std::time::Duration::from_millis(lateness_ms.max(0) as u64));
             tracing::debug!(workflow_id = workflow.id(), execution_id = %execution.execution_id, lateness_ms, "periodic slot fired");
-            publish_in_background(
-                &backends.transport,
-                ExecutionRequest::for_execution(&execution),
-            );
+            match reserved {
+                Some(reserved) if execution.status == ExecutionStatus::Running => {
+                    // The workflow as the store left it: at the version it checked, now busy.
+                    let mut workflow = workflow.clone();
+                    workflow.status = TriggerStatus::Busy;
+                    workflow.current_execution_id = Some(execution.execution_id);
+                    workflow.next_run_at = Some(plan.next_run_at);
+                    let claimed = Claimed {
+                        execution: *execution,
+                        workflow: Some(workflow),
+                    };
+                    reserved.deliver(claimed).await
+                }
+                _ => publish_in_background(
+                    &backends.transport,
+                    ExecutionRequest::for_execution(&execution),
+                ),
+            }
         }
         Ok(SlotOutcome::Buffered(execution)) => {
             measure::execution_accepted(Reason::Periodic);

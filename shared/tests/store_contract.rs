@@ -98,6 +98,7 @@ contract!(
     accept_trigger_allows_one_live_execution_per_workflow,
     fire_slot_fires_once_even_with_two_schedulers,
     fire_slot_advances_without_an_execution,
+    fire_slot_records_the_execution_claimed_for_a_runner_here,
     get_returns_the_recorded_execution,
     list_for_workflow_pages_newest_first,
     claim_is_exclusive,
@@ -497,7 +498,7 @@ async fn set_paused_stops_triggers_and_slots_until_resumed(s: Store) {
     let next = time::add(due, Duration::from_secs(1));
     assert_eq!(
         s.executions
-            .fire_slot("p", due, next, Some(&slot_execution(&p, due)))
+            .fire_slot("p", due, next, Some(&slot_execution(&p, due)), None)
             .await
             .unwrap(),
         SlotOutcome::Stale
@@ -632,12 +633,12 @@ async fn fire_slot_fires_once_even_with_two_schedulers(s: Store) {
     let e = slot_execution(&w, due);
     let a = s
         .executions
-        .fire_slot("p", due, next, Some(&e))
+        .fire_slot("p", due, next, Some(&e), None)
         .await
         .unwrap();
     let b = s
         .executions
-        .fire_slot("p", due, next, Some(&e))
+        .fire_slot("p", due, next, Some(&e), None)
         .await
         .unwrap();
     assert!(matches!(a, SlotOutcome::Fired(_)), "{a:?}");
@@ -651,7 +652,7 @@ async fn fire_slot_fires_once_even_with_two_schedulers(s: Store) {
     let e2 = slot_execution(&w, next);
     assert_eq!(
         s.executions
-            .fire_slot("p", next, after, Some(&e2))
+            .fire_slot("p", next, after, Some(&e2), None)
             .await
             .unwrap(),
         SlotOutcome::SkippedBusy
@@ -669,21 +670,95 @@ async fn fire_slot_advances_without_an_execution(s: Store) {
     let due = w.next_run_at.unwrap();
     let next = time::add(due, Duration::from_secs(10));
     assert_eq!(
-        s.executions.fire_slot("p", due, next, None).await.unwrap(),
+        s.executions
+            .fire_slot("p", due, next, None, None)
+            .await
+            .unwrap(),
         SlotOutcome::Advanced
     );
     assert_eq!(
-        s.executions.fire_slot("p", due, next, None).await.unwrap(),
+        s.executions
+            .fire_slot("p", due, next, None, None)
+            .await
+            .unwrap(),
         SlotOutcome::Stale
     );
     assert_eq!(trigger_of(&s, "p").await, (TriggerStatus::Idle, None));
     assert_eq!(
         s.executions
-            .fire_slot("gone", due, next, None)
+            .fire_slot("gone", due, next, None, None)
             .await
             .unwrap(),
         SlotOutcome::Stale
     );
+}
+
+async fn fire_slot_records_the_execution_claimed_for_a_runner_here(s: Store) {
+    let w = workflow("p", Some("10s"));
+    s.workflows.create(&w).await.unwrap();
+    let due = w.next_run_at.unwrap();
+    let next = time::add(due, Duration::from_secs(10));
+    let held = lease("runner-here", 30);
+    // Edited after the scheduler read it: the claim would run the old definition.
+    let mut edited = w.clone();
+    edited.version = 2;
+    edited.spec.retry.max_attempts = 7;
+    s.workflows.update(&edited, 1).await.unwrap();
+    let stale = slot_execution(&w, due);
+    assert_eq!(
+        s.executions
+            .fire_slot("p", due, next, Some(&stale), Some(&held))
+            .await
+            .unwrap(),
+        SlotOutcome::Stale
+    );
+    assert!(s
+        .executions
+        .get(stale.execution_id)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(trigger_of(&s, "p").await, (TriggerStatus::Idle, None));
+    assert_eq!(
+        s.workflows.get("p").await.unwrap().unwrap().next_run_at,
+        Some(due)
+    );
+
+    // Read again, it fires claimed: running, held, its workflow busy with it.
+    let w = s.workflows.get("p").await.unwrap().unwrap();
+    let e = slot_execution(&w, due);
+    let fired = s
+        .executions
+        .fire_slot("p", due, next, Some(&e), Some(&held))
+        .await
+        .unwrap();
+    let SlotOutcome::Fired(fired) = fired else {
+        panic!("{fired:?}")
+    };
+    assert_eq!(fired.status, ExecutionStatus::Running);
+    assert_eq!(fired.lease.as_ref(), Some(&held));
+    assert_eq!(
+        s.executions.get(e.execution_id).await.unwrap(),
+        Some(*fired.clone())
+    );
+    assert_eq!(
+        trigger_of(&s, "p").await,
+        (TriggerStatus::Busy, Some(e.execution_id))
+    );
+    // No other runner can take it, and nothing waits in the queue for one.
+    assert!(s
+        .executions
+        .claim(e.execution_id, &lease("runner-elsewhere", 30), time::now())
+        .await
+        .unwrap()
+        .is_none());
+    assert!(s.executions.queued(10).await.unwrap().is_empty());
+    // Its runner ends it as it would one it claimed.
+    let mut done = (*fired).clone();
+    done.status = ExecutionStatus::Succeeded;
+    done.finished_at = Some(time::now());
+    assert!(s.executions.finish(&done, "runner-here").await.unwrap());
+    assert_eq!(trigger_of(&s, "p").await, (TriggerStatus::Idle, None));
 }
 
 async fn get_returns_the_recorded_execution(s: Store) {
@@ -1199,13 +1274,13 @@ async fn a_crash_between_a_slot_and_its_execution_loses_no_slot(s: Store) {
     s.failpoints.arm(crash_points::BEFORE_EXECUTION_INSERT);
     assert!(s
         .executions
-        .fire_slot("p", due, next, Some(&e))
+        .fire_slot("p", due, next, Some(&e), None)
         .await
         .is_err());
     // The scheduler tries the slot again: where the crash undid it, it fires now.
     let again = s
         .executions
-        .fire_slot("p", due, next, Some(&e))
+        .fire_slot("p", due, next, Some(&e), None)
         .await
         .unwrap();
     assert_eq!(
@@ -1352,6 +1427,7 @@ async fn buffer_one_keeps_one_behind_and_queues_it_as_the_current_ends(s: Store)
             due,
             time::add(due, step),
             Some(&slot_execution(&p, due)),
+            None,
         )
         .await
         .unwrap();
@@ -1359,14 +1435,14 @@ async fn buffer_one_keeps_one_behind_and_queues_it_as_the_current_ends(s: Store)
     let (next, after) = (time::add(due, step), time::add(due, step * 2));
     let buffered = s
         .executions
-        .fire_slot("bp", next, after, Some(&slot_execution(&p, next)))
+        .fire_slot("bp", next, after, Some(&slot_execution(&p, next)), None)
         .await
         .unwrap();
     assert!(matches!(buffered, SlotOutcome::Buffered(_)), "{buffered:?}");
     let last = time::add(after, step);
     let skipped = s
         .executions
-        .fire_slot("bp", after, last, Some(&slot_execution(&p, after)))
+        .fire_slot("bp", after, last, Some(&slot_execution(&p, after)), None)
         .await
         .unwrap();
     assert_eq!(skipped, SlotOutcome::SkippedBusy);

@@ -5,8 +5,8 @@ use crate::domain::{
     Admission, Execution, ExecutionStatus, Lease, Overlap, RateLimit, Transition, TriggerStatus,
 };
 use crate::repo::{
-    crash_points, cursor, Claimed, ExecutionQuery, ExecutionRepo, LiveCounts, Page, RepoError,
-    RepoResult, SlotOutcome, TriggerOutcome, WorkflowRepo,
+    crash_points, cursor, launched_as, Claimed, ExecutionQuery, ExecutionRepo, LiveCounts, Page,
+    RepoError, RepoResult, SlotOutcome, TriggerOutcome, WorkflowRepo,
 };
 use crate::time::{self, Timestamp};
 use async_trait::async_trait;
@@ -222,13 +222,15 @@ impl MongoStore {
     /// Records a new execution for its workflow if `may_launch` allows: the workflow is
     /// marked busy first, carrying the execution it launches, and the execution is written
     /// after. A crash in between leaves a busy workflow whose execution is missing; the repair
-    /// pass writes it from `launching`.
+    /// pass writes it from `launching`. `e` runs now as `launched` (itself, or claimed
+    /// already) or waits behind the current one as buffered.
     async fn launch(
         &self,
         e: &Execution,
+        launched: &Execution,
         mut may_launch: impl FnMut(&mut StoredWorkflow) -> Result<Placement, Launched>,
     ) -> RepoResult<Launched> {
-        let queued = documents::execution(e, 0)?;
+        let queued = documents::execution(launched, 0)?;
         let marked = self
             .change_workflow(&e.workflow_id, |w| {
                 let placement = match may_launch(w) {
@@ -403,7 +405,7 @@ impl ExecutionRepo for MongoStore {
                 return Ok(TriggerOutcome::Existing(existing));
             }
             let launched = self
-                .launch(execution, |w| {
+                .launch(execution, execution, |w| {
                     if w.workflow.paused {
                         return Err(Launched::Paused);
                     }
@@ -488,14 +490,19 @@ impl ExecutionRepo for MongoStore {
         due: Timestamp,
         next_run_at: Timestamp,
         execution: Option<&Execution>,
+        claim_for: Option<&Lease>,
     ) -> RepoResult<SlotOutcome> {
         let at_slot =
             |w: &StoredWorkflow| w.workflow.next_run_at == Some(due) && !w.workflow.paused;
         bounded("fire_slot", async {
             if let Some(e) = execution {
-                let launched = self
-                    .launch(e, |w| {
-                        if !at_slot(w) {
+                let launched = launched_as(e, claim_for);
+                let outcome = self
+                    .launch(e, &launched, |w| {
+                        // A claimed execution runs the workflow as read when it was built.
+                        let changed =
+                            claim_for.is_some() && w.workflow.version != e.workflow_version;
+                        if !at_slot(w) || changed {
                             return Err(Launched::SlotTaken);
                         }
                         let placement = place(w)?;
@@ -503,9 +510,9 @@ impl ExecutionRepo for MongoStore {
                         Ok(placement)
                     })
                     .await?;
-                match launched {
+                match outcome {
                     Launched::Recorded(Placement::Now) => {
-                        return Ok(SlotOutcome::Fired(Box::new(e.clone())))
+                        return Ok(SlotOutcome::Fired(Box::new(launched)))
                     }
                     Launched::Recorded(Placement::Behind) => {
                         return Ok(SlotOutcome::Buffered(Box::new(as_buffered(e))))

@@ -4,7 +4,7 @@
 
 use crate::domain::task::Task;
 use crate::domain::{
-    Execution, ExecutionStatus, Lease, RateLimit, Service, TriggerStatus, Workflow,
+    Execution, ExecutionStatus, Lease, RateLimit, Service, Transition, TriggerStatus, Workflow,
 };
 use crate::time::Timestamp;
 use async_trait::async_trait;
@@ -201,6 +201,19 @@ impl Claimed {
     }
 }
 
+/// A new execution as recorded when it runs at once: claimed under `claim_for` when given
+/// (see [`ExecutionRepo::fire_slot`]), else as it is.
+pub fn launched_as(e: &Execution, claim_for: Option<&Lease>) -> Execution {
+    let mut launched = e.clone();
+    if let Some(lease) = claim_for {
+        launched.apply(&Transition::Claim {
+            lease: lease.clone(),
+            now: crate::time::now(),
+        });
+    }
+    launched
+}
+
 /// Gives a claimed execution back to the queue, for a claimant that cannot run it after all;
 /// if even that fails, the execution waits for its lease to lapse and is rescued then.
 pub async fn give_back<S: ExecutionRepo + ?Sized>(
@@ -250,12 +263,17 @@ pub trait ExecutionRepo: Send + Sync {
     ) -> RepoResult<TriggerOutcome>;
     /// Handles one periodic slot if the workflow's `nextRunAt` is still `due`: records
     /// `execution` (when given and the workflow is idle) and moves `nextRunAt` to `next_run_at`.
+    /// With `claim_for`, an execution that runs now is recorded already claimed under that
+    /// lease, for a runner in this process that then needs no claim of its own (one write
+    /// instead of two), provided the workflow is still at the execution's version; if it
+    /// changed since it was read, the slot is `Stale` and the next pass reads it again.
     async fn fire_slot(
         &self,
         workflow_id: &str,
         due: Timestamp,
         next_run_at: Timestamp,
         execution: Option<&Execution>,
+        claim_for: Option<&Lease>,
     ) -> RepoResult<SlotOutcome>;
     async fn get(&self, execution_id: Uuid) -> RepoResult<Option<Execution>>;
     async fn list_for_workflow(

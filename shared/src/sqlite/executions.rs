@@ -9,8 +9,8 @@ use crate::domain::{
     TriggerStatus, WorkflowSpec,
 };
 use crate::repo::{
-    crash_points, cursor, Claimed, ExecutionQuery, ExecutionRepo, Failpoints, LiveCounts, Page,
-    RepoResult, SlotOutcome, TriggerOutcome,
+    crash_points, cursor, launched_as, Claimed, ExecutionQuery, ExecutionRepo, Failpoints,
+    LiveCounts, Page, RepoResult, SlotOutcome, TriggerOutcome,
 };
 use crate::time::{from_millis, to_millis, Timestamp};
 use async_trait::async_trait;
@@ -25,23 +25,27 @@ struct TriggerState {
     current: Option<Uuid>,
     next_run_at: Option<i64>,
     paused: bool,
+    version: u64,
 }
 
 fn trigger_state(conn: &Connection, workflow_id: &str) -> RepoResult<Option<TriggerState>> {
-    let row: Option<(String, Option<String>, Option<i64>, bool)> = conn
+    Ok(conn
         .prepare_cached(
-            "SELECT status, current_execution_id, next_run_at, paused FROM workflows WHERE workflow_id = ?1",
+            "SELECT status, current_execution_id, next_run_at, paused, version FROM workflows WHERE workflow_id = ?1",
         )?
-        .query_row([workflow_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .optional()?;
-    Ok(
-        row.map(|(status, current, next_run_at, paused)| TriggerState {
-            status: TriggerStatus::parse(&status).unwrap_or(TriggerStatus::Busy),
-            current: current.and_then(|c| Uuid::parse_str(&c).ok()),
-            next_run_at,
-            paused,
-        }),
-    )
+        .query_row([workflow_id], |r| {
+            Ok(TriggerState {
+                status: TriggerStatus::parse(&r.get::<_, String>(0)?)
+                    .unwrap_or(TriggerStatus::Busy),
+                current: r
+                    .get::<_, Option<String>>(1)?
+                    .and_then(|c| Uuid::parse_str(&c).ok()),
+                next_run_at: r.get(2)?,
+                paused: r.get(3)?,
+                version: r.get::<_, i64>(4)? as u64,
+            })
+        })
+        .optional()?)
 }
 
 /// Marks the workflow busy for its new execution `e` (and, for a slot, moves it to its next
@@ -384,14 +388,20 @@ impl ExecutionRepo for SqliteStore {
         due: Timestamp,
         next_run_at: Timestamp,
         execution: Option<&Execution>,
+        claim_for: Option<&Lease>,
     ) -> RepoResult<SlotOutcome> {
         let id = workflow_id.to_string();
-        // With its document, encoded here rather than on the writer.
-        let fired: Option<(Execution, Arc<str>)> = match execution {
-            Some(e) => Some((e.clone(), serde_json::to_string(e)?.into())),
+        // As it is written when it runs now (claimed, with `claim_for`), with its document
+        // encoded here rather than on the writer; and as it is buffered otherwise.
+        let fired: Option<(Execution, Arc<str>, Execution)> = match execution {
+            Some(e) => {
+                let launched = launched_as(e, claim_for);
+                let doc = serde_json::to_string(&launched)?.into();
+                Some((launched, doc, e.clone()))
+            }
             None => None,
         };
-        let kept = fired.as_ref().map(|(_, doc)| doc.clone());
+        let kept = fired.as_ref().map(|(_, doc, _)| doc.clone());
         let failpoints = self.failpoints().clone();
         let outcome = self
             .write("fire_slot", move |conn| {
@@ -402,7 +412,13 @@ impl ExecutionRepo for SqliteStore {
                     return Ok(SlotOutcome::Stale);
                 }
                 let outcome = match fired {
-                    Some((e, doc))
+                    Some((e, _, _))
+                        if e.status == ExecutionStatus::Running
+                            && state.version != e.workflow_version =>
+                    {
+                        return Ok(SlotOutcome::Stale)
+                    }
+                    Some((e, doc, _))
                         if state.status == TriggerStatus::Idle
                             && !exists(conn, e.execution_id)? =>
                     {
@@ -411,14 +427,14 @@ impl ExecutionRepo for SqliteStore {
                         return Ok(SlotOutcome::Fired(Box::new(e)));
                     }
                     None => SlotOutcome::Advanced,
-                    Some((e, _)) if state.status != TriggerStatus::Idle => {
+                    Some((_, _, e)) if state.status != TriggerStatus::Idle => {
                         if !exists(conn, e.execution_id)? && may_buffer(conn, &id)? {
                             SlotOutcome::Buffered(Box::new(buffer(conn, &failpoints, &e)?))
                         } else {
                             SlotOutcome::SkippedBusy
                         }
                     }
-                    Some((e, _)) => {
+                    Some((e, _, _)) => {
                         tracing::debug!(execution_id = %e.execution_id, "slot already recorded");
                         SlotOutcome::Stale
                     }
@@ -427,8 +443,11 @@ impl ExecutionRepo for SqliteStore {
                 Ok(outcome)
             })
             .await?;
-        if let (SlotOutcome::Fired(e), Some(doc)) = (&outcome, kept) {
-            self.inner.queued.keep(doc, e);
+        match (&outcome, kept) {
+            (SlotOutcome::Fired(e), Some(doc)) if e.status == ExecutionStatus::Queued => {
+                self.inner.queued.keep(doc, e)
+            }
+            _ => {}
         }
         Ok(outcome)
     }

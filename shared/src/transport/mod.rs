@@ -5,7 +5,8 @@
 pub mod kafka;
 pub mod store_queue;
 
-use crate::domain::ExecutionRequest;
+use crate::domain::{ExecutionRequest, Lease};
+use crate::repo::Claimed;
 use async_trait::async_trait;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -19,6 +20,18 @@ pub struct TransportError(pub String);
 #[async_trait]
 pub trait RequestHandler: Send + Sync {
     async fn handle(&self, request: ExecutionRequest);
+
+    /// The lease this handler would claim an execution with now, for executions recorded
+    /// already claimed for it ([`Transport::reserve_run`]); `None` if it claims each itself.
+    fn lease(&self) -> Option<Lease> {
+        None
+    }
+
+    /// Runs an execution recorded already claimed under `lease`, one from [`Self::lease`]
+    /// (only a handler that gives leases is handed any).
+    async fn handle_claimed(&self, claimed: Claimed, lease: Lease) {
+        let _ = (claimed, lease);
+    }
 }
 
 #[async_trait]
@@ -39,6 +52,14 @@ pub trait Transport: Send + Sync {
     async fn ready(&self) -> Result<(), TransportError>;
 
     fn name(&self) -> &'static str;
+
+    /// A place in a runner of this process, taken before a new execution is recorded, so that
+    /// it can be recorded already claimed and handed over without a claim of its own. `None`
+    /// when no runner here takes them or all its places are taken: the execution is then
+    /// recorded `queued` and published as usual.
+    fn reserve_run(&self) -> Option<store_queue::Reservation> {
+        None
+    }
 
     /// Whether consumers read the store's queue themselves (then nothing queued can be missed
     /// by the transport, and runners need no sweep for stragglers).

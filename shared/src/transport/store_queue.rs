@@ -2,15 +2,18 @@
 //! publish hands the request straight to the consumer (no store read, no poll delay); consumers
 //! find work queued by other processes, and anything a hand-off missed, by polling the store.
 //! Runners claim each execution atomically in the store, so two consumers never both run it.
+//! A scheduler in the same process can skip the claim: it reserves a place in the runner,
+//! records the execution already claimed for it, and hands it over ([`Reservation`]).
 
 use super::{RequestHandler, Transport, TransportError};
-use crate::domain::ExecutionRequest;
-use crate::repo::ExecutionRepo;
+use crate::domain::{ExecutionRequest, Lease};
+use crate::repo::{give_back, Claimed, ExecutionRepo};
 use async_trait::async_trait;
 use std::collections::HashSet;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -18,7 +21,7 @@ pub struct StoreQueue {
     executions: Arc<dyn ExecutionRepo>,
     /// The running consumer of this process, if any; without one, publishing is a no-op and
     /// the request waits in the store for another process's poll.
-    handoff: Mutex<Option<mpsc::UnboundedSender<ExecutionRequest>>>,
+    consumer: Mutex<Option<Consumer>>,
     /// How often to look in the store for work this process was not handed.
     poll_interval: Duration,
 }
@@ -27,9 +30,69 @@ impl StoreQueue {
     pub fn new(executions: Arc<dyn ExecutionRepo>, poll_interval: Duration) -> Self {
         Self {
             executions,
-            handoff: Mutex::new(None),
+            consumer: Mutex::new(None),
             poll_interval,
         }
+    }
+
+    fn consumer(&self) -> std::sync::MutexGuard<'_, Option<Consumer>> {
+        self.consumer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// What publishers and reservations reach of the running consumer.
+#[derive(Clone)]
+struct Consumer {
+    inbox: mpsc::UnboundedSender<Delivery>,
+    permits: Arc<Semaphore>,
+    /// Asked for the lease of each reservation.
+    handler: Arc<dyn RequestHandler>,
+}
+
+enum Delivery {
+    Request(ExecutionRequest),
+    /// Recorded already claimed under `lease`, with the place reserved for it.
+    Claimed {
+        claimed: Box<Claimed>,
+        lease: Lease,
+        permit: OwnedSemaphorePermit,
+    },
+}
+
+/// A place in this process's runner, held from before an execution is recorded (claimed
+/// under [`Reservation::lease`]) until the runner is done with it. Dropped unused, the place
+/// is free again.
+pub struct Reservation {
+    lease: Lease,
+    permit: OwnedSemaphorePermit,
+    inbox: mpsc::UnboundedSender<Delivery>,
+    executions: Arc<dyn ExecutionRepo>,
+}
+
+impl Reservation {
+    pub fn lease(&self) -> &Lease {
+        &self.lease
+    }
+
+    /// Hands over `claimed`, recorded under this reservation's lease. If the runner stopped
+    /// meanwhile, the execution is given back to the queue for another runner.
+    pub async fn deliver(self, claimed: Claimed) {
+        let delivery = Delivery::Claimed {
+            claimed: Box::new(claimed),
+            lease: self.lease,
+            permit: self.permit,
+        };
+        if let Err(mpsc::error::SendError(undelivered)) = self.inbox.send(delivery) {
+            give_back_undelivered(self.executions.as_ref(), undelivered).await;
+        }
+    }
+}
+
+/// Gives back an execution recorded claimed for a runner that stopped before it got it.
+async fn give_back_undelivered(executions: &dyn ExecutionRepo, delivery: Delivery) {
+    if let Delivery::Claimed { claimed, lease, .. } = delivery {
+        let id = claimed.execution.execution_id;
+        give_back(executions, id, &lease.owner, crate::time::now()).await;
     }
 }
 
@@ -45,12 +108,7 @@ struct Dispatcher {
 impl Dispatcher {
     async fn dispatch(&mut self, request: ExecutionRequest, shutdown: &CancellationToken) {
         let id = request.execution_id;
-        if !self
-            .in_flight
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id)
-        {
+        if !self.mark_in_flight(id) {
             return;
         }
         let permit = tokio::select! {
@@ -58,14 +116,42 @@ impl Dispatcher {
             _ = shutdown.cancelled() => return,
         };
         let handler = self.handler.clone();
-        // Frees the id and the permit however the handler ends, a panic included.
         let done = InFlight {
-            id,
+            id: Some(id),
             set: self.in_flight.clone(),
             _permit: permit,
         };
+        self.spawn(done, async move { handler.handle(request).await });
+    }
+
+    /// Runs an execution recorded already claimed, in the place reserved for it.
+    fn run_claimed(&mut self, claimed: Claimed, lease: Lease, permit: OwnedSemaphorePermit) {
+        let id = claimed.execution.execution_id;
+        // Not queued, so no poll carries it; marked so that none does after a give-back.
+        let marked = self.mark_in_flight(id);
+        let handler = self.handler.clone();
+        let done = InFlight {
+            id: marked.then_some(id),
+            set: self.in_flight.clone(),
+            _permit: permit,
+        };
+        self.spawn(
+            done,
+            async move { handler.handle_claimed(claimed, lease).await },
+        );
+    }
+
+    fn mark_in_flight(&self, id: Uuid) -> bool {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id)
+    }
+
+    /// Runs `work`, then frees its id and place (`done`) however it ends, a panic included.
+    fn spawn(&mut self, done: InFlight, work: impl Future<Output = ()> + Send + 'static) {
         self.tasks.spawn(async move {
-            handler.handle(request).await;
+            work.await;
             drop(done);
         });
         while let Some(ended) = self.tasks.try_join_next() {
@@ -78,25 +164,28 @@ impl Dispatcher {
 
 /// One execution handed to a handler; dropping it makes the id deliverable again.
 struct InFlight {
-    id: Uuid,
+    /// `None` when another delivery of the same execution marked it first.
+    id: Option<Uuid>,
     set: Arc<Mutex<HashSet<Uuid>>>,
-    _permit: tokio::sync::OwnedSemaphorePermit,
+    _permit: OwnedSemaphorePermit,
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.set
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.id);
+        if let Some(id) = self.id {
+            self.set
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id);
+        }
     }
 }
 
 #[async_trait]
 impl Transport for StoreQueue {
     async fn publish(&self, request: &ExecutionRequest) -> Result<(), TransportError> {
-        if let Some(handoff) = self.handoff.lock().expect("handoff").as_ref() {
-            let _ = handoff.send(request.clone());
+        if let Some(consumer) = self.consumer().as_ref() {
+            let _ = consumer.inbox.send(Delivery::Request(request.clone()));
         }
         Ok(())
     }
@@ -107,11 +196,16 @@ impl Transport for StoreQueue {
         concurrency: usize,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
-        let (sender, mut handed) = mpsc::unbounded_channel();
-        *self.handoff.lock().expect("handoff") = Some(sender);
+        let (inbox, mut handed) = mpsc::unbounded_channel();
+        let permits = Arc::new(Semaphore::new(concurrency));
+        *self.consumer() = Some(Consumer {
+            inbox,
+            permits: permits.clone(),
+            handler: handler.clone(),
+        });
         let mut dispatcher = Dispatcher {
             handler,
-            permits: Arc::new(Semaphore::new(concurrency)),
+            permits,
             in_flight: Arc::default(),
             tasks: tokio::task::JoinSet::new(),
         };
@@ -121,7 +215,12 @@ impl Transport for StoreQueue {
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
-                Some(request) = handed.recv() => dispatcher.dispatch(request, &shutdown).await,
+                Some(delivery) = handed.recv() => match delivery {
+                    Delivery::Request(request) => dispatcher.dispatch(request, &shutdown).await,
+                    Delivery::Claimed { claimed, lease, permit } => {
+                        dispatcher.run_claimed(*claimed, lease, permit)
+                    }
+                },
                 _ = poll.tick() => {
                     match self.executions.queued(concurrency.max(1) * 2).await {
                         Ok(queued) => {
@@ -134,7 +233,13 @@ impl Transport for StoreQueue {
                 }
             }
         }
-        *self.handoff.lock().expect("handoff") = None;
+        *self.consumer() = None;
+        // What was handed over claimed but not started goes back to the queue; a request
+        // left here is in the store, queued, for the next runner's poll.
+        handed.close();
+        while let Some(delivery) = handed.recv().await {
+            give_back_undelivered(self.executions.as_ref(), delivery).await;
+        }
         while dispatcher.tasks.join_next().await.is_some() {}
         Ok(())
     }
@@ -149,5 +254,17 @@ impl Transport for StoreQueue {
 
     fn delivers_from_store(&self) -> bool {
         true
+    }
+
+    fn reserve_run(&self) -> Option<Reservation> {
+        let consumer = self.consumer().clone()?;
+        let lease = consumer.handler.lease()?;
+        let permit = consumer.permits.try_acquire_owned().ok()?;
+        Some(Reservation {
+            lease,
+            permit,
+            inbox: consumer.inbox,
+            executions: self.executions.clone(),
+        })
     }
 }
