@@ -34,10 +34,18 @@ pub async fn run_with(
 ) -> anyhow::Result<()> {
     tracing::info!(transport = backends.transport.name(), "scheduler started");
     let repair_every = config.poll_interval.max(Duration::from_secs(1));
+    // Beside the slots' loop, not in it: a repair pass that scans a large store takes tens of
+    // milliseconds, which would otherwise make every slot due meanwhile that much later.
+    let repairs = tokio::spawn(repair::run(
+        backends.clone(),
+        repair_every,
+        config.requeue_after,
+        config.retention,
+        shutdown.clone(),
+    ));
     let mut next_repair = time::now();
-    let mut next_prune = time::now();
     // The earliest retry as last read: re-queueing is a write, so a round does it only when
-    // one is due (and at every repair pass, for retries another process recorded since).
+    // one is due (and once every repair interval, for retries another process recorded since).
     let mut next_retry = Some(time::now());
     while !shutdown.is_cancelled() {
         let now = time::now();
@@ -48,16 +56,7 @@ pub async fn run_with(
         }
         shared::workers::sweep(&backends, now, BATCH).await;
         if now >= next_repair {
-            repair::rescue_expired_leases(&backends, now).await;
-            repair::mend_trigger_states(&backends, now, config.requeue_after).await;
-            repair::republish_stale(&backends, now, config.requeue_after).await;
-            repair::wake_forgotten(&backends, now, config.requeue_after).await;
-            repair::measure_queue_depth(&backends).await;
             next_repair = time::add(now, repair_every);
-        }
-        if now >= next_prune {
-            repair::prune_history(&backends, now, &config.retention).await;
-            next_prune = time::add(now, config.retention.interval);
         }
         let (mut wake, retry) = next_wake(&backends, config.poll_interval, next_repair).await;
         next_retry = retry;
@@ -76,6 +75,7 @@ pub async fn run_with(
             _ = shutdown.cancelled() => {}
         }
     }
+    repairs.await?;
     tracing::info!("scheduler stopped");
     Ok(())
 }

@@ -8,6 +8,37 @@ use shared::time::{self, Timestamp};
 use shared::transport::publish_in_background;
 use shared::Backends;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// The repair passes, every `every` until `shutdown`; history is pruned as often as
+/// `retention` says.
+pub async fn run(
+    backends: Backends,
+    every: Duration,
+    requeue_after: Duration,
+    retention: Retention,
+    shutdown: CancellationToken,
+) {
+    let mut next_prune = time::now();
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.cancelled() => return,
+        }
+        let now = time::now();
+        rescue_expired_leases(&backends, now).await;
+        mend_trigger_states(&backends, now, requeue_after).await;
+        republish_stale(&backends, now, requeue_after).await;
+        wake_forgotten(&backends, now, requeue_after).await;
+        measure_queue_depth(&backends).await;
+        if now >= next_prune {
+            prune_history(&backends, now, &retention).await;
+            next_prune = time::add(now, retention.interval);
+        }
+    }
+}
 
 async fn publish_all(backends: &Backends, executions: &[Execution], what: &str) {
     for execution in executions {
@@ -46,7 +77,7 @@ pub async fn requeue_due_retries(backends: &Backends, now: Timestamp) {
     }
 }
 
-pub async fn rescue_expired_leases(backends: &Backends, now: Timestamp) {
+async fn rescue_expired_leases(backends: &Backends, now: Timestamp) {
     match backends
         .executions
         .rescue_expired_leases(now, super::BATCH)
@@ -60,7 +91,7 @@ pub async fn rescue_expired_leases(backends: &Backends, now: Timestamp) {
     }
 }
 
-pub async fn mend_trigger_states(backends: &Backends, now: Timestamp, older_than: Duration) {
+async fn mend_trigger_states(backends: &Backends, now: Timestamp, older_than: Duration) {
     match backends
         .executions
         .repair_trigger_states(before(now, older_than), super::BATCH)
@@ -83,11 +114,11 @@ fn before(now: Timestamp, d: Duration) -> Timestamp {
 }
 
 /// Waiting executions whose wake was lost (see `shared::workers::wake_forgotten`).
-pub async fn wake_forgotten(backends: &Backends, now: Timestamp, older_than: Duration) {
+async fn wake_forgotten(backends: &Backends, now: Timestamp, older_than: Duration) {
     shared::workers::wake_forgotten(backends, before(now, older_than), super::BATCH).await
 }
 
-pub async fn republish_stale(backends: &Backends, now: Timestamp, older_than: Duration) {
+async fn republish_stale(backends: &Backends, now: Timestamp, older_than: Duration) {
     let threshold = before(now, older_than);
     match backends
         .executions
@@ -100,7 +131,7 @@ pub async fn republish_stale(backends: &Backends, now: Timestamp, older_than: Du
 }
 
 /// Sets the queue-depth gauges from the store, so they hold whichever process put the work in.
-pub async fn measure_queue_depth(backends: &Backends) {
+async fn measure_queue_depth(backends: &Backends) {
     match backends.executions.live_counts().await {
         Ok(counts) => shared::telemetry::measure::live_executions(counts),
         Err(err) => tracing::warn!(%err, "cannot count live executions"),
@@ -108,7 +139,7 @@ pub async fn measure_queue_depth(backends: &Backends) {
 }
 
 /// Deletes execution history past the retention settings, a batch at a time.
-pub async fn prune_history(backends: &Backends, now: Timestamp, retention: &Retention) {
+async fn prune_history(backends: &Backends, now: Timestamp, retention: &Retention) {
     let ended_before = retention.max_age.map(|age| before(now, age));
     match backends
         .executions
