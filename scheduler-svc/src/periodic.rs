@@ -2,13 +2,11 @@
 
 use shared::domain::ids::periodic_execution_id;
 use shared::domain::slots;
-use shared::domain::{
-    Execution, ExecutionRequest, ExecutionStatus, Reason, TriggerStatus, Workflow,
-};
-use shared::repo::{Claimed, SlotOutcome};
+use shared::domain::{Execution, Reason, Workflow};
+use shared::repo::SlotOutcome;
 use shared::telemetry::measure;
 use shared::time::Timestamp;
-use shared::transport::publish_in_background;
+use shared::transport::{hand_over, reserve_for};
 use shared::Backends;
 
 /// Fires every slot due at `now`, in batches until none is left.
@@ -64,10 +62,9 @@ async fn fire_one(backends: &Backends, workflow: &Workflow, now: Timestamp) {
         e
     });
     // A runner in this process takes the execution as it is recorded: claimed for it already.
-    let reserved = match execution {
-        Some(_) if workflow.status == TriggerStatus::Idle => backends.transport.reserve_run(),
-        _ => None,
-    };
+    let reserved = execution
+        .as_ref()
+        .and_then(|_| reserve_for(&backends.transport, workflow));
     let claim_for = reserved.as_ref().map(|r| r.lease());
     match backends
         .executions
@@ -85,24 +82,7 @@ async fn fire_one(backends: &Backends, workflow: &Workflow, now: Timestamp) {
             measure::execution_accepted(Reason::Periodic);
             measure::slot_fired(std::time::Duration::from_millis(lateness_ms.max(0) as u64));
             tracing::debug!(workflow_id = workflow.id(), execution_id = %execution.execution_id, lateness_ms, "periodic slot fired");
-            match reserved {
-                Some(reserved) if execution.status == ExecutionStatus::Running => {
-                    // The workflow as the store left it: at the version it checked, now busy.
-                    let mut workflow = workflow.clone();
-                    workflow.status = TriggerStatus::Busy;
-                    workflow.current_execution_id = Some(execution.execution_id);
-                    workflow.next_run_at = Some(plan.next_run_at);
-                    let claimed = Claimed {
-                        execution: *execution,
-                        workflow: Some(workflow),
-                    };
-                    reserved.deliver(claimed).await
-                }
-                _ => publish_in_background(
-                    &backends.transport,
-                    ExecutionRequest::for_execution(&execution),
-                ),
-            }
+            hand_over(&backends.transport, reserved, &execution, workflow).await;
         }
         Ok(SlotOutcome::Buffered(execution)) => {
             measure::execution_accepted(Reason::Periodic);

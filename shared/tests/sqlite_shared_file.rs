@@ -37,7 +37,7 @@ async fn a_claim_from_a_stale_copy_finds_what_the_other_process_did() {
         time::now(),
         time::now(),
     );
-    let accepted = a.accept_trigger(&e, None).await.unwrap();
+    let accepted = a.accept_trigger(&e, None, None).await.unwrap();
     assert!(
         matches!(accepted, TriggerOutcome::Accepted(_)),
         "{accepted:?}"

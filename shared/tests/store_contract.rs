@@ -99,6 +99,7 @@ contract!(
     fire_slot_fires_once_even_with_two_schedulers,
     fire_slot_advances_without_an_execution,
     fire_slot_records_the_execution_claimed_for_a_runner_here,
+    accept_trigger_records_the_execution_claimed_for_a_runner_here,
     get_returns_the_recorded_execution,
     list_for_workflow_pages_newest_first,
     claim_is_exclusive,
@@ -194,7 +195,7 @@ async fn accepted_manual(s: &Store, id: &str) -> Execution {
 }
 
 async fn accept(s: &Store, e: &Execution) {
-    let outcome = s.executions.accept_trigger(e, None).await.unwrap();
+    let outcome = s.executions.accept_trigger(e, None, None).await.unwrap();
     assert!(
         matches!(outcome, TriggerOutcome::Accepted(_)),
         "{outcome:?}"
@@ -203,7 +204,7 @@ async fn accept(s: &Store, e: &Execution) {
 
 /// A trigger of a busy workflow that waits as its buffered execution.
 async fn accept_buffered(s: &Store, e: &Execution) {
-    let outcome = s.executions.accept_trigger(e, None).await.unwrap();
+    let outcome = s.executions.accept_trigger(e, None, None).await.unwrap();
     assert!(
         matches!(outcome, TriggerOutcome::Buffered(_)),
         "{outcome:?}"
@@ -481,7 +482,7 @@ async fn set_paused_stops_triggers_and_slots_until_resumed(s: Store) {
     assert_eq!(s.workflows.set_paused("nobody", true).await.unwrap(), None);
     assert_eq!(
         s.executions
-            .accept_trigger(&manual(&m), None)
+            .accept_trigger(&manual(&m), None, None)
             .await
             .unwrap(),
         TriggerOutcome::Paused
@@ -543,7 +544,7 @@ async fn accept_trigger_allows_one_live_execution_per_workflow(s: Store) {
     );
     match s
         .executions
-        .accept_trigger(&manual(&w), None)
+        .accept_trigger(&manual(&w), None, None)
         .await
         .unwrap()
     {
@@ -555,12 +556,15 @@ async fn accept_trigger_allows_one_live_execution_per_workflow(s: Store) {
     }
     // The same id again is the idempotent replay, not a conflict.
     assert!(matches!(
-        s.executions.accept_trigger(&first, None).await.unwrap(),
+        s.executions
+            .accept_trigger(&first, None, None)
+            .await
+            .unwrap(),
         TriggerOutcome::Existing(_)
     ));
     assert_eq!(
         s.executions
-            .accept_trigger(&manual(&workflow("nobody", None)), None)
+            .accept_trigger(&manual(&workflow("nobody", None)), None, None)
             .await
             .unwrap(),
         TriggerOutcome::WorkflowNotFound
@@ -573,7 +577,11 @@ async fn accept_trigger_counts_only_admitted_triggers_against_the_rate_limit(s: 
     s.workflows.create(&w).await.unwrap();
     for _ in 0..2 {
         let e = manual(&w);
-        let outcome = s.executions.accept_trigger(&e, Some(&limit)).await.unwrap();
+        let outcome = s
+            .executions
+            .accept_trigger(&e, Some(&limit), None)
+            .await
+            .unwrap();
         assert!(
             matches!(outcome, TriggerOutcome::Accepted(_)),
             "{outcome:?}"
@@ -581,7 +589,7 @@ async fn accept_trigger_counts_only_admitted_triggers_against_the_rate_limit(s: 
         // A trigger refused as busy is not counted.
         let busy = s
             .executions
-            .accept_trigger(&manual(&w), Some(&limit))
+            .accept_trigger(&manual(&w), Some(&limit), None)
             .await
             .unwrap();
         assert!(matches!(busy, TriggerOutcome::Busy { .. }), "{busy:?}");
@@ -592,7 +600,7 @@ async fn accept_trigger_counts_only_admitted_triggers_against_the_rate_limit(s: 
     let third = manual(&w);
     match s
         .executions
-        .accept_trigger(&third, Some(&limit))
+        .accept_trigger(&third, Some(&limit), None)
         .await
         .unwrap()
     {
@@ -616,7 +624,7 @@ async fn accept_trigger_counts_only_admitted_triggers_against_the_rate_limit(s: 
     s.workflows.create(&other).await.unwrap();
     let outcome = s
         .executions
-        .accept_trigger(&manual(&other), Some(&limit))
+        .accept_trigger(&manual(&other), Some(&limit), None)
         .await
         .unwrap();
     assert!(
@@ -699,33 +707,6 @@ async fn fire_slot_records_the_execution_claimed_for_a_runner_here(s: Store) {
     let due = w.next_run_at.unwrap();
     let next = time::add(due, Duration::from_secs(10));
     let held = lease("runner-here", 30);
-    // Edited after the scheduler read it: the claim would run the old definition.
-    let mut edited = w.clone();
-    edited.version = 2;
-    edited.spec.retry.max_attempts = 7;
-    s.workflows.update(&edited, 1).await.unwrap();
-    let stale = slot_execution(&w, due);
-    assert_eq!(
-        s.executions
-            .fire_slot("p", due, next, Some(&stale), Some(&held))
-            .await
-            .unwrap(),
-        SlotOutcome::Stale
-    );
-    assert!(s
-        .executions
-        .get(stale.execution_id)
-        .await
-        .unwrap()
-        .is_none());
-    assert_eq!(trigger_of(&s, "p").await, (TriggerStatus::Idle, None));
-    assert_eq!(
-        s.workflows.get("p").await.unwrap().unwrap().next_run_at,
-        Some(due)
-    );
-
-    // Read again, it fires claimed: running, held, its workflow busy with it.
-    let w = s.workflows.get("p").await.unwrap().unwrap();
     let e = slot_execution(&w, due);
     let fired = s
         .executions
@@ -735,17 +716,68 @@ async fn fire_slot_records_the_execution_claimed_for_a_runner_here(s: Store) {
     let SlotOutcome::Fired(fired) = fired else {
         panic!("{fired:?}")
     };
-    assert_eq!(fired.status, ExecutionStatus::Running);
-    assert_eq!(fired.lease.as_ref(), Some(&held));
+    runs_claimed_by_its_runner(&s, &fired, &held).await;
+
+    // Edited after the scheduler read it: the claim would run the old definition, so the slot
+    // is recorded queued, for a claim that reads the new one.
+    let mut edited = s.workflows.get("p").await.unwrap().unwrap();
+    edited.version = 2;
+    edited.spec.retry.max_attempts = 7;
+    s.workflows.update(&edited, 1).await.unwrap();
+    let after = time::add(next, Duration::from_secs(10));
+    let e = slot_execution(&w, next);
+    let fired = s
+        .executions
+        .fire_slot("p", next, after, Some(&e), Some(&held))
+        .await
+        .unwrap();
+    assert_eq!(fired, SlotOutcome::Fired(Box::new(e.clone())));
+    assert_eq!(s.executions.get(e.execution_id).await.unwrap(), Some(e));
+}
+
+async fn accept_trigger_records_the_execution_claimed_for_a_runner_here(s: Store) {
+    let w = workflow("m", None);
+    s.workflows.create(&w).await.unwrap();
+    let held = lease("runner-here", 30);
+    let outcome = s
+        .executions
+        .accept_trigger(&manual(&w), None, Some(&held))
+        .await
+        .unwrap();
+    let TriggerOutcome::Accepted(accepted) = outcome else {
+        panic!("{outcome:?}")
+    };
+    runs_claimed_by_its_runner(&s, &accepted, &held).await;
+
+    let mut edited = s.workflows.get("m").await.unwrap().unwrap();
+    edited.version = 2;
+    s.workflows.update(&edited, 1).await.unwrap();
+    let e = manual(&w);
     assert_eq!(
-        s.executions.get(e.execution_id).await.unwrap(),
-        Some(*fired.clone())
+        s.executions
+            .accept_trigger(&e, None, Some(&held))
+            .await
+            .unwrap(),
+        TriggerOutcome::Accepted(e.clone()),
+        "recorded queued: the claim would run the definition before the edit"
     );
+}
+
+/// `e`, just recorded claimed under `held`, is running, held, and its workflow busy with it;
+/// no other runner can take it, nothing waits in the queue, and its runner ends it as it would
+/// one it claimed.
+async fn runs_claimed_by_its_runner(s: &Store, e: &Execution, held: &Lease) {
+    assert_eq!(e.status, ExecutionStatus::Running);
+    assert_eq!(e.lease.as_ref(), Some(held));
     assert_eq!(
-        trigger_of(&s, "p").await,
+        s.executions.get(e.execution_id).await.unwrap().as_ref(),
+        Some(e)
+    );
+    let id = &e.workflow_id;
+    assert_eq!(
+        trigger_of(s, id).await,
         (TriggerStatus::Busy, Some(e.execution_id))
     );
-    // No other runner can take it, and nothing waits in the queue for one.
     assert!(s
         .executions
         .claim(e.execution_id, &lease("runner-elsewhere", 30), time::now())
@@ -753,12 +785,11 @@ async fn fire_slot_records_the_execution_claimed_for_a_runner_here(s: Store) {
         .unwrap()
         .is_none());
     assert!(s.executions.queued(10).await.unwrap().is_empty());
-    // Its runner ends it as it would one it claimed.
-    let mut done = (*fired).clone();
+    let mut done = e.clone();
     done.status = ExecutionStatus::Succeeded;
     done.finished_at = Some(time::now());
-    assert!(s.executions.finish(&done, "runner-here").await.unwrap());
-    assert_eq!(trigger_of(&s, "p").await, (TriggerStatus::Idle, None));
+    assert!(s.executions.finish(&done, &held.owner).await.unwrap());
+    assert_eq!(trigger_of(s, id).await, (TriggerStatus::Idle, None));
 }
 
 async fn get_returns_the_recorded_execution(s: Store) {
@@ -1252,7 +1283,7 @@ async fn a_crash_between_the_workflow_and_a_new_execution_is_mended(s: Store) {
     s.workflows.create(&w).await.unwrap();
     let e = manual(&w);
     s.failpoints.arm(crash_points::BEFORE_EXECUTION_INSERT);
-    assert!(s.executions.accept_trigger(&e, None).await.is_err());
+    assert!(s.executions.accept_trigger(&e, None, None).await.is_err());
     let published = settle(&s).await;
     let ended = assert_settled(&s, "m").await;
     if s.atomic {
@@ -1379,7 +1410,11 @@ async fn one_buffered_behind(s: &Store, id: &str) -> (Workflow, Execution, Execu
     let first = manual(&w);
     accept(s, &first).await;
     let second = manual(&w);
-    let outcome = s.executions.accept_trigger(&second, None).await.unwrap();
+    let outcome = s
+        .executions
+        .accept_trigger(&second, None, None)
+        .await
+        .unwrap();
     assert!(
         matches!(&outcome, TriggerOutcome::Buffered(e) if e.status == ExecutionStatus::Buffered),
         "{outcome:?}"
@@ -1392,7 +1427,7 @@ async fn buffer_one_keeps_one_behind_and_queues_it_as_the_current_ends(s: Store)
     assert_eq!(status_of(&s, &second).await, ExecutionStatus::Buffered);
     let third = s
         .executions
-        .accept_trigger(&manual(&w), None)
+        .accept_trigger(&manual(&w), None, None)
         .await
         .unwrap();
     assert!(matches!(third, TriggerOutcome::Busy { .. }), "{third:?}");
@@ -1457,7 +1492,7 @@ async fn a_crash_while_buffering_is_mended(s: Store) {
     s.failpoints.arm(crash_points::BEFORE_EXECUTION_INSERT);
     assert!(s
         .executions
-        .accept_trigger(&manual(&w), None)
+        .accept_trigger(&manual(&w), None, None)
         .await
         .is_err());
     settle(&s).await;

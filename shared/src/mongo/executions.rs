@@ -222,15 +222,22 @@ impl MongoStore {
     /// Records a new execution for its workflow if `may_launch` allows: the workflow is
     /// marked busy first, carrying the execution it launches, and the execution is written
     /// after. A crash in between leaves a busy workflow whose execution is missing; the repair
-    /// pass writes it from `launching`. `e` runs now as `launched` (itself, or claimed
-    /// already) or waits behind the current one as buffered.
+    /// pass writes it from `launching`. With `claim_for`, `e` runs at once claimed under that
+    /// lease if the workflow is still at `e`'s version (see `ExecutionRepo::fire_slot`); the
+    /// execution returned is `e` as it runs at once, if it does.
     async fn launch(
         &self,
         e: &Execution,
-        launched: &Execution,
+        claim_for: Option<&Lease>,
         mut may_launch: impl FnMut(&mut StoredWorkflow) -> Result<Placement, Launched>,
-    ) -> RepoResult<Launched> {
-        let queued = documents::execution(launched, 0)?;
+    ) -> RepoResult<(Launched, Execution)> {
+        let plain = documents::execution(e, 0)?;
+        let claimed = claim_for.map(|lease| launched_as(e, Some(lease)));
+        let claimed_doc = claimed
+            .as_ref()
+            .map(|c| documents::execution(c, 0))
+            .transpose()?;
+        let mut runs_claimed = false;
         let marked = self
             .change_workflow(&e.workflow_id, |w| {
                 let placement = match may_launch(w) {
@@ -241,7 +248,12 @@ impl MongoStore {
                     Placement::Now => {
                         let (status, current) = e.trigger_state();
                         set_trigger(w, status, current);
-                        w.launching = Some(documents::carried(queued.clone()));
+                        runs_claimed = w.workflow.version == e.workflow_version;
+                        let doc = match &claimed_doc {
+                            Some(claimed) if runs_claimed => claimed.clone(),
+                            _ => plain.clone(),
+                        };
+                        w.launching = Some(documents::carried(doc));
                     }
                     // Built only here: a busy workflow under bufferOne is the rare path.
                     Placement::Behind => {
@@ -253,17 +265,21 @@ impl MongoStore {
             })
             .await?;
         let placement = match marked {
-            None => return Ok(Launched::WorkflowNotFound),
+            None => return Ok((Launched::WorkflowNotFound, e.clone())),
             Some(Launched::Recorded(placement)) => placement,
-            Some(refused) => return Ok(refused),
+            Some(refused) => return Ok((refused, e.clone())),
         };
         if placement == Placement::Behind {
-            return self.insert_buffered(e).await;
+            return Ok((self.insert_buffered(e).await?, e.clone()));
         }
+        let (launched, doc) = match (claimed, claimed_doc) {
+            (Some(claimed), Some(doc)) if runs_claimed => (claimed, doc),
+            _ => (e.clone(), plain),
+        };
         self.failpoints
             .pass(crash_points::BEFORE_EXECUTION_INSERT)?;
-        match self.executions.insert_one(queued).await {
-            Ok(_) => Ok(Launched::Recorded(Placement::Now)),
+        match self.executions.insert_one(doc).await {
+            Ok(_) => Ok((Launched::Recorded(Placement::Now), launched)),
             Err(err) if is_duplicate_key(&err) => {
                 // Recorded earlier: the workflow takes the state that execution implies (idle
                 // if it ended) instead of the busy mark above.
@@ -273,7 +289,7 @@ impl MongoStore {
                 };
                 self.set_trigger_if_current(&e.workflow_id, e.execution_id, status, current)
                     .await?;
-                Ok(Launched::AlreadyThere)
+                Ok((Launched::AlreadyThere, e.clone()))
             }
             Err(err) => Err(err.into()),
         }
@@ -398,14 +414,15 @@ impl ExecutionRepo for MongoStore {
         &self,
         execution: &Execution,
         limit: Option<&RateLimit>,
+        claim_for: Option<&Lease>,
     ) -> RepoResult<TriggerOutcome> {
         let id = execution.execution_id;
         bounded("accept_trigger", async {
             if let Some((existing, _)) = self.find_execution(id).await? {
                 return Ok(TriggerOutcome::Existing(existing));
             }
-            let launched = self
-                .launch(execution, execution, |w| {
+            let (launched, runs) = self
+                .launch(execution, claim_for, |w| {
                     if w.workflow.paused {
                         return Err(Launched::Paused);
                     }
@@ -426,7 +443,7 @@ impl ExecutionRepo for MongoStore {
                 })
                 .await?;
             Ok(match launched {
-                Launched::Recorded(Placement::Now) => TriggerOutcome::Accepted(execution.clone()),
+                Launched::Recorded(Placement::Now) => TriggerOutcome::Accepted(runs),
                 Launched::Recorded(Placement::Behind) => {
                     TriggerOutcome::Buffered(as_buffered(execution))
                 }
@@ -460,7 +477,8 @@ impl ExecutionRepo for MongoStore {
                             let (now, next) = ended.trigger_state();
                             self.set_trigger_if_current(&execution.workflow_id, current, now, next)
                                 .await?;
-                            return Box::pin(self.accept_trigger(execution, limit)).await;
+                            return Box::pin(self.accept_trigger(execution, limit, claim_for))
+                                .await;
                         }
                         _ => TriggerOutcome::Busy {
                             status,
@@ -496,13 +514,9 @@ impl ExecutionRepo for MongoStore {
             |w: &StoredWorkflow| w.workflow.next_run_at == Some(due) && !w.workflow.paused;
         bounded("fire_slot", async {
             if let Some(e) = execution {
-                let launched = launched_as(e, claim_for);
-                let outcome = self
-                    .launch(e, &launched, |w| {
-                        // A claimed execution runs the workflow as read when it was built.
-                        let changed =
-                            claim_for.is_some() && w.workflow.version != e.workflow_version;
-                        if !at_slot(w) || changed {
+                let (outcome, runs) = self
+                    .launch(e, claim_for, |w| {
+                        if !at_slot(w) {
                             return Err(Launched::SlotTaken);
                         }
                         let placement = place(w)?;
@@ -512,7 +526,7 @@ impl ExecutionRepo for MongoStore {
                     .await?;
                 match outcome {
                     Launched::Recorded(Placement::Now) => {
-                        return Ok(SlotOutcome::Fired(Box::new(launched)))
+                        return Ok(SlotOutcome::Fired(Box::new(runs)))
                     }
                     Launched::Recorded(Placement::Behind) => {
                         return Ok(SlotOutcome::Buffered(Box::new(as_buffered(e))))

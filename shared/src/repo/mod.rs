@@ -256,17 +256,21 @@ pub trait ExecutionRepo: Send + Sync {
     /// busy workflow whose `trigger.overlap` is `bufferOne` and that has no buffered execution
     /// takes it as `buffered` instead. Whenever a workflow's current execution ends, its
     /// buffered one is queued and becomes current in the same step.
+    /// With `claim_for`, an execution that runs at once is recorded already claimed under that
+    /// lease (see `fire_slot`).
     async fn accept_trigger(
         &self,
         execution: &Execution,
         limit: Option<&RateLimit>,
+        claim_for: Option<&Lease>,
     ) -> RepoResult<TriggerOutcome>;
     /// Handles one periodic slot if the workflow's `nextRunAt` is still `due`: records
     /// `execution` (when given and the workflow is idle) and moves `nextRunAt` to `next_run_at`.
-    /// With `claim_for`, an execution that runs now is recorded already claimed under that
-    /// lease, for a runner in this process that then needs no claim of its own (one write
-    /// instead of two), provided the workflow is still at the execution's version; if it
-    /// changed since it was read, the slot is `Stale` and the next pass reads it again.
+    /// With `claim_for`, an execution that runs at once is recorded already claimed under that
+    /// lease, for a runner of this process that then needs no claim of its own (one write
+    /// instead of two), provided the workflow is still at the execution's version (the runner
+    /// gets that definition with it); after an edit it is recorded queued, as without. The
+    /// returned execution's status says which.
     async fn fire_slot(
         &self,
         workflow_id: &str,

@@ -1,3 +1,4 @@
+use super::launching::Launching;
 use super::queued::PreparedClaim;
 use super::rows::{
     decode_executions, overwrite_execution, select_execution, select_workflow_row,
@@ -9,8 +10,8 @@ use crate::domain::{
     TriggerStatus, WorkflowSpec,
 };
 use crate::repo::{
-    crash_points, cursor, launched_as, Claimed, ExecutionQuery, ExecutionRepo, Failpoints,
-    LiveCounts, Page, RepoResult, SlotOutcome, TriggerOutcome,
+    crash_points, cursor, Claimed, ExecutionQuery, ExecutionRepo, Failpoints, LiveCounts, Page,
+    RepoResult, SlotOutcome, TriggerOutcome,
 };
 use crate::time::{from_millis, to_millis, Timestamp};
 use async_trait::async_trait;
@@ -325,20 +326,30 @@ pub(super) fn cancel_waiting(
     Ok(())
 }
 
+impl SqliteStore {
+    /// Keeps a copy of `e` for its claim if it was recorded queued as `doc` (see `queued`).
+    fn keep_queued(&self, e: &Execution, doc: Option<Arc<str>>) {
+        if let Some(doc) = doc.filter(|_| e.status == ExecutionStatus::Queued) {
+            self.inner.queued.keep(doc, e);
+        }
+    }
+}
+
 #[async_trait]
 impl ExecutionRepo for SqliteStore {
     async fn accept_trigger(
         &self,
         execution: &Execution,
         limit: Option<&RateLimit>,
+        claim_for: Option<&Lease>,
     ) -> RepoResult<TriggerOutcome> {
-        let e = execution.clone();
-        let doc: Arc<str> = serde_json::to_string(&e)?.into();
-        let kept = doc.clone();
+        let launching = Launching::new(execution, claim_for)?;
+        let kept = launching.queued_doc();
         let limit = limit.cloned();
         let failpoints = self.failpoints().clone();
         let outcome = self
             .write("accept_trigger", move |conn| {
+                let e = &launching.plain;
                 if let Some(existing) = select_execution(conn, e.execution_id)? {
                     return Ok(TriggerOutcome::Existing(existing));
                 }
@@ -370,14 +381,15 @@ impl ExecutionRepo for SqliteStore {
                     }
                 }
                 if busy {
-                    return Ok(TriggerOutcome::Buffered(buffer(conn, &failpoints, &e)?));
+                    return Ok(TriggerOutcome::Buffered(buffer(conn, &failpoints, e)?));
                 }
+                let (e, doc) = launching.for_version(state.version)?;
                 launch(conn, &failpoints, &e, &doc, None)?;
                 Ok(TriggerOutcome::Accepted(e))
             })
             .await?;
         if let TriggerOutcome::Accepted(e) = &outcome {
-            self.inner.queued.keep(kept, e);
+            self.keep_queued(e, kept);
         }
         Ok(outcome)
     }
@@ -391,17 +403,10 @@ impl ExecutionRepo for SqliteStore {
         claim_for: Option<&Lease>,
     ) -> RepoResult<SlotOutcome> {
         let id = workflow_id.to_string();
-        // As it is written when it runs now (claimed, with `claim_for`), with its document
-        // encoded here rather than on the writer; and as it is buffered otherwise.
-        let fired: Option<(Execution, Arc<str>, Execution)> = match execution {
-            Some(e) => {
-                let launched = launched_as(e, claim_for);
-                let doc = serde_json::to_string(&launched)?.into();
-                Some((launched, doc, e.clone()))
-            }
-            None => None,
-        };
-        let kept = fired.as_ref().map(|(_, doc, _)| doc.clone());
+        let fired = execution
+            .map(|e| Launching::new(e, claim_for))
+            .transpose()?;
+        let kept = fired.as_ref().and_then(Launching::queued_doc);
         let failpoints = self.failpoints().clone();
         let outcome = self
             .write("fire_slot", move |conn| {
@@ -412,29 +417,24 @@ impl ExecutionRepo for SqliteStore {
                     return Ok(SlotOutcome::Stale);
                 }
                 let outcome = match fired {
-                    Some((e, _, _))
-                        if e.status == ExecutionStatus::Running
-                            && state.version != e.workflow_version =>
-                    {
-                        return Ok(SlotOutcome::Stale)
-                    }
-                    Some((e, doc, _))
+                    Some(launching)
                         if state.status == TriggerStatus::Idle
-                            && !exists(conn, e.execution_id)? =>
+                            && !exists(conn, launching.plain.execution_id)? =>
                     {
+                        let (e, doc) = launching.for_version(state.version)?;
                         // The next slot and the busy state in one write of the workflow's row.
                         launch(conn, &failpoints, &e, &doc, Some(next_run_at))?;
                         return Ok(SlotOutcome::Fired(Box::new(e)));
                     }
                     None => SlotOutcome::Advanced,
-                    Some((_, _, e)) if state.status != TriggerStatus::Idle => {
+                    Some(Launching { plain: e, .. }) if state.status != TriggerStatus::Idle => {
                         if !exists(conn, e.execution_id)? && may_buffer(conn, &id)? {
                             SlotOutcome::Buffered(Box::new(buffer(conn, &failpoints, &e)?))
                         } else {
                             SlotOutcome::SkippedBusy
                         }
                     }
-                    Some((e, _, _)) => {
+                    Some(Launching { plain: e, .. }) => {
                         tracing::debug!(execution_id = %e.execution_id, "slot already recorded");
                         SlotOutcome::Stale
                     }
@@ -443,11 +443,8 @@ impl ExecutionRepo for SqliteStore {
                 Ok(outcome)
             })
             .await?;
-        match (&outcome, kept) {
-            (SlotOutcome::Fired(e), Some(doc)) if e.status == ExecutionStatus::Queued => {
-                self.inner.queued.keep(doc, e)
-            }
-            _ => {}
+        if let SlotOutcome::Fired(e) = &outcome {
+            self.keep_queued(e, kept);
         }
         Ok(outcome)
     }

@@ -6,6 +6,7 @@
 
 mod checkpoint;
 mod executions;
+mod launching;
 mod prune;
 mod queued;
 mod readers;

@@ -5,7 +5,9 @@
 pub mod kafka;
 pub mod store_queue;
 
-use crate::domain::{ExecutionRequest, Lease};
+pub use store_queue::Reservation;
+
+use crate::domain::{Execution, ExecutionRequest, ExecutionStatus, Lease, TriggerStatus, Workflow};
 use crate::repo::Claimed;
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -57,7 +59,7 @@ pub trait Transport: Send + Sync {
     /// it can be recorded already claimed and handed over without a claim of its own. `None`
     /// when no runner here takes them or all its places are taken: the execution is then
     /// recorded `queued` and published as usual.
-    fn reserve_run(&self) -> Option<store_queue::Reservation> {
+    fn reserve_run(&self) -> Option<Reservation> {
         None
     }
 
@@ -77,6 +79,38 @@ pub fn publish_in_background(transport: &Arc<dyn Transport>, request: ExecutionR
             tracing::warn!(%err, execution_id = %request.execution_id, "publish failed; the outbox will retry");
         }
     });
+}
+
+/// A place in this process's runner for an execution about to be recorded for `workflow`,
+/// if one is free; none for a workflow read busy (its execution would not run at once).
+pub fn reserve_for(transport: &Arc<dyn Transport>, workflow: &Workflow) -> Option<Reservation> {
+    if workflow.status != TriggerStatus::Idle {
+        return None;
+    }
+    transport.reserve_run()
+}
+
+/// Hands a just recorded execution of `workflow` (as read before) to the runners: to the place
+/// `reserved` for it when it was recorded claimed for that place, else by publishing it.
+pub async fn hand_over(
+    transport: &Arc<dyn Transport>,
+    reserved: Option<Reservation>,
+    execution: &Execution,
+    workflow: &Workflow,
+) {
+    match reserved {
+        Some(reserved) if execution.status == ExecutionStatus::Running => {
+            // The workflow as the store left it: at the version it checked, busy with this.
+            let mut workflow = workflow.clone();
+            (workflow.status, workflow.current_execution_id) = execution.trigger_state();
+            let claimed = Claimed {
+                execution: execution.clone(),
+                workflow: Some(workflow),
+            };
+            reserved.deliver(claimed).await
+        }
+        _ => publish_in_background(transport, ExecutionRequest::for_execution(execution)),
+    }
 }
 
 /// Publishes the execution a workflow queued from its buffer (`overlap: bufferOne`) when the

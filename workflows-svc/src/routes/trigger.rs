@@ -13,10 +13,10 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use shared::domain::ids::{idempotent_execution_id, new_execution_id};
-use shared::domain::{Execution, ExecutionRequest, Reason, Trigger};
+use shared::domain::{Execution, Reason, Trigger};
 use shared::repo::TriggerOutcome;
 use shared::time;
-use shared::transport::publish_in_background;
+use shared::transport::{hand_over, reserve_for};
 
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
@@ -87,7 +87,7 @@ fn accepted(execution: &Execution) -> Response {
     params(("id" = String, Path),
         ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters: a repeat gets the same execution")),
     responses(
-        (status = 202, description = "Recorded and queued (or `buffered` behind the current execution, under `overlap: bufferOne`); `Location` names the execution", body = TriggerAccepted,
+        (status = 202, description = "Recorded: `queued`, or `running` when a runner of the same process took it at once, or `buffered` behind the current execution (under `overlap: bufferOne`); `Location` names the execution", body = TriggerAccepted,
             headers(("Location" = String))),
         (status = 404, description = "No such workflow", body = ErrorBody),
         (status = 409, description = "The workflow is busy or pending (`workflow_busy`, naming the current execution), or paused (`workflow_paused`)", body = ErrorBody),
@@ -121,10 +121,14 @@ pub async fn trigger(
         } => Some(limit),
         _ => state.default_rate_limit.as_ref(),
     };
+    // A runner in this process takes the execution as it is recorded: claimed for it already.
+    let transport = &state.backends.transport;
+    let reserved = reserve_for(transport, &workflow);
+    let claim_for = reserved.as_ref().map(|r| r.lease());
     match state
         .backends
         .executions
-        .accept_trigger(&execution, limit)
+        .accept_trigger(&execution, limit, claim_for)
         .await?
     {
         TriggerOutcome::Accepted(execution) => {
@@ -132,10 +136,7 @@ pub async fn trigger(
             // The execution is recorded: that is the promise behind the 202. Publishing is
             // not awaited, so a slow or absent broker never delays the answer; a publish that
             // fails is repaired by the scheduler's republishing of stale queued executions.
-            publish_in_background(
-                &state.backends.transport,
-                ExecutionRequest::for_execution(&execution),
-            );
+            hand_over(transport, reserved, &execution, &workflow).await;
             Ok(accepted(&execution))
         }
         // It waits behind the current execution, which queues it as it ends.
