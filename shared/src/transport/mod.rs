@@ -32,7 +32,9 @@ pub trait RequestHandler: Send + Sync {
     /// Runs an execution recorded already claimed under `lease`, one from [`Self::lease`]
     /// (only a handler that gives leases is handed any).
     async fn handle_claimed(&self, claimed: Claimed, lease: Lease) {
-        let _ = (claimed, lease);
+        // Not reached: a transport reserves places only with a lease from `lease`.
+        tracing::error!(execution_id = %claimed.execution.execution_id, owner = %lease.owner,
+            "handed an execution claimed already, but this handler takes none; its lease will lapse and the scheduler will queue it again");
     }
 }
 
