@@ -43,22 +43,20 @@ pub async fn run_with(
         config.retention,
         shutdown.clone(),
     ));
-    let mut next_repair = time::now();
     // The earliest retry as last read: re-queueing is a write, so a round does it only when
-    // one is due (and once every repair interval, for retries another process recorded since).
+    // one is due, and once every repair interval for retries another process recorded since.
     let mut next_retry = Some(time::now());
+    let mut next_retry_sweep = time::now();
     while !shutdown.is_cancelled() {
         let now = time::now();
         periodic::fire_due(&backends, now).await;
-        let requeued = next_retry.is_some_and(|due| due <= now) || now >= next_repair;
+        let requeued = next_retry.is_some_and(|due| due <= now) || now >= next_retry_sweep;
         if requeued {
             repair::requeue_due_retries(&backends, now).await;
+            next_retry_sweep = time::add(now, repair_every);
         }
         shared::workers::sweep(&backends, now, BATCH).await;
-        if now >= next_repair {
-            next_repair = time::add(now, repair_every);
-        }
-        let (mut wake, retry) = next_wake(&backends, config.poll_interval, next_repair).await;
+        let (mut wake, retry) = next_wake(&backends, config.poll_interval, next_retry_sweep).await;
         next_retry = retry;
         if !requeued && retry.is_some_and(|due| due <= now) {
             // A retry recorded since the last read is due already: this round did not look.
@@ -80,14 +78,14 @@ pub async fn run_with(
     Ok(())
 }
 
-/// The earliest of: the next periodic slot, the next retry, the next repair, the next poll;
+/// The earliest of: the next periodic slot, the next retry, the next retry sweep, the next poll;
 /// and the next retry alone (now when it cannot be read, so the next round tries).
 async fn next_wake(
     backends: &Backends,
     poll: Duration,
-    next_repair: Timestamp,
+    next_retry_sweep: Timestamp,
 ) -> (Timestamp, Option<Timestamp>) {
-    let mut wake = time::add(time::now(), poll).min(next_repair);
+    let mut wake = time::add(time::now(), poll).min(next_retry_sweep);
     let mut next_retry = None;
     match backends.workflows.next_periodic_due().await {
         Ok(Some(due)) => wake = wake.min(due),

@@ -106,6 +106,40 @@ async fn fire_claimed(s: &Setup, id: &str, reserved: &Reservation) -> Execution 
     }
 }
 
+/// A `Holder` consuming the test's queue with `places` places, until stopped.
+struct Runner {
+    handed: mpsc::UnboundedReceiver<Claimed>,
+    release: Arc<Notify>,
+    shutdown: CancellationToken,
+    consuming: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Runner {
+    fn start(s: &Setup, places: usize) -> Self {
+        let (handed, received) = mpsc::unbounded_channel();
+        let release = Arc::new(Notify::new());
+        let holder = Arc::new(Holder {
+            handed,
+            release: release.clone(),
+        });
+        let shutdown = CancellationToken::new();
+        let queue = s.queue.clone();
+        let stop = shutdown.clone();
+        let consuming = tokio::spawn(async move { queue.consume(holder, places, stop).await });
+        Self {
+            handed: received,
+            release,
+            shutdown,
+            consuming,
+        }
+    }
+
+    async fn stop(&mut self) {
+        self.shutdown.cancel();
+        (&mut self.consuming).await.unwrap().unwrap();
+    }
+}
+
 /// Waits until the consumer started by the test takes reservations.
 async fn reserve_when_consuming(queue: &StoreQueue) -> Reservation {
     for _ in 0..500 {
@@ -121,59 +155,36 @@ async fn reserve_when_consuming(queue: &StoreQueue) -> Reservation {
 async fn a_reserved_place_gets_the_execution_recorded_claimed_for_it() {
     let s = setup().await;
     assert!(s.queue.reserve_run().is_none(), "no runner consumes yet");
-    let (handed, mut received) = mpsc::unbounded_channel();
-    let release = Arc::new(Notify::new());
-    let holder = Arc::new(Holder {
-        handed,
-        release: release.clone(),
-    });
-    let shutdown = CancellationToken::new();
-    let consuming = tokio::spawn({
-        let queue = s.queue.clone();
-        let shutdown = shutdown.clone();
-        async move { queue.consume(holder, 1, shutdown).await }
-    });
+    let mut runner = Runner::start(&s, 1);
 
     let reserved = reserve_when_consuming(&s.queue).await;
     assert!(s.queue.reserve_run().is_none(), "its one place is reserved");
     let fired = fire_claimed(&s, "w", &reserved).await;
     assert_eq!(fired.status, ExecutionStatus::Running);
     reserved.deliver(fired_claimed(&fired)).await;
-    let claimed = received.recv().await.unwrap();
+    let claimed = runner.handed.recv().await.unwrap();
     assert_eq!(claimed.execution, fired);
     assert_eq!(claimed.workflow.unwrap().id(), "w");
     assert!(s.queue.reserve_run().is_none(), "its one place runs it");
 
-    release.notify_one();
+    runner.release.notify_one();
     let again = reserve_when_consuming(&s.queue).await;
     drop(again);
-    shutdown.cancel();
-    consuming.await.unwrap().unwrap();
+    runner.stop().await;
     assert!(s.queue.reserve_run().is_none(), "stopped");
 }
 
 #[tokio::test]
 async fn an_execution_claimed_for_a_runner_that_stopped_goes_back_to_the_queue() {
     let s = setup().await;
-    let (handed, mut received) = mpsc::unbounded_channel();
-    let holder = Arc::new(Holder {
-        handed,
-        release: Arc::new(Notify::new()),
-    });
-    let shutdown = CancellationToken::new();
-    let consuming = tokio::spawn({
-        let queue = s.queue.clone();
-        let shutdown = shutdown.clone();
-        async move { queue.consume(holder, 4, shutdown).await }
-    });
+    let mut runner = Runner::start(&s, 4);
     let reserved = reserve_when_consuming(&s.queue).await;
-    shutdown.cancel();
-    consuming.await.unwrap().unwrap();
+    runner.stop().await;
 
     let fired = fire_claimed(&s, "w", &reserved).await;
     reserved.deliver(fired_claimed(&fired)).await;
     assert!(
-        received.try_recv().is_err(),
+        runner.handed.try_recv().is_err(),
         "the stopped runner got nothing"
     );
     let stored = s.executions.get(fired.execution_id).await.unwrap().unwrap();

@@ -5,8 +5,8 @@ use crate::domain::{
     Admission, Execution, ExecutionStatus, Lease, Overlap, RateLimit, Transition, TriggerStatus,
 };
 use crate::repo::{
-    crash_points, cursor, launched_as, Claimed, ExecutionQuery, ExecutionRepo, LiveCounts, Page,
-    RepoError, RepoResult, SlotOutcome, TriggerOutcome, WorkflowRepo,
+    crash_points, cursor, keeps_claim, launched_as, Claimed, ExecutionQuery, ExecutionRepo,
+    LiveCounts, Page, RepoError, RepoResult, SlotOutcome, TriggerOutcome, WorkflowRepo,
 };
 use crate::time::{self, Timestamp};
 use async_trait::async_trait;
@@ -223,37 +223,40 @@ impl MongoStore {
     /// marked busy first, carrying the execution it launches, and the execution is written
     /// after. A crash in between leaves a busy workflow whose execution is missing; the repair
     /// pass writes it from `launching`. With `claim_for`, `e` runs at once claimed under that
-    /// lease if the workflow is still at `e`'s version (see `ExecutionRepo::fire_slot`); the
-    /// execution returned is `e` as it runs at once, if it does.
+    /// lease while [`keeps_claim`] holds (see `ExecutionRepo::fire_slot`).
     async fn launch(
         &self,
         e: &Execution,
         claim_for: Option<&Lease>,
         mut may_launch: impl FnMut(&mut StoredWorkflow) -> Result<Placement, Launched>,
-    ) -> RepoResult<(Launched, Execution)> {
-        let plain = documents::execution(e, 0)?;
-        let claimed = claim_for.map(|lease| launched_as(e, Some(lease)));
-        let claimed_doc = claimed
-            .as_ref()
-            .map(|c| documents::execution(c, 0))
-            .transpose()?;
+    ) -> RepoResult<Launched> {
+        // Both documents encoded once, before the conditional write that may be tried again.
+        let plain = (e.clone(), documents::execution(e, 0)?);
+        let claimed = match claim_for {
+            Some(lease) => {
+                let claimed = launched_as(e, Some(lease));
+                let doc = documents::execution(&claimed, 0)?;
+                Some((claimed, doc))
+            }
+            None => None,
+        };
         let mut runs_claimed = false;
         let marked = self
             .change_workflow(&e.workflow_id, |w| {
                 let placement = match may_launch(w) {
-                    Err(refused) => return Ok(Change::Keep(refused)),
+                    Err(refused) => return Ok(Change::Keep(Err(refused))),
                     Ok(placement) => placement,
                 };
                 match placement {
                     Placement::Now => {
                         let (status, current) = e.trigger_state();
                         set_trigger(w, status, current);
-                        runs_claimed = w.workflow.version == e.workflow_version;
-                        let doc = match &claimed_doc {
-                            Some(claimed) if runs_claimed => claimed.clone(),
-                            _ => plain.clone(),
+                        runs_claimed = claimed.is_some() && keeps_claim(e, w.workflow.version);
+                        let (_, doc) = match &claimed {
+                            Some(claimed) if runs_claimed => claimed,
+                            _ => &plain,
                         };
-                        w.launching = Some(documents::carried(doc));
+                        w.launching = Some(documents::carried(doc.clone()));
                     }
                     // Built only here: a busy workflow under bufferOne is the rare path.
                     Placement::Behind => {
@@ -261,25 +264,25 @@ impl MongoStore {
                         w.buffered = Some(documents::carried(buffered));
                     }
                 }
-                Ok(Change::Write(Launched::Recorded(placement)))
+                Ok(Change::Write(Ok(placement)))
             })
             .await?;
         let placement = match marked {
-            None => return Ok((Launched::WorkflowNotFound, e.clone())),
-            Some(Launched::Recorded(placement)) => placement,
-            Some(refused) => return Ok((refused, e.clone())),
+            None => return Ok(Launched::WorkflowNotFound),
+            Some(Err(refused)) => return Ok(refused),
+            Some(Ok(placement)) => placement,
         };
         if placement == Placement::Behind {
-            return Ok((self.insert_buffered(e).await?, e.clone()));
+            return self.insert_buffered(e).await;
         }
-        let (launched, doc) = match (claimed, claimed_doc) {
-            (Some(claimed), Some(doc)) if runs_claimed => (claimed, doc),
-            _ => (e.clone(), plain),
+        let (runs, doc) = match claimed {
+            Some(claimed) if runs_claimed => claimed,
+            _ => plain,
         };
         self.failpoints
             .pass(crash_points::BEFORE_EXECUTION_INSERT)?;
         match self.executions.insert_one(doc).await {
-            Ok(_) => Ok((Launched::Recorded(Placement::Now), launched)),
+            Ok(_) => Ok(Launched::Now(Box::new(runs))),
             Err(err) if is_duplicate_key(&err) => {
                 // Recorded earlier: the workflow takes the state that execution implies (idle
                 // if it ended) instead of the busy mark above.
@@ -289,7 +292,7 @@ impl MongoStore {
                 };
                 self.set_trigger_if_current(&e.workflow_id, e.execution_id, status, current)
                     .await?;
-                Ok((Launched::AlreadyThere, e.clone()))
+                Ok(Launched::AlreadyThere)
             }
             Err(err) => Err(err.into()),
         }
@@ -302,7 +305,7 @@ impl MongoStore {
         self.failpoints
             .pass(crash_points::BEFORE_EXECUTION_INSERT)?;
         match self.executions.insert_one(d).await {
-            Ok(_) => Ok(Launched::Recorded(Placement::Behind)),
+            Ok(_) => Ok(Launched::Behind),
             Err(err) if is_duplicate_key(&err) => {
                 let id = e.execution_id.to_string();
                 self.change_workflow(&e.workflow_id, |w| {
@@ -386,7 +389,10 @@ fn settle(
 
 /// What became of a new execution.
 enum Launched {
-    Recorded(Placement),
+    /// Recorded to run at once, as this (claimed already, or queued).
+    Now(Box<Execution>),
+    /// Recorded as buffered behind the workflow's current execution.
+    Behind,
     /// It was recorded before (its id is the deduplication key).
     AlreadyThere,
     /// The workflow is not idle.
@@ -421,7 +427,7 @@ impl ExecutionRepo for MongoStore {
             if let Some((existing, _)) = self.find_execution(id).await? {
                 return Ok(TriggerOutcome::Existing(existing));
             }
-            let (launched, runs) = self
+            let launched = self
                 .launch(execution, claim_for, |w| {
                     if w.workflow.paused {
                         return Err(Launched::Paused);
@@ -443,10 +449,8 @@ impl ExecutionRepo for MongoStore {
                 })
                 .await?;
             Ok(match launched {
-                Launched::Recorded(Placement::Now) => TriggerOutcome::Accepted(runs),
-                Launched::Recorded(Placement::Behind) => {
-                    TriggerOutcome::Buffered(as_buffered(execution))
-                }
+                Launched::Now(runs) => TriggerOutcome::Accepted(*runs),
+                Launched::Behind => TriggerOutcome::Buffered(as_buffered(execution)),
                 Launched::WorkflowNotFound => TriggerOutcome::WorkflowNotFound,
                 Launched::Paused => TriggerOutcome::Paused,
                 Launched::RateLimited {
@@ -514,7 +518,7 @@ impl ExecutionRepo for MongoStore {
             |w: &StoredWorkflow| w.workflow.next_run_at == Some(due) && !w.workflow.paused;
         bounded("fire_slot", async {
             if let Some(e) = execution {
-                let (outcome, runs) = self
+                let outcome = self
                     .launch(e, claim_for, |w| {
                         if !at_slot(w) {
                             return Err(Launched::SlotTaken);
@@ -525,12 +529,8 @@ impl ExecutionRepo for MongoStore {
                     })
                     .await?;
                 match outcome {
-                    Launched::Recorded(Placement::Now) => {
-                        return Ok(SlotOutcome::Fired(Box::new(runs)))
-                    }
-                    Launched::Recorded(Placement::Behind) => {
-                        return Ok(SlotOutcome::Buffered(Box::new(as_buffered(e))))
-                    }
+                    Launched::Now(runs) => return Ok(SlotOutcome::Fired(runs)),
+                    Launched::Behind => return Ok(SlotOutcome::Buffered(Box::new(as_buffered(e)))),
                     Launched::Busy(..) => {}
                     Launched::AlreadyThere
                     | Launched::SlotTaken

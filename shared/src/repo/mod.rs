@@ -214,6 +214,14 @@ pub fn launched_as(e: &Execution, claim_for: Option<&Lease>) -> Execution {
     launched
 }
 
+/// Whether a new execution recorded for a workflow now at `stored_version` may keep the claim
+/// it was built with: only while the workflow is still at the version `e` was built from, since
+/// its runner is handed that definition with it. After an edit it is recorded queued instead,
+/// and claimed as usual (the claim reads the workflow as it is then).
+pub fn keeps_claim(e: &Execution, stored_version: u64) -> bool {
+    stored_version == e.workflow_version
+}
+
 /// Gives a claimed execution back to the queue, for a claimant that cannot run it after all;
 /// if even that fails, the execution waits for its lease to lapse and is rescued then.
 pub async fn give_back<S: ExecutionRepo + ?Sized>(

@@ -17,7 +17,6 @@ use crate::time::{from_millis, to_millis, Timestamp};
 use async_trait::async_trait;
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
-use std::sync::Arc;
 use uuid::Uuid;
 
 /// A workflow's trigger state as the atomic steps below need it.
@@ -326,15 +325,6 @@ pub(super) fn cancel_waiting(
     Ok(())
 }
 
-impl SqliteStore {
-    /// Keeps a copy of `e` for its claim if it was recorded queued as `doc` (see `queued`).
-    fn keep_queued(&self, e: &Execution, doc: Option<Arc<str>>) {
-        if let Some(doc) = doc.filter(|_| e.status == ExecutionStatus::Queued) {
-            self.inner.queued.keep(doc, e);
-        }
-    }
-}
-
 #[async_trait]
 impl ExecutionRepo for SqliteStore {
     async fn accept_trigger(
@@ -388,8 +378,9 @@ impl ExecutionRepo for SqliteStore {
                 Ok(TriggerOutcome::Accepted(e))
             })
             .await?;
-        if let TriggerOutcome::Accepted(e) = &outcome {
-            self.keep_queued(e, kept);
+        // A copy for the claim (see `queued`), if it was recorded queued.
+        if let (TriggerOutcome::Accepted(e), Some(doc)) = (&outcome, kept) {
+            self.inner.queued.keep(doc, e);
         }
         Ok(outcome)
     }
@@ -443,8 +434,8 @@ impl ExecutionRepo for SqliteStore {
                 Ok(outcome)
             })
             .await?;
-        if let SlotOutcome::Fired(e) = &outcome {
-            self.keep_queued(e, kept);
+        if let (SlotOutcome::Fired(e), Some(doc)) = (&outcome, kept) {
+            self.inner.queued.keep(doc, e);
         }
         Ok(outcome)
     }

@@ -3,7 +3,7 @@
 //! process, when a lease came with it).
 
 use crate::domain::{Execution, Lease};
-use crate::repo::{launched_as, RepoResult};
+use crate::repo::{keeps_claim, launched_as, RepoResult};
 use std::sync::Arc;
 
 pub struct Launching {
@@ -26,17 +26,16 @@ impl Launching {
         })
     }
 
-    /// The document a copy of the queued execution is kept with (see `queued`), if it would
-    /// be recorded queued.
+    /// The document a copy of the queued execution is kept with (see `queued`), if it is
+    /// recorded queued whatever the workflow's version (no claim came with it).
     pub fn queued_doc(&self) -> Option<Arc<str>> {
         (!self.claimed).then(|| self.doc.clone())
     }
 
-    /// What runs at once for a workflow now at `version`, with its document. Claimed only if
-    /// the workflow is still at the version the execution was built from: its runner gets that
-    /// definition with it, so after an edit it is recorded queued and claimed as usual.
+    /// What runs at once for a workflow now at `version`, with its document: claimed only
+    /// while [`keeps_claim`] holds.
     pub fn for_version(self, version: u64) -> RepoResult<(Execution, Arc<str>)> {
-        if self.claimed && version != self.plain.workflow_version {
+        if self.claimed && !keeps_claim(&self.plain, version) {
             let doc = serde_json::to_string(&self.plain)?.into();
             return Ok((self.plain, doc));
         }
