@@ -17,6 +17,14 @@
 //! waits for the readers of the moment, holding the writer meanwhile (see above for how long;
 //! the passive one leaves it little to copy), and the next write starts the WAL
 //! over from its beginning, reusing the file.
+//!
+//! A passive checkpoint writes pages into the database file but syncs that file only when it
+//! copied the WAL to its very end, which it never does while the writer keeps appending. The
+//! restart then synced everything written since the previous restart, holding the writer: at
+//! 100,000 periodic workflows that was ~64 MiB of scattered pages every 0.6 s, 30–42 ms of
+//! `fsync` inside a restart held for 35 ms at the median. So this thread syncs the database
+//! file itself after each passive checkpoint, and once more right before a restart, which is
+//! then left a few milliseconds of frames to copy and sync (5–8 ms held at the median).
 
 use rusqlite::Connection;
 use std::sync::Weak;
@@ -35,9 +43,13 @@ pub fn start<T: Send + Sync + 'static>(conn: Connection, alive: Weak<T>) -> std:
         .spawn(move || {
             while alive.upgrade().is_some() {
                 std::thread::sleep(EVERY);
-                match checkpoint(&conn, "PASSIVE") {
+                match copy_and_sync(&conn) {
                     Ok(wal) if wal > RESET_ABOVE_PAGES => {
-                        if let Err(err) = checkpoint(&conn, "RESTART") {
+                        // Once more first, so that the restart, which holds the writer,
+                        // copies and syncs only what came in meanwhile.
+                        let restart =
+                            copy_and_sync(&conn).and_then(|_| checkpoint(&conn, "RESTART"));
+                        if let Err(err) = restart {
                             tracing::warn!(%err, "WAL restart failed; will retry");
                         }
                     }
@@ -49,9 +61,52 @@ pub fn start<T: Send + Sync + 'static>(conn: Connection, alive: Weak<T>) -> std:
     Ok(())
 }
 
+/// A passive checkpoint, then the database file synced; answers how many pages the WAL holds.
+fn copy_and_sync(conn: &Connection) -> rusqlite::Result<i64> {
+    let wal = checkpoint(conn, "PASSIVE")?;
+    sync_database_file(conn)?;
+    Ok(wal)
+}
+
 /// A checkpoint of `mode`; answers how many pages the WAL holds.
 fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<i64> {
     conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
         row.get(1)
     })
+}
+
+/// Syncs `conn`'s database file to disk through SQLite's own handle on it. (Opening the file
+/// anew would not do: closing that descriptor would drop every POSIX lock this process holds
+/// on the file, including SQLite's.)
+fn sync_database_file(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::ffi;
+    let failed = |rc| Err(rusqlite::Error::SqliteFailure(ffi::Error::new(rc), None));
+    let mut file: *mut ffi::sqlite3_file = std::ptr::null_mut();
+    // SAFETY: `conn` is open and used by this thread only; SQLITE_FCNTL_FILE_POINTER writes
+    // one pointer, to the file object of the connection's main database, which lives as long
+    // as the connection.
+    let rc = unsafe {
+        ffi::sqlite3_file_control(
+            conn.handle(),
+            c"main".as_ptr(),
+            ffi::SQLITE_FCNTL_FILE_POINTER,
+            (&mut file as *mut *mut ffi::sqlite3_file).cast(),
+        )
+    };
+    if rc != ffi::SQLITE_OK {
+        return failed(rc);
+    }
+    // SAFETY: the pointer is null or that open file object, whose methods are set while open.
+    let sync = unsafe { file.as_ref() }
+        .and_then(|f| unsafe { f.pMethods.as_ref() })
+        .and_then(|methods| methods.xSync);
+    let Some(sync) = sync else {
+        return Ok(()); // no file open: nothing written to sync
+    };
+    // SAFETY: `xSync` is the VFS's own sync of the file object it was given.
+    let rc = unsafe { sync(file, ffi::SQLITE_SYNC_NORMAL) };
+    if rc != ffi::SQLITE_OK {
+        return failed(rc);
+    }
+    Ok(())
 }
