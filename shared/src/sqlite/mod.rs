@@ -7,6 +7,7 @@
 mod checkpoint;
 mod executions;
 mod launching;
+mod priority;
 mod prune;
 mod queued;
 mod readers;

@@ -67,7 +67,11 @@ impl Writer {
         let (queue, jobs) = mpsc::channel::<Box<dyn WriteOp>>();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(conn, jobs))
+            .spawn(move || {
+                let raised = super::priority::raise_this_thread();
+                tracing::debug!(raised, "SQLite writer thread started");
+                run(conn, jobs)
+            })
             .map_err(|e| RepoError::Unavailable(format!("cannot start the writer thread: {e}")))?;
         Ok(Self { queue })
     }
