@@ -419,8 +419,8 @@ fn lateness_row(name: &str, t: &Lateness, e2e_per_sec: Option<f64>, extra: Strin
         pcts(&t.lateness),
         e2e_per_sec.map_or("-".into(), |l| format!("{:.2} e2e", t.ticks_per_sec / l)),
         format!(
-            "{}/{} periodic workflows (5–30 s, created within {:.1} s), {} slots in {:.0} s ({:.0}/s); \
-             p99 by 10 s of slots {}; {}; MISSED {}, DUPLICATED {}, early {}, anchor mismatches {}, \
+            "{}/{} periodic workflows (5–30 s, created within {:.1} s), {} slots in {:.0} s ({:.0}/s; \
+             busiest second {}{}); p99 by 10 s of slots {}; {}; MISSED {}, DUPLICATED {}, early {}, anchor mismatches {}, \
              create errors {}; API: {} executions, missing {}, duplicated {}, off-grid {}, other reasons {}, statuses {:?}, fetch errors {}{extra}",
             t.created,
             t.workflows,
@@ -428,6 +428,11 @@ fn lateness_row(name: &str, t: &Lateness, e2e_per_sec: Option<f64>, extra: Strin
             t.slots,
             t.window_seconds,
             t.ticks_per_sec,
+            t.busiest_second_slots,
+            e2e_per_sec.map_or(String::new(), |l| format!(
+                ", {:.2} e2e",
+                t.busiest_second_slots as f64 / l
+            )),
             t.p99_by_10s_ms
                 .iter()
                 .map(|ms| format!("{ms:.0}"))

@@ -43,6 +43,9 @@ pub struct Lateness {
     /// Slots due inside the window, over all workflows.
     pub slots: u64,
     pub ticks_per_sec: f64,
+    /// Slots due in the window's busiest whole second. The intervals' multiples coincide
+    /// unevenly, so the load comes in waves well above its mean.
+    pub busiest_second_slots: u64,
     /// Sink receive − slot time, first call of each slot.
     pub lateness: Summary,
     /// p99 lateness of the slots due in each 10 s of the window, in order: a backlog left by
@@ -216,12 +219,19 @@ pub async fn run(ctx: &Ctx, n: usize) -> Result<Lateness> {
     let mut late_ms = Vec::new();
     let mut late_by_10s: Vec<Vec<f64>> = Vec::new();
     let start = clock::wall(t0);
+    let mut due_by_second = vec![0u64; window.as_secs() as usize + 1];
     for (i, (grid, _)) in grids
         .iter()
         .enumerate()
         .filter_map(|(i, g)| Some((i, (*g)?)))
     {
         let due = grid.slots_until(window_end);
+        for k in 0..due {
+            let second = (grid.slot(k as i64) - start).num_seconds().max(0) as usize;
+            if let Some(count) = due_by_second.get_mut(second) {
+                *count += 1;
+            }
+        }
         let mut calls = vec![0u32; due];
         for &at in &per_workflow[i] {
             match grid.slot_of(at) {
@@ -259,6 +269,7 @@ pub async fn run(ctx: &Ctx, n: usize) -> Result<Lateness> {
         window_seconds: window.as_secs_f64(),
         slots,
         ticks_per_sec: slots as f64 / window.as_secs_f64(),
+        busiest_second_slots: due_by_second.into_iter().max().unwrap_or(0),
         lateness: summarize_ms(late_ms),
         p99_by_10s_ms: late_by_10s
             .into_iter()
