@@ -41,15 +41,17 @@ pub fn start<T: Send + Sync + 'static>(conn: Connection, alive: Weak<T>) -> std:
     std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
         .spawn(move || {
+            let mut checkpointer = Checkpointer { conn, synced: 0 };
             while alive.upgrade().is_some() {
                 std::thread::sleep(EVERY);
-                match copy_and_sync(&conn) {
+                match checkpointer.copy_and_sync() {
                     Ok(wal) if wal > RESET_ABOVE_PAGES => {
                         // Once more first, so that the restart, which holds the writer,
                         // copies and syncs only what came in meanwhile.
-                        let restart =
-                            copy_and_sync(&conn).and_then(|_| checkpoint(&conn, "RESTART"));
-                        if let Err(err) = restart {
+                        if let Err(err) = checkpointer
+                            .copy_and_sync()
+                            .and_then(|_| checkpointer.restart())
+                        {
                             tracing::warn!(%err, "WAL restart failed; will retry");
                         }
                     }
@@ -61,18 +63,41 @@ pub fn start<T: Send + Sync + 'static>(conn: Connection, alive: Weak<T>) -> std:
     Ok(())
 }
 
-/// A passive checkpoint, then the database file synced; answers how many pages the WAL holds.
-fn copy_and_sync(conn: &Connection) -> rusqlite::Result<i64> {
-    let wal = checkpoint(conn, "PASSIVE")?;
-    sync_database_file(conn)?;
-    Ok(wal)
+struct Checkpointer {
+    conn: Connection,
+    /// WAL pages copied into the database file as of its last sync: an idle store's file is
+    /// not synced again (a sync of an unchanged file can still cost the disk a cache flush).
+    synced: i64,
 }
 
-/// A checkpoint of `mode`; answers how many pages the WAL holds.
-fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<i64> {
-    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
-        row.get(1)
-    })
+impl Checkpointer {
+    /// A passive checkpoint, then the database file synced if it copied pages since the last
+    /// sync; answers how many pages the WAL holds.
+    fn copy_and_sync(&mut self) -> rusqlite::Result<i64> {
+        let (wal, copied) = self.checkpoint("PASSIVE")?;
+        if copied != self.synced {
+            sync_database_file(&self.conn)?;
+            self.synced = copied;
+        }
+        Ok(wal)
+    }
+
+    /// Copies what is left and has the next write start the WAL over (SQLite syncs both
+    /// files itself).
+    fn restart(&mut self) -> rusqlite::Result<()> {
+        let (_, copied) = self.checkpoint("RESTART")?;
+        self.synced = copied;
+        Ok(())
+    }
+
+    /// A checkpoint of `mode`; answers how many pages the WAL holds and how many of them are
+    /// copied into the database file.
+    fn checkpoint(&self, mode: &str) -> rusqlite::Result<(i64, i64)> {
+        self.conn
+            .query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
+                Ok((row.get(1)?, row.get(2)?))
+            })
+    }
 }
 
 /// Syncs `conn`'s database file to disk through SQLite's own handle on it. (Opening the file
