@@ -23,8 +23,9 @@
 //! restart then synced everything written since the previous restart, holding the writer: at
 //! 100,000 periodic workflows that was ~64 MiB of scattered pages every 0.6 s, 30–42 ms of
 //! `fsync` inside a restart held for 35 ms at the median. So this thread syncs the database
-//! file itself after each passive checkpoint, and once more right before a restart, which is
-//! then left a few milliseconds of frames to copy and sync (5–8 ms held at the median).
+//! file itself after each passive checkpoint that copied pages, and once more right before a
+//! restart, which is then left a few milliseconds of frames to copy and sync (5–8 ms held at
+//! the median).
 
 use rusqlite::Connection;
 use std::sync::Weak;
@@ -63,7 +64,9 @@ pub fn start<T: Send + Sync + 'static>(conn: Connection, alive: Weak<T>) -> std:
     Ok(())
 }
 
+/// The checkpoint thread's state.
 struct Checkpointer {
+    /// A connection of its own: a checkpoint's waits hold up no reader or writer of the store.
     conn: Connection,
     /// WAL pages copied into the database file as of its last sync: an idle store's file is
     /// not synced again (a sync of an unchanged file can still cost the disk a cache flush).
