@@ -86,6 +86,8 @@ pub struct Scale {
     pub many_periodic_workflows: usize,
     /// Timed GETs of each dashboard page.
     pub dashboard_samples: usize,
+    /// Cron workflows all due in the same second (the `burst` row).
+    pub burst_workflows: usize,
 }
 
 impl Scale {
@@ -194,6 +196,7 @@ pub fn parse() -> Result<Args> {
             open_loop_rate: None,
             many_periodic_workflows: 25_000,
             dashboard_samples: 5,
+            burst_workflows: 5_000,
         }
     } else {
         Scale {
@@ -213,6 +216,7 @@ pub fn parse() -> Result<Args> {
             open_loop_rate: None,
             many_periodic_workflows: 100_000,
             dashboard_samples: 20,
+            burst_workflows: 20_000,
         }
     };
     if let Some(n) = e2e {

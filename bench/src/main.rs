@@ -29,8 +29,8 @@ use crate::machine::Machine;
 use crate::product::Product;
 use crate::report::{ManyPeriodic, Results};
 use crate::scenarios::{
-    accept, create, dashboard, e2e, kafka_limit, latency, lateness, limit, open_loop, round_trips,
-    steps, workers, Ctx,
+    accept, burst, create, dashboard, e2e, kafka_limit, latency, lateness, limit, open_loop,
+    round_trips, steps, workers, Ctx,
 };
 use crate::sink::Sink;
 
@@ -161,6 +161,13 @@ async fn run(args: &Args, machine: Machine, wfa: &Path) -> Result<Results> {
         dashboard::run(&ctx, ctx.scale.dashboard_samples),
     )
     .await;
+    let burst = step(
+        "burst",
+        &mut errors,
+        &mut product,
+        burst::run(&ctx, ctx.scale.burst_workflows),
+    )
+    .await;
     // Last: its thousands of periodic workflows keep ticking until the product stops.
     let periodic = ctx.scale.periodic_workflows;
     let lateness = step(
@@ -202,6 +209,7 @@ async fn run(args: &Args, machine: Machine, wfa: &Path) -> Result<Results> {
         latency,
         e2e,
         open_loop,
+        burst,
         lateness,
         many_periodic,
         round_trips,

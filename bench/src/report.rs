@@ -10,6 +10,7 @@ use crate::machine::Machine;
 use crate::product::StopReport;
 use crate::scenarios::{
     accept::Accept,
+    burst::Burst,
     create::Create,
     dashboard::Dashboard,
     e2e::E2e,
@@ -46,6 +47,8 @@ pub struct Results {
     pub e2e: Option<E2e>,
     /// At half the `e2e` rate, then at 1,000/s.
     pub open_loop: Vec<OpenLoop>,
+    /// Cron workflows all due in one second: the periodic path's own capacity.
+    pub burst: Option<Burst>,
     pub lateness: Option<Lateness>,
     /// The lateness row again at `many_periodic_workflows`, on a fresh product.
     pub many_periodic: Option<ManyPeriodic>,
@@ -232,6 +235,24 @@ pub fn print(r: &Results) {
         None => missing("latency"),
     }
     let e2e_per_sec = r.e2e.as_ref().map(|e| e.per_sec).filter(|&x| x > 0.0);
+    match &r.burst {
+        Some(b) => row(
+            "burst",
+            format!("{} executions/s", int(b.per_sec)),
+            e2e_per_sec.map_or("-".into(), |l| format!("{:.2} e2e", b.per_sec / l)),
+            format!(
+                "{}/{} cron workflows all due in one second, the last called {:.2} s after it; \
+                 slot → sink {}; MISSED {}, create errors {}",
+                b.created,
+                b.workflows,
+                b.drain_seconds,
+                pcts(&b.lateness),
+                b.missed,
+                b.create_errors.brief()
+            ),
+        ),
+        None => missing("burst"),
+    }
     match &r.lateness {
         Some(t) => lateness_row("lateness", t, e2e_per_sec, String::new()),
         None => missing("lateness"),

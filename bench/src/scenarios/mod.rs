@@ -2,6 +2,7 @@
 //! and observes the product's outgoing calls only through the `Sink`.
 
 pub mod accept;
+pub mod burst;
 pub mod confirm;
 pub mod create;
 pub mod dashboard;

@@ -1,0 +1,118 @@
+//! Periodic capacity: many cron workflows all due in the same second. How fast the product
+//! fires and runs a crowd of slots, without the API request each `e2e` execution carries;
+//! the lateness rows' busiest seconds are set against it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use chrono::{DateTime, DurationRound, TimeDelta, Timelike, Utc};
+use serde::Serialize;
+use serde_json::json;
+use tokio::sync::Semaphore;
+
+use super::Ctx;
+use crate::api::{Failure, Tally};
+use crate::clock;
+use crate::stats::{summarize_ms, Summary};
+
+const PREFIX: &str = "/hit/b/";
+/// From the row's start to the shared slot: creating 20,000 workflows takes about a second.
+const LEAD: TimeDelta = TimeDelta::seconds(10);
+/// How long after the slot the row waits for the last call.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Burst {
+    pub workflows: usize,
+    pub created: usize,
+    pub create_errors: Tally,
+    /// Sink receive − the shared slot, first call of each workflow.
+    pub lateness: Summary,
+    /// From the slot to the last workflow's first call.
+    pub drain_seconds: f64,
+    /// Workflows called ÷ `drain_seconds`.
+    pub per_sec: f64,
+    /// Created workflows with no call within `PATIENCE`.
+    pub missed: u64,
+}
+
+/// `n` cron workflows due at one second some `LEAD` from now.
+pub async fn run(ctx: &Ctx, n: usize) -> Result<Burst> {
+    let t0 = Instant::now();
+    let slot = (clock::wall(t0) + LEAD).duration_trunc(TimeDelta::seconds(1))?;
+    let expression = format!("{} {} {} * * *", slot.second(), slot.minute(), slot.hour());
+    let (created, create_errors) = create_all(ctx, n, &expression, slot).await;
+    if clock::wall(Instant::now()) >= slot {
+        bail!("creating {n} workflows took longer than the {LEAD} before their slot");
+    }
+    let deadline = t0 + (slot - clock::wall(t0)).to_std()? + PATIENCE;
+    let called = || {
+        ctx.sink
+            .hits_with_prefix(PREFIX)
+            .into_iter()
+            .filter(|h| h.at >= t0)
+            .collect::<Vec<_>>()
+    };
+    let mut hits = called();
+    while hits.len() < created && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        hits = called();
+    }
+    let mut first: HashMap<String, DateTime<Utc>> = HashMap::new();
+    for hit in hits {
+        let at = clock::wall(hit.at);
+        first
+            .entry(hit.path)
+            .and_modify(|t| *t = (*t).min(at))
+            .or_insert(at);
+    }
+    let late_ms: Vec<f64> = first
+        .values()
+        .map(|at| (*at - slot).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e3)
+        .collect();
+    let drain_seconds = late_ms.iter().copied().fold(0.0, f64::max) / 1e3;
+    Ok(Burst {
+        workflows: n,
+        created,
+        create_errors,
+        per_sec: first.len() as f64 / drain_seconds.max(1e-3),
+        drain_seconds,
+        missed: created.saturating_sub(first.len()) as u64,
+        lateness: summarize_ms(late_ms),
+    })
+}
+
+/// Creates the workflows, at most `concurrency` at once; answers how many were created with
+/// their slot at `slot`.
+async fn create_all(ctx: &Ctx, n: usize, expression: &str, slot: DateTime<Utc>) -> (usize, Tally) {
+    let permits = Arc::new(Semaphore::new(ctx.concurrency));
+    let sink = ctx.sink.url();
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let (api, permits) = (ctx.api.clone(), permits.clone());
+            let body = json!({
+                "workflowId": format!("b-{i}"),
+                "trigger": { "type": "cron", "expression": expression },
+                "actions": [{ "type": "http-request", "url": format!("{sink}{PREFIX}{i}"), "method": "GET" }]
+            });
+            tokio::spawn(async move {
+                let _permit = permits.acquire().await.expect("semaphore never closed");
+                api.create(&body).await
+            })
+        })
+        .collect();
+    let (mut created, mut errors) = (0, Tally::default());
+    for task in tasks {
+        match task.await.expect("create task panicked") {
+            Ok(wf) if wf.next_run_at == Some(slot) => created += 1,
+            Ok(wf) => errors.add(&Failure {
+                kind: "off-slot".into(),
+                detail: format!("nextRunAt {:?}, not {slot}", wf.next_run_at),
+            }),
+            Err(f) => errors.add(&f),
+        }
+    }
+    (created, errors)
+}
