@@ -41,6 +41,7 @@ pub struct Burst {
 /// `n` cron workflows due at one second some `LEAD` from now.
 pub async fn run(ctx: &Ctx, n: usize) -> Result<Burst> {
     let t0 = Instant::now();
+    let calls_before = ctx.sink.total();
     let slot = (clock::wall(t0) + LEAD).duration_trunc(TimeDelta::seconds(1))?;
     let expression = format!("{} {} {} * * *", slot.second(), slot.minute(), slot.hour());
     let (created, create_errors) = create_all(ctx, n, &expression, slot).await;
@@ -48,20 +49,14 @@ pub async fn run(ctx: &Ctx, n: usize) -> Result<Burst> {
         bail!("creating {n} workflows took longer than the {LEAD} before their slot");
     }
     let deadline = t0 + (slot - clock::wall(t0)).to_std()? + PATIENCE;
-    let called = || {
-        ctx.sink
-            .hits_with_prefix(PREFIX)
-            .into_iter()
-            .filter(|h| h.at >= t0)
-            .collect::<Vec<_>>()
-    };
-    let mut hits = called();
-    while hits.len() < created && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        hits = called();
+    // Waits on the sink's counter: copying its list meanwhile would hold the lock every
+    // arriving call takes.
+    while ctx.sink.total() - calls_before < created as u64 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let hits = ctx.sink.hits_with_prefix(PREFIX).into_iter();
     let mut first: HashMap<String, DateTime<Utc>> = HashMap::new();
-    for hit in hits {
+    for hit in hits.filter(|h| h.at >= t0) {
         let at = clock::wall(hit.at);
         first
             .entry(hit.path)
