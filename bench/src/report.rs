@@ -242,12 +242,13 @@ pub fn print(r: &Results) {
             e2e_per_sec.map_or("-".into(), |l| format!("{:.2} e2e", b.per_sec / l)),
             format!(
                 "{}/{} cron workflows all due in one second, the last called {:.2} s after it; \
-                 slot → sink {}; MISSED {}, create errors {}",
+                 slot → sink {}; MISSED {}, DUPLICATED {}, create errors {}",
                 b.created,
                 b.workflows,
                 b.drain_seconds,
                 pcts(&b.lateness),
                 b.missed,
+                b.duplicated,
                 b.create_errors.brief()
             ),
         ),

@@ -36,6 +36,8 @@ pub struct Burst {
     pub per_sec: f64,
     /// Created workflows with no call within `PATIENCE`.
     pub missed: u64,
+    /// Calls beyond each workflow's first (its slot fires once).
+    pub duplicated: u64,
 }
 
 /// `n` cron workflows due at one second some `LEAD` from now.
@@ -45,6 +47,9 @@ pub async fn run(ctx: &Ctx, n: usize) -> Result<Burst> {
     let slot = (clock::wall(t0) + LEAD).duration_trunc(TimeDelta::seconds(1))?;
     let expression = format!("{} {} {} * * *", slot.second(), slot.minute(), slot.hour());
     let (created, create_errors) = create_all(ctx, n, &expression, slot).await;
+    if created == 0 {
+        bail!("no cron workflow could be created: {:?}", create_errors);
+    }
     if clock::wall(Instant::now()) >= slot {
         bail!("creating {n} workflows took longer than the {LEAD} before their slot");
     }
@@ -54,9 +59,12 @@ pub async fn run(ctx: &Ctx, n: usize) -> Result<Burst> {
     while ctx.sink.total() - calls_before < created as u64 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let hits = ctx.sink.hits_with_prefix(PREFIX).into_iter();
+    let hits: Vec<_> = (ctx.sink.hits_with_prefix(PREFIX).into_iter())
+        .filter(|h| h.at >= t0)
+        .collect();
+    let calls = hits.len();
     let mut first: HashMap<String, DateTime<Utc>> = HashMap::new();
-    for hit in hits.filter(|h| h.at >= t0) {
+    for hit in hits {
         let at = clock::wall(hit.at);
         first
             .entry(hit.path)
@@ -75,6 +83,7 @@ pub async fn run(ctx: &Ctx, n: usize) -> Result<Burst> {
         per_sec: first.len() as f64 / drain_seconds.max(1e-3),
         drain_seconds,
         missed: created.saturating_sub(first.len()) as u64,
+        duplicated: (calls - first.len()) as u64,
         lateness: summarize_ms(late_ms),
     })
 }
