@@ -720,10 +720,7 @@ async fn fire_slot_records_the_execution_claimed_for_a_runner_here(s: Store) {
 
     // Edited after the scheduler read it: the claim would run the old definition, so the slot
     // is recorded queued, for a claim that reads the new one.
-    let mut edited = s.workflows.get("p").await.unwrap().unwrap();
-    edited.version = 2;
-    edited.spec.retry.max_attempts = 7;
-    s.workflows.update(&edited, 1).await.unwrap();
+    edit_once(&s, "p").await;
     let after = time::add(next, Duration::from_secs(10));
     let e = slot_execution(&w, next);
     let fired = s
@@ -749,9 +746,7 @@ async fn accept_trigger_records_the_execution_claimed_for_a_runner_here(s: Store
     };
     runs_claimed_by_its_runner(&s, &accepted, &held).await;
 
-    let mut edited = s.workflows.get("m").await.unwrap().unwrap();
-    edited.version = 2;
-    s.workflows.update(&edited, 1).await.unwrap();
+    edit_once(&s, "m").await;
     let e = manual(&w);
     assert_eq!(
         s.executions
@@ -761,6 +756,14 @@ async fn accept_trigger_records_the_execution_claimed_for_a_runner_here(s: Store
         TriggerOutcome::Accepted(e.clone()),
         "recorded queued: the claim would run the definition before the edit"
     );
+}
+
+/// Edits workflow `id` once, to version 2, as `PUT /workflows/{id}` would.
+async fn edit_once(s: &Store, id: &str) {
+    let mut edited = s.workflows.get(id).await.unwrap().unwrap();
+    edited.version = 2;
+    edited.spec.retry.max_attempts = 7;
+    s.workflows.update(&edited, 1).await.unwrap();
 }
 
 /// `e`, just recorded claimed under `held`, is running, held, and its workflow busy with it;

@@ -3,16 +3,14 @@
 //! the lateness rows' busiest seconds are set against it.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use chrono::{DateTime, DurationRound, TimeDelta, Timelike, Utc};
 use serde::Serialize;
 use serde_json::json;
-use tokio::sync::Semaphore;
 
-use super::Ctx;
+use super::{fan_out, Ctx, Queue};
 use crate::api::{Failure, Tally};
 use crate::clock;
 use crate::stats::{summarize_ms, Summary};
@@ -88,35 +86,39 @@ pub async fn run(ctx: &Ctx, n: usize) -> Result<Burst> {
     })
 }
 
-/// Creates the workflows, at most `concurrency` at once; answers how many were created with
-/// their slot at `slot`.
+/// Creates the workflows, `concurrency` at a time; answers how many were created with their
+/// slot at `slot`.
 async fn create_all(ctx: &Ctx, n: usize, expression: &str, slot: DateTime<Utc>) -> (usize, Tally) {
-    let permits = Arc::new(Semaphore::new(ctx.concurrency));
+    let queue = Queue::new(n);
     let sink = ctx.sink.url();
-    let tasks: Vec<_> = (0..n)
-        .map(|i| {
-            let (api, permits) = (ctx.api.clone(), permits.clone());
-            let body = json!({
-                "workflowId": format!("b-{i}"),
-                "trigger": { "type": "cron", "expression": expression },
-                "actions": [{ "type": "http-request", "url": format!("{sink}{PREFIX}{i}"), "method": "GET" }]
-            });
-            tokio::spawn(async move {
-                let _permit = permits.acquire().await.expect("semaphore never closed");
-                api.create(&body).await
-            })
-        })
-        .collect();
-    let (mut created, mut errors) = (0, Tally::default());
-    for task in tasks {
-        match task.await.expect("create task panicked") {
-            Ok(wf) if wf.next_run_at == Some(slot) => created += 1,
-            Ok(wf) => errors.add(&Failure {
-                kind: "off-slot".into(),
-                detail: format!("nextRunAt {:?}, not {slot}", wf.next_run_at),
-            }),
-            Err(f) => errors.add(&f),
+    let per_worker = fan_out(ctx.concurrency, |_| {
+        let (api, queue, sink) = (ctx.api.clone(), queue.clone(), sink.clone());
+        let expression = expression.to_owned();
+        async move {
+            let (mut created, mut errors) = (0, Tally::default());
+            while let Some(i) = queue.take() {
+                let body = json!({
+                    "workflowId": format!("b-{i}"),
+                    "trigger": { "type": "cron", "expression": expression },
+                    "actions": [{ "type": "http-request", "url": format!("{sink}{PREFIX}{i}"), "method": "GET" }]
+                });
+                match api.create(&body).await {
+                    Ok(wf) if wf.next_run_at == Some(slot) => created += 1,
+                    Ok(wf) => errors.add(&Failure {
+                        kind: "off-slot".into(),
+                        detail: format!("nextRunAt {:?}, not {slot}", wf.next_run_at),
+                    }),
+                    Err(f) => errors.add(&f),
+                }
+            }
+            (created, errors)
         }
+    })
+    .await;
+    let (mut created, mut errors) = (0, Tally::default());
+    for (n, e) in per_worker {
+        created += n;
+        errors.merge(e);
     }
     (created, errors)
 }
