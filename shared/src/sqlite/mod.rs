@@ -7,6 +7,7 @@
 mod checkpoint;
 mod executions;
 mod launching;
+mod page_cache;
 mod priority;
 mod prune;
 mod queued;
@@ -53,6 +54,8 @@ impl SqliteStore {
                 RepoError::Unavailable(format!("cannot create directory {}: {e}", dir.display()))
             })?;
         }
+        let cache_wrapped = page_cache::install();
+        tracing::debug!(cache_wrapped, "SQLite page cache");
         let writer = connect(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
