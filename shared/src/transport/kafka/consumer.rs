@@ -2,12 +2,13 @@
 //! only past messages whose handlers returned (DESIGN §4, as in vector's Kafka source).
 
 use super::assignment::{Assignment, Partition, RebalanceTracker};
+use super::closing::OffRuntime;
 use super::settings::{self, KafkaTuning};
 use crate::config::KafkaConfig;
 use crate::domain::ExecutionRequest;
 use crate::transport::RequestHandler;
 use anyhow::Context as _;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -20,7 +21,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-type KafkaConsumer = StreamConsumer<RebalanceTracker>;
+type KafkaConsumer = OffRuntime<RebalanceTracker>;
 
 pub(crate) async fn consume(
     config: &KafkaConfig,
@@ -30,11 +31,11 @@ pub(crate) async fn consume(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let assignment = Arc::new(Assignment::default());
-    let consumer: Arc<KafkaConsumer> = Arc::new(
+    let consumer: Arc<KafkaConsumer> = Arc::new(OffRuntime::new(
         settings::consumer(config, tuning)
             .create_with_context(RebalanceTracker(assignment.clone()))
             .context("KAFKA_BROKERS: cannot create the Kafka consumer")?,
-    );
+    ));
     consumer
         .subscribe(&[&config.topic])
         .with_context(|| format!("cannot subscribe to `{}`", config.topic))?;

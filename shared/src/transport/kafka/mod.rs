@@ -2,6 +2,7 @@
 //! keyed by workflow id, JSON payload; runners consume it in one consumer group.
 
 mod assignment;
+mod closing;
 mod consumer;
 mod offsets;
 mod producer;

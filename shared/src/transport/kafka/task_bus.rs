@@ -3,6 +3,7 @@
 //! `KAFKA_TASK_RESULTS_TOPIC` by the runners' group. What a result does is
 //! `workers::bus`; this is only the carrying.
 
+use super::closing::OffRuntime;
 use super::producer::Publisher;
 use super::settings::{self, KafkaTuning};
 use super::topic;
@@ -76,9 +77,11 @@ impl TaskBus {
             group_id: format!("{}.task-results", self.config.group_id),
             ..self.config.clone()
         };
-        let consumer: StreamConsumer = settings::consumer(&group, &self.tuning)
-            .create()
-            .context("KAFKA_BROKERS: cannot create the consumer of task results")?;
+        let consumer = OffRuntime::new(
+            settings::consumer(&group, &self.tuning)
+                .create::<StreamConsumer>()
+                .context("KAFKA_BROKERS: cannot create the consumer of task results")?,
+        );
         consumer
             .subscribe(&[&self.config.task_results_topic])
             .with_context(|| format!("cannot subscribe to `{}`", self.config.task_results_topic))?;
