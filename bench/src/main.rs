@@ -103,6 +103,7 @@ async fn run(args: &Args, machine: Machine, wfa: &Path) -> Result<Results> {
         sink,
         concurrency: args.concurrency,
         scale: args.scale.clone(),
+        product_pid: product.pid,
     };
     let mut errors = Vec::new();
     let limit = step("limit", &mut errors, &mut product, limit::run(&ctx)).await;
@@ -248,6 +249,7 @@ async fn many_periodic(
     };
     let ctx = Ctx {
         api: api::Api::new(ctx.http.clone(), fresh.base.clone()),
+        product_pid: fresh.pid,
         ..ctx
     };
     let row = step(&name, errors, &mut fresh, lateness::run(&ctx, many)).await;

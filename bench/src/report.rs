@@ -11,6 +11,7 @@ use crate::product::StopReport;
 use crate::scenarios::{
     accept::Accept,
     burst::Burst,
+    cpu_use::CpuUse,
     create::Create,
     dashboard::Dashboard,
     e2e::E2e,
@@ -460,7 +461,7 @@ fn lateness_row(name: &str, t: &Lateness, e2e_per_sec: Option<f64>, extra: Strin
                 .map(|ms| format!("{ms:.0}"))
                 .collect::<Vec<_>>()
                 .join("/"),
-            stages(&t.api.stages, t.writer.as_ref()),
+            stages(&t.api.stages, t.writer.as_ref(), t.cpu.as_ref()),
             t.missed,
             t.duplicated,
             t.early,
@@ -478,8 +479,8 @@ fn lateness_row(name: &str, t: &Lateness, e2e_per_sec: Option<f64>, extra: Strin
 }
 
 /// Where a lateness row's time went, p50/p99 of each step, and how busy the embedded store's
-/// writer was meanwhile.
-fn stages(s: &Stages, writer: Option<&WriterLoad>) -> String {
+/// writer, the product and the machine were meanwhile.
+fn stages(s: &Stages, writer: Option<&WriterLoad>, cpu: Option<&CpuUse>) -> String {
     let step = |x: &Summary| format!("{:.0}/{:.0}", x.p50_ms, x.p99_ms);
     let writer = writer.map_or(String::new(), |w| {
         let ops: Vec<String> = w
@@ -497,8 +498,16 @@ fn stages(s: &Stages, writer: Option<&WriterLoad>) -> String {
             w.commit_us_per_write
         )
     });
+    let cpu = cpu.map_or(String::new(), |c| {
+        format!(
+            "; product CPU {:.2} cores ({:.0} µs per call), machine busy {:.0}%",
+            c.product_cores,
+            c.product_us_per_call,
+            c.machine_busy_share * 100.0
+        )
+    });
     format!(
-        "p50/p99 ms from slot to scheduler pass {}, to claim {}, to action {}{writer}",
+        "p50/p99 ms from slot to scheduler pass {}, to claim {}, to action {}{writer}{cpu}",
         step(&s.to_scheduler_pass),
         step(&s.to_claim),
         step(&s.to_action)

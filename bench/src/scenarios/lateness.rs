@@ -22,6 +22,7 @@ use serde::Serialize;
 use serde_json::json;
 use tokio::sync::Semaphore;
 
+use super::cpu_use::{self, CpuUse};
 use super::writer_load::{self, WriterLoad};
 use super::{fan_out, Ctx, Queue};
 use crate::api::{self, Api, Tally};
@@ -59,6 +60,8 @@ pub struct Lateness {
     pub anchor_mismatches: u64,
     /// The embedded store's writer from the end of creation to the window's end.
     pub writer: Option<WriterLoad>,
+    /// The CPU spent over the same stretch as `writer`.
+    pub cpu: Option<CpuUse>,
     pub api: ApiCheck,
 }
 
@@ -183,10 +186,12 @@ pub async fn run(ctx: &Ctx, n: usize) -> Result<Lateness> {
         .count() as u64;
 
     // Let the window pass (plus grace for late calls), reporting progress meanwhile; the
-    // store's writer is read from here to the window's end.
+    // store's writer and the CPU are read from here to the window's end.
     let writer_from = writer_load::sample(ctx).await;
+    let cpu_from = cpu_use::sample(ctx.product_pid, ctx.sink.total());
     wait_reporting(ctx, t0, t0 + window, calls_before).await;
     let writer_to = writer_load::sample(ctx).await;
+    let cpu_to = cpu_use::sample(ctx.product_pid, ctx.sink.total());
     wait_reporting(
         ctx,
         t0,
@@ -197,6 +202,9 @@ pub async fn run(ctx: &Ctx, n: usize) -> Result<Lateness> {
     let writer = writer_from
         .zip(writer_to)
         .and_then(|(from, to)| writer_load::between(&from, &to));
+    let cpu = cpu_from
+        .zip(cpu_to)
+        .and_then(|(from, to)| cpu_use::between(&from, &to));
 
     // Sink side: calls per slot.
     let mut per_workflow: Vec<Vec<DateTime<Utc>>> = vec![Vec::new(); n];
@@ -280,6 +288,7 @@ pub async fn run(ctx: &Ctx, n: usize) -> Result<Lateness> {
         early,
         anchor_mismatches,
         writer,
+        cpu,
         api,
     })
 }

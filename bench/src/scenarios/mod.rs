@@ -4,6 +4,7 @@
 pub mod accept;
 pub mod burst;
 pub mod confirm;
+pub mod cpu_use;
 pub mod create;
 pub mod dashboard;
 pub mod e2e;
@@ -32,6 +33,8 @@ pub struct Ctx {
     pub sink: Sink,
     pub concurrency: usize,
     pub scale: Scale,
+    /// The product's process, whose CPU time some rows read.
+    pub product_pid: u32,
 }
 
 /// Id of the i-th manual workflow (created by `create`, reused by `accept` and `e2e`).
