@@ -4,8 +4,8 @@
 //! temporary one, the page at the 1 GiB mark (`balance_nonroot`). The default cache keeps the
 //! highest number it ever held, and every commit drops the pages above the database's size:
 //! while the file is under 1 GiB that number is above it, so the cache scans its whole hash
-//! table (16,000 pages at the writer's 64 MiB) to drop nothing. At 100,000 workflows, where
-//! most commits split an index page, that scan was a fifth of the writer thread's time.
+//! table (16,000 pages at the writer's 64 MiB) to drop nothing. At 100,000 workflows, whose
+//! random index inserts split pages all the time, that scan was a fifth of the writer's time.
 //!
 //! This wraps the default cache and keeps the highest number a page may hold, leaving out a
 //! number a page held only in passing: a truncation with no page at or above its limit is
@@ -17,13 +17,13 @@ use std::ptr::null_mut;
 use std::sync::OnceLock;
 
 /// The default cache's methods, as SQLite gave them.
-struct Default(ffi::sqlite3_pcache_methods2);
+struct DefaultMethods(ffi::sqlite3_pcache_methods2);
 
 // SAFETY: function pointers and an argument SQLite hands to every thread alike.
-unsafe impl Send for Default {}
-unsafe impl Sync for Default {}
+unsafe impl Send for DefaultMethods {}
+unsafe impl Sync for DefaultMethods {}
 
-static DEFAULT: OnceLock<Default> = OnceLock::new();
+static DEFAULT: OnceLock<DefaultMethods> = OnceLock::new();
 static INSTALLED: OnceLock<bool> = OnceLock::new();
 
 /// Puts the wrapper in place; true if it is (now or already). It must come before SQLite
@@ -31,6 +31,7 @@ static INSTALLED: OnceLock<bool> = OnceLock::new();
 /// SQLite keeps its default cache and nothing else changes.
 pub fn install() -> bool {
     *INSTALLED.get_or_init(|| {
+        // SAFETY: all zeros is a valid value of this struct: null pointers and `None`s.
         let mut default: ffi::sqlite3_pcache_methods2 = unsafe { std::mem::zeroed() };
         // SAFETY: GETPCACHE2 writes the current methods into the struct it is given, and
         // fails (changing nothing) once SQLite is initialized.
@@ -40,7 +41,7 @@ pub fn install() -> bool {
                 &mut default as *mut ffi::sqlite3_pcache_methods2,
             )
         };
-        if rc != ffi::SQLITE_OK || DEFAULT.set(Default(default)).is_err() {
+        if rc != ffi::SQLITE_OK || DEFAULT.set(DefaultMethods(default)).is_err() {
             return false;
         }
         let wrapper = ffi::sqlite3_pcache_methods2 {
