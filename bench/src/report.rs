@@ -507,9 +507,9 @@ fn stages(s: &Stages, writer: Option<&WriterLoad>, cpu: Option<&CpuUse>) -> Stri
         )
     });
     format!(
-        "p50/p99 ms from slot to scheduler pass {}, to claim {}, to action {}{writer}{cpu}",
+        "p50/p99 ms from slot to scheduler pass {}, to start {}, start to action {}{writer}{cpu}",
         step(&s.to_scheduler_pass),
-        step(&s.to_claim),
+        step(&s.to_start),
         step(&s.to_action)
     )
 }

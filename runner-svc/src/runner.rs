@@ -6,7 +6,8 @@ use crate::lease::{lease_for, Renewal};
 use async_trait::async_trait;
 use backon::{ExponentialBuilder, Retryable};
 use shared::domain::{
-    Execution, ExecutionRequest, ExecutionStatus, Lease, Overlap, ServiceSpec, Workflow,
+    slots, Execution, ExecutionRequest, ExecutionStatus, Lease, Overlap, Reason, ServiceSpec,
+    Workflow,
 };
 use shared::egress::EgressPolicy;
 use shared::repo::{Claimed, RepoError};
@@ -214,6 +215,23 @@ impl Runner {
         }
     }
 
+    /// Waits for the execution's time when it came early: a periodic slot taken up to
+    /// `slots::LEAD` ahead. The cap keeps a clock ahead of this one from holding it longer.
+    /// False when the shutdown grace ran out meanwhile.
+    async fn until_its_time(&self, execution: &Execution) -> bool {
+        let early = (execution.scheduled_for - chrono::Utc::now())
+            .to_std()
+            .unwrap_or_default()
+            .min(slots::LEAD);
+        if early.is_zero() {
+            return true;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(early) => true,
+            _ = self.release.cancelled() => false,
+        }
+    }
+
     /// Hands a claimed execution back to the queue without running it.
     async fn give_back(&self, id: uuid::Uuid) {
         let executions = self.backends.executions.as_ref();
@@ -280,7 +298,15 @@ impl RequestHandler for Runner {
             tracing::warn!(execution_id = %id, "the claim took half its lease or more; giving the execution back");
             return self.give_back(id).await;
         }
+        if !self.until_its_time(&claimed.execution).await {
+            tracing::warn!(execution_id = %id, "shutdown grace over before the slot's time; giving the execution back");
+            return self.give_back(id).await;
+        }
         measure::execution_started(claimed.execution.reason);
+        if claimed.execution.reason == Reason::Periodic && claimed.execution.attempt == 1 {
+            let late = chrono::Utc::now() - claimed.execution.scheduled_for;
+            measure::slot_started(late.to_std().unwrap_or_default());
+        }
         self.run_claimed(claimed.execution, claimed.workflow, services)
             .await
     }

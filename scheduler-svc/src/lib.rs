@@ -78,7 +78,7 @@ pub async fn run_with(
     Ok(())
 }
 
-/// The earliest of: the next periodic slot, the next retry, the next retry sweep, the next poll;
+/// The earliest of: the next periodic slot (less the lead an idle workflow's gets), the next retry, the next retry sweep, the next poll;
 /// and the next retry alone (now when it cannot be read, so the next round tries).
 async fn next_wake(
     backends: &Backends,
@@ -87,7 +87,11 @@ async fn next_wake(
 ) -> (Timestamp, Option<Timestamp>) {
     let mut wake = time::add(time::now(), poll).min(next_retry_sweep);
     let mut next_retry = None;
-    match backends.workflows.next_periodic_due().await {
+    match backends
+        .workflows
+        .next_periodic_due(shared::domain::slots::LEAD)
+        .await
+    {
         Ok(Some(due)) => wake = wake.min(due),
         Ok(None) => {}
         Err(err) => tracing::warn!(%err, "cannot read the next periodic slot"),

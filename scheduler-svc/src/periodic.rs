@@ -9,10 +9,15 @@ use shared::time::Timestamp;
 use shared::transport::{hand_over, reserve_for};
 use shared::Backends;
 
-/// Fires every slot due at `now`, in batches until none is left.
+/// Fires every slot due at `now` (an idle workflow's up to `slots::LEAD` early), in batches
+/// until none is left.
 pub async fn fire_due(backends: &Backends, now: Timestamp) {
     loop {
-        let due = match backends.workflows.due_periodic(now, super::BATCH).await {
+        let due = match backends
+            .workflows
+            .due_periodic(now, slots::LEAD, super::BATCH)
+            .await
+        {
             Ok(due) => due,
             Err(err) => {
                 tracing::warn!(%err, "cannot read due periodic workflows");
@@ -78,9 +83,9 @@ async fn fire_one(backends: &Backends, workflow: &Workflow, now: Timestamp) {
         .await
     {
         Ok(SlotOutcome::Fired(execution)) => {
+            // Negative when taken early; the runner measures the slot's lateness as it starts.
             let lateness_ms = (now - execution.scheduled_for).num_milliseconds();
             measure::execution_accepted(Reason::Periodic);
-            measure::slot_fired(std::time::Duration::from_millis(lateness_ms.max(0) as u64));
             tracing::debug!(workflow_id = workflow.id(), execution_id = %execution.execution_id, lateness_ms, "periodic slot fired");
             hand_over(&backends.transport, reserved, &execution, workflow).await;
         }

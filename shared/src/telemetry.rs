@@ -79,8 +79,9 @@ pub mod measure {
             .record(took.as_secs_f64());
     }
 
-    /// A periodic slot fired this late.
-    pub fn slot_fired(lateness: Duration) {
+    /// A periodic slot's first attempt started this late: a runner began it (taken early, it
+    /// waited for its time).
+    pub fn slot_started(lateness: Duration) {
         metrics::histogram!("wfa_slot_lateness_seconds").record(lateness.as_secs_f64());
     }
 

@@ -24,6 +24,12 @@ pub fn add(t: Timestamp, d: std::time::Duration) -> Timestamp {
     from_millis(to_millis(t).saturating_add(ms))
 }
 
+/// Subtracts a std duration, saturating as `add` does.
+pub fn sub(t: Timestamp, d: std::time::Duration) -> Timestamp {
+    let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4);
+    from_millis(to_millis(t).saturating_sub(ms))
+}
+
 /// How long from `now` until `t`, zero when `t` has passed.
 pub fn until(t: Timestamp, now: Timestamp) -> std::time::Duration {
     std::time::Duration::from_millis(u64::try_from(to_millis(t) - to_millis(now)).unwrap_or(0))

@@ -92,6 +92,7 @@ contract!(
     delete_cancels_waiting_executions_and_keeps_history,
     due_periodic_returns_due_workflows_earliest_first,
     next_periodic_due_is_the_earliest_slot,
+    an_idle_workflows_slot_is_due_its_lead_early_and_a_busy_ones_at_its_time,
     set_paused_stops_triggers_and_slots_until_resumed,
     accept_trigger_counts_only_admitted_triggers_against_the_rate_limit,
     ping_answers,
@@ -137,6 +138,9 @@ contract!(
 );
 
 // ---- fixtures -------------------------------------------------------------------------
+
+/// Slots due at their time only, as the tests before the lead read them.
+const NO_LEAD: Duration = Duration::ZERO;
 
 fn workflow(id: &str, interval: Option<&str>) -> Workflow {
     let trigger = match interval {
@@ -443,16 +447,23 @@ async fn due_periodic_returns_due_workflows_earliest_first(s: Store) {
     }
     s.workflows.create(&workflow("manual", None)).await.unwrap();
     let at = time::add(later_one.next_run_at.unwrap(), Duration::from_millis(1));
-    let due = s.workflows.due_periodic(at, 10).await.unwrap();
+    let due = s.workflows.due_periodic(at, NO_LEAD, 10).await.unwrap();
     assert_eq!(
         due.iter().map(|w| w.id()).collect::<Vec<_>>(),
         ["soon", "later"]
     );
-    assert_eq!(s.workflows.due_periodic(at, 1).await.unwrap().len(), 1);
+    assert_eq!(
+        s.workflows
+            .due_periodic(at, NO_LEAD, 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 async fn next_periodic_due_is_the_earliest_slot(s: Store) {
-    assert_eq!(s.workflows.next_periodic_due().await.unwrap(), None);
+    assert_eq!(s.workflows.next_periodic_due(NO_LEAD).await.unwrap(), None);
     let soon = workflow("soon", Some("2s"));
     s.workflows
         .create(&workflow("far", Some("1h")))
@@ -460,9 +471,48 @@ async fn next_periodic_due_is_the_earliest_slot(s: Store) {
         .unwrap();
     s.workflows.create(&soon).await.unwrap();
     assert_eq!(
-        s.workflows.next_periodic_due().await.unwrap(),
+        s.workflows.next_periodic_due(NO_LEAD).await.unwrap(),
         soon.next_run_at
     );
+}
+
+async fn an_idle_workflows_slot_is_due_its_lead_early_and_a_busy_ones_at_its_time(s: Store) {
+    let lead = Duration::from_millis(100);
+    let idle = workflow("idle", Some("2s"));
+    let busy = workflow("busy", Some("2s"));
+    for w in [&idle, &busy] {
+        s.workflows.create(w).await.unwrap();
+    }
+    accept(&s, &manual(&busy)).await;
+    let due = idle.next_run_at.unwrap();
+    assert_eq!(busy.next_run_at, Some(due));
+    let due_at = |at: Timestamp| {
+        let workflows = s.workflows.clone();
+        async move {
+            let mut ids: Vec<String> = (workflows.due_periodic(at, lead, 10).await.unwrap())
+                .iter()
+                .map(|w| w.id().to_string())
+                .collect();
+            ids.sort();
+            ids
+        }
+    };
+    let ms = Duration::from_millis;
+    assert!(due_at(time::sub(due, ms(101))).await.is_empty());
+    assert_eq!(due_at(time::sub(due, lead)).await, ["idle"]);
+    assert_eq!(due_at(time::sub(due, ms(1))).await, ["idle"]);
+    assert_eq!(due_at(due).await, ["busy", "idle"]);
+    assert_eq!(
+        s.workflows.next_periodic_due(lead).await.unwrap(),
+        Some(time::sub(due, lead))
+    );
+    // With the idle one paused, the busy one's slot is the first moment there is work.
+    s.workflows.set_paused("idle", true).await.unwrap();
+    assert_eq!(
+        s.workflows.next_periodic_due(lead).await.unwrap(),
+        Some(due)
+    );
+    assert!(due_at(time::sub(due, ms(1))).await.is_empty());
 }
 
 async fn set_paused_stops_triggers_and_slots_until_resumed(s: Store) {
@@ -491,11 +541,11 @@ async fn set_paused_stops_triggers_and_slots_until_resumed(s: Store) {
     let later_on = time::add(due, Duration::from_secs(10));
     assert!(s
         .workflows
-        .due_periodic(later_on, 10)
+        .due_periodic(later_on, NO_LEAD, 10)
         .await
         .unwrap()
         .is_empty());
-    assert_eq!(s.workflows.next_periodic_due().await.unwrap(), None);
+    assert_eq!(s.workflows.next_periodic_due(NO_LEAD).await.unwrap(), None);
     let next = time::add(due, Duration::from_secs(1));
     assert_eq!(
         s.executions
@@ -518,7 +568,11 @@ async fn set_paused_stops_triggers_and_slots_until_resumed(s: Store) {
     s.workflows.set_paused("m", false).await.unwrap();
     s.workflows.set_paused("p", false).await.unwrap();
     accept(&s, &manual(&m)).await;
-    let due_again = s.workflows.due_periodic(later_on, 10).await.unwrap();
+    let due_again = s
+        .workflows
+        .due_periodic(later_on, NO_LEAD, 10)
+        .await
+        .unwrap();
     assert_eq!(due_again.len(), 1);
     assert_eq!(
         due_again[0].next_run_at,

@@ -89,6 +89,17 @@ async fn periodic_slots_are_anchored_and_fire_once_each(transport: Transport) {
     let executions = app.settled_executions_of("tick").await;
     assert!(executions.len() >= 3);
     assert_anchored_once_per_slot(created_at, &executions, sink.hits("/tick").len());
+    // An idle workflow's slot is recorded before its time, and its action waits for it.
+    for e in &executions {
+        let slot = instant(&e["scheduledFor"]);
+        assert!(instant(&e["actions"][0]["startedAt"]) >= slot, "{e}");
+    }
+    assert!(
+        executions
+            .iter()
+            .any(|e| instant(&e["createdAt"]) < instant(&e["scheduledFor"])),
+        "no slot was taken early: {executions:?}"
+    );
 }
 
 crate::on_every_transport!(periodic_slots_are_anchored_and_fire_once_each);

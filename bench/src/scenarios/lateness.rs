@@ -87,12 +87,14 @@ pub struct ApiCheck {
 /// (millisecond precision).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Stages {
-    /// Slot → the scheduler pass that fired it began (`createdAt − scheduledFor`).
+    /// Slot → the scheduler pass that fired it began (`createdAt − scheduledFor`): negative
+    /// when the slot was taken early (the product's lead).
     pub to_scheduler_pass: Summary,
-    /// That pass → a runner claimed it (`startedAt − createdAt`): the slot's store write, the
-    /// hand-over to a runner and the claim.
-    pub to_claim: Summary,
-    /// Claimed → its first action began (`actions[0].startedAt − startedAt`).
+    /// Slot → a runner claimed it (`startedAt − scheduledFor`): 0 when it was recorded and
+    /// handed over before its time (the runner then waited for it), else how late the slot's
+    /// store write, the hand-over and the claim ended.
+    pub to_start: Summary,
+    /// Started → its first action began (`actions[0].startedAt − startedAt`).
     pub to_action: Summary,
 }
 
@@ -109,7 +111,7 @@ impl StageSamples {
         };
         let ms = |from: DateTime<Utc>, to: DateTime<Utc>| (to - from).num_milliseconds() as f64;
         self.0[0].push(ms(scheduled_for, created));
-        self.0[1].push(ms(created, started));
+        self.0[1].push(ms(scheduled_for, started));
         self.0[2].push(ms(started, action));
     }
 
@@ -120,10 +122,10 @@ impl StageSamples {
     }
 
     fn summarize(self) -> Stages {
-        let [pass, claim, action] = self.0;
+        let [pass, start, action] = self.0;
         Stages {
             to_scheduler_pass: summarize_ms(pass),
-            to_claim: summarize_ms(claim),
+            to_start: summarize_ms(start),
             to_action: summarize_ms(action),
         }
     }

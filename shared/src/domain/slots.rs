@@ -7,6 +7,13 @@ use super::CatchUp;
 use crate::time::{from_millis, to_millis, Timestamp};
 use std::time::Duration;
 
+/// How long before its time an idle workflow's slot is recorded and handed to a runner, which
+/// starts it at its time: the store's write and the hand-over (through Kafka where it is the
+/// transport) then happen before the slot instead of making it late. Longer than both take at
+/// their p99 under load (about 30 ms embedded at 100,000 workflows, 40 ms through Kafka), and
+/// short, since a change to the workflow in the last `LEAD` before a slot no longer stops it.
+pub const LEAD: Duration = Duration::from_millis(100);
+
 /// `catchUp: all` fires at most this many missed slots; older ones are dropped.
 pub const MAX_CATCH_UP_SLOTS: i64 = 100;
 

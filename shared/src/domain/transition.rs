@@ -55,7 +55,9 @@ impl Execution {
                 self.status = Running;
                 self.lease = Some(lease.clone());
                 self.next_attempt_at = None;
-                self.started_at.get_or_insert(*now);
+                // A slot taken early (`slots::LEAD`) starts at its time: its runner waits.
+                self.started_at
+                    .get_or_insert((*now).max(self.scheduled_for));
                 self.updated_at = *now;
             }
             Transition::Renew { lease } => {

@@ -1,11 +1,12 @@
 use super::documents::{self, date, StoredWorkflow};
 use super::{bounded, is_duplicate_key, listing, MongoStore, CONCURRENT_WRITE_TRIES};
-use crate::domain::{Transition, Workflow};
+use crate::domain::{Transition, TriggerStatus, Workflow};
 use crate::repo::{crash_points, cursor, Page, RepoError, RepoResult, WorkflowQuery, WorkflowRepo};
 use crate::time::Timestamp;
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use mongodb::bson::{doc, Document};
+use std::time::Duration;
 
 /// What a change decided about the workflow it was given.
 pub(super) enum Change<T> {
@@ -195,25 +196,53 @@ impl WorkflowRepo for MongoStore {
         .await
     }
 
-    async fn due_periodic(&self, now: Timestamp, limit: usize) -> RepoResult<Vec<Workflow>> {
-        let due = bounded(
-            "due_periodic",
-            self.find_workflows(
-                doc! {"nextRunAt": {"$lte": date(now)}, "paused": false},
-                doc! {"nextRunAt": 1},
-                limit,
-            ),
-        )
-        .await?;
-        // Exact to the millisecond even where the server compares dates by the second (the
-        // stand-in does): the not-yet-due sort last, so the limit never cut a due one.
-        Ok(due
-            .into_iter()
-            .filter(|w| w.next_run_at.is_some_and(|at| at <= now))
-            .collect())
+    async fn due_periodic(
+        &self,
+        now: Timestamp,
+        lead: Duration,
+        limit: usize,
+    ) -> RepoResult<Vec<Workflow>> {
+        let horizon = crate::time::add(now, lead);
+        bounded("due_periodic", async {
+            // Two plain queries rather than one `$or`, which the stand-in server gets wrong.
+            // Results are filtered exact to the millisecond even where the server compares
+            // dates by the second (the stand-in does): the not-yet-due sort last, so the limit
+            // never cut a due one.
+            let mut due: Vec<Workflow> = self
+                .find_workflows(
+                    doc! {"nextRunAt": {"$lte": date(now)}, "paused": false},
+                    doc! {"nextRunAt": 1},
+                    limit,
+                )
+                .await?
+                .into_iter()
+                .filter(|w| w.next_run_at.is_some_and(|at| at <= now))
+                .collect();
+            if due.len() < limit && !lead.is_zero() {
+                let early = self
+                    .find_workflows(
+                        doc! {
+                            "nextRunAt": {"$lte": date(horizon)},
+                            "paused": false,
+                            "status": TriggerStatus::Idle.as_str(),
+                        },
+                        doc! {"nextRunAt": 1},
+                        limit,
+                    )
+                    .await?;
+                due.extend(
+                    early
+                        .into_iter()
+                        .filter(|w| w.next_run_at.is_some_and(|at| now < at && at <= horizon))
+                        .take(limit - due.len()),
+                );
+            }
+            Ok(due)
+        })
+        .await
     }
 
-    async fn next_periodic_due(&self) -> RepoResult<Option<Timestamp>> {
+    async fn next_periodic_due(&self, lead: Duration) -> RepoResult<Option<Timestamp>> {
         bounded("next_periodic_due", async {
             let earliest = self
                 .find_workflows(
@@ -222,7 +251,28 @@ impl WorkflowRepo for MongoStore {
                     1,
                 )
                 .await?;
-            Ok(earliest.into_iter().next().and_then(|w| w.next_run_at))
+            let Some(earliest) = earliest.into_iter().next().and_then(|w| w.next_run_at) else {
+                return Ok(None);
+            };
+            // Only an idle slot within `lead` of the earliest can be taken before it; the
+            // bound keeps the walk short when the earliest slots' workflows are busy.
+            let idle = self
+                .find_workflows(
+                    doc! {
+                        "nextRunAt": {"$lte": date(crate::time::add(earliest, lead))},
+                        "paused": false,
+                        "status": TriggerStatus::Idle.as_str(),
+                    },
+                    doc! {"nextRunAt": 1},
+                    1,
+                )
+                .await?;
+            let wake = idle
+                .into_iter()
+                .filter_map(|w| w.next_run_at)
+                .map(|at| crate::time::sub(at, lead))
+                .fold(earliest, Timestamp::min);
+            Ok(Some(wake))
         })
         .await
     }

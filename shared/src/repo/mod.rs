@@ -8,6 +8,7 @@ use crate::domain::{
 };
 use crate::time::Timestamp;
 use async_trait::async_trait;
+use std::time::Duration;
 use uuid::Uuid;
 
 pub mod cursor;
@@ -94,10 +95,19 @@ pub trait WorkflowRepo: Send + Sync {
     /// `nextRunAt` stays, so that resuming applies the catch-up policy to what was missed.
     /// `None` when there is no such workflow.
     async fn set_paused(&self, workflow_id: &str, paused: bool) -> RepoResult<Option<Workflow>>;
-    /// Periodic workflows whose next slot is at or before `now`, earliest first.
-    async fn due_periodic(&self, now: Timestamp, limit: usize) -> RepoResult<Vec<Workflow>>;
-    /// The earliest next slot of any periodic workflow.
-    async fn next_periodic_due(&self) -> RepoResult<Option<Timestamp>>;
+    /// Periodic workflows whose next slot is at or before `now`, and idle ones whose next slot
+    /// is at or before `now + lead`, earliest first. A slot taken early is recorded and handed
+    /// to a runner before its time, and the runner starts it at its time; a busy workflow's
+    /// slot waits for its time, so that its overlap policy judges what runs then.
+    async fn due_periodic(
+        &self,
+        now: Timestamp,
+        lead: Duration,
+        limit: usize,
+    ) -> RepoResult<Vec<Workflow>>;
+    /// The earliest moment at which `due_periodic` with this `lead` returns a workflow: an
+    /// idle workflow's next slot less `lead`, a busy one's next slot.
+    async fn next_periodic_due(&self, lead: Duration) -> RepoResult<Option<Timestamp>>;
     async fn ping(&self) -> RepoResult<()>;
 }
 

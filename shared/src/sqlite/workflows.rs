@@ -1,11 +1,12 @@
 use super::rows::{select_workflow, WorkflowRow, WORKFLOW_COLUMNS};
 use super::SqliteStore;
-use crate::domain::Workflow;
+use crate::domain::{TriggerStatus, Workflow};
 use crate::repo::{crash_points, cursor, Page, RepoError, RepoResult, WorkflowQuery, WorkflowRepo};
 use crate::time::{to_millis, Timestamp};
 use async_trait::async_trait;
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, OptionalExtension};
+use std::time::Duration;
 
 #[async_trait]
 impl WorkflowRepo for SqliteStore {
@@ -152,29 +153,64 @@ impl WorkflowRepo for SqliteStore {
         .await
     }
 
-    async fn due_periodic(&self, now: Timestamp, limit: usize) -> RepoResult<Vec<Workflow>> {
+    async fn due_periodic(
+        &self,
+        now: Timestamp,
+        lead: Duration,
+        limit: usize,
+    ) -> RepoResult<Vec<Workflow>> {
         self.read("due_periodic", move |conn| {
             let sql = format!(
                 "SELECT {WORKFLOW_COLUMNS} FROM workflows
                  WHERE next_run_at IS NOT NULL AND next_run_at <= ?1 AND paused = 0
-                 ORDER BY next_run_at LIMIT ?2"
+                   AND (next_run_at <= ?2 OR status = ?3)
+                 ORDER BY next_run_at LIMIT ?4"
             );
             let mut stmt = conn.prepare_cached(&sql)?;
             let rows = stmt
-                .query_map(params![to_millis(now), limit as i64], WorkflowRow::from_row)?
+                .query_map(
+                    params![
+                        to_millis(crate::time::add(now, lead)),
+                        to_millis(now),
+                        TriggerStatus::Idle.as_str(),
+                        limit as i64
+                    ],
+                    WorkflowRow::from_row,
+                )?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             rows.into_iter().map(WorkflowRow::decode).collect()
         })
         .await
     }
 
-    async fn next_periodic_due(&self) -> RepoResult<Option<Timestamp>> {
-        self.lookup("next_periodic_due", |conn| {
-            let ms: Option<i64> = conn.prepare_cached("SELECT MIN(next_run_at) FROM workflows WHERE next_run_at IS NOT NULL AND paused = 0")?
-            .query_row([],
-                |r| r.get(0),
-            )?;
-            Ok(ms.map(crate::time::from_millis))
+    async fn next_periodic_due(&self, lead: Duration) -> RepoResult<Option<Timestamp>> {
+        let lead_ms = lead.as_millis() as i64;
+        self.lookup("next_periodic_due", move |conn| {
+            let earliest: Option<i64> = conn
+                .prepare_cached(
+                    "SELECT MIN(next_run_at) FROM workflows
+                     WHERE next_run_at IS NOT NULL AND paused = 0",
+                )?
+                .query_row([], |r| r.get(0))?;
+            let Some(earliest) = earliest else {
+                return Ok(None);
+            };
+            // Only an idle slot within `lead` of the earliest can be taken before it; the
+            // bound keeps the walk short when the earliest slots' workflows are busy.
+            let idle: Option<i64> = conn
+                .prepare_cached(
+                    "SELECT next_run_at FROM workflows
+                     WHERE next_run_at IS NOT NULL AND next_run_at <= ?1 AND paused = 0
+                       AND status = ?2
+                     ORDER BY next_run_at LIMIT 1",
+                )?
+                .query_row(
+                    params![earliest + lead_ms, TriggerStatus::Idle.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let wake = idle.map_or(earliest, |idle| earliest.min(idle - lead_ms));
+            Ok(Some(crate::time::from_millis(wake)))
         })
         .await
     }
