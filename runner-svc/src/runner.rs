@@ -219,6 +219,9 @@ impl Runner {
     /// `slots::LEAD` ahead. The cap keeps a clock ahead of this one from holding it longer.
     /// False when the shutdown grace ran out meanwhile.
     async fn until_its_time(&self, execution: &Execution) -> bool {
+        if !execution.is_early() {
+            return true;
+        }
         let early = (execution.scheduled_for - chrono::Utc::now())
             .to_std()
             .unwrap_or_default()
@@ -290,24 +293,33 @@ impl RequestHandler for Runner {
             },
             None => BTreeMap::new(),
         };
-        // When the claim (and the services' read) took half the lease or more (a store that
-        // stalled meanwhile), the execution is given back: the lease would lapse before its
-        // first renewal, and the repair pass would hand it to another runner while this one
-        // ran it.
-        if time::until(lease.expires_at, time::now()) < self.lease_duration / 2 {
-            tracing::warn!(execution_id = %id, "the claim took half its lease or more; giving the execution back");
-            return self.give_back(id).await;
-        }
         if !self.until_its_time(&claimed.execution).await {
             tracing::warn!(execution_id = %id, "shutdown grace over before the slot's time; giving the execution back");
             return self.give_back(id).await;
         }
+        // When the claim (the services' read, a slot's wait for its time) took half the lease
+        // or more (a store that stalled meanwhile), the execution is given back: the lease
+        // would lapse before its first renewal, and the repair pass would hand it to another
+        // runner while this one ran it.
+        if time::until(lease.expires_at, time::now()) < self.lease_duration / 2 {
+            tracing::warn!(execution_id = %id, "the claim took half its lease or more; giving the execution back");
+            return self.give_back(id).await;
+        }
         measure::execution_started(claimed.execution.reason);
-        if claimed.execution.reason == Reason::Periodic && claimed.execution.attempt == 1 {
+        if is_a_slots_first_start(&claimed.execution) {
             let late = chrono::Utc::now() - claimed.execution.scheduled_for;
             measure::slot_started(late.to_std().unwrap_or_default());
         }
         self.run_claimed(claimed.execution, claimed.workflow, services)
             .await
     }
+}
+
+/// A periodic slot's run starting for the first time (not a retry, a wake, or a run given
+/// back before its first step): its start against the slot is the slot's lateness.
+fn is_a_slots_first_start(execution: &Execution) -> bool {
+    execution.reason == Reason::Periodic
+        && execution.attempt == 1
+        && !execution.woken
+        && execution.actions.iter().all(|a| a.started_at.is_none())
 }

@@ -14,6 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 /// Work handled per store round trip; a longer backlog takes several rounds.
 const BATCH: usize = 500;
+/// Rounds run at once, one after another, while something is still due after each.
+const QUICK_ROUNDS: u32 = 3;
 
 pub async fn run(
     config: Config,
@@ -47,6 +49,7 @@ pub async fn run_with(
     // one is due, and once every repair interval for retries another process recorded since.
     let mut next_retry = Some(time::now());
     let mut next_retry_sweep = time::now();
+    let mut quick_rounds = 0;
     while !shutdown.is_cancelled() {
         let now = time::now();
         periodic::fire_due(&backends, now).await;
@@ -63,10 +66,17 @@ pub async fn run_with(
             continue;
         }
         if wake <= now {
-            // Still due after this round handled everything due at `now`: the store failed
-            // (logged above). Back off instead of spinning on it.
+            // A busy workflow that turned idle after this round read it may be due within its
+            // lead already: another round at once takes it.
+            if quick_rounds < QUICK_ROUNDS {
+                quick_rounds += 1;
+                continue;
+            }
+            // Still due after rounds that handled everything due: the store failed (logged
+            // above). Back off instead of spinning on it.
             wake = time::add(now, config.poll_interval);
         }
+        quick_rounds = 0;
         tokio::select! {
             _ = tokio::time::sleep(time::until(wake, time::now())) => {}
             _ = backends.wakeups.schedule.notified() => {}

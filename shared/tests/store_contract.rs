@@ -506,6 +506,23 @@ async fn an_idle_workflows_slot_is_due_its_lead_early_and_a_busy_ones_at_its_tim
         s.workflows.next_periodic_due(lead).await.unwrap(),
         Some(time::sub(due, lead))
     );
+    // A slot taken early from a workflow found busy when it is written waits for its time.
+    let early = Execution::queued(
+        periodic_execution_id("busy", due),
+        &busy,
+        Reason::Periodic,
+        due,
+        time::sub(due, ms(50)),
+    );
+    let next = time::add(due, Duration::from_secs(2));
+    assert_eq!(
+        s.executions
+            .fire_slot("busy", due, next, Some(&early), None)
+            .await
+            .unwrap(),
+        SlotOutcome::Stale
+    );
+    assert_eq!(due_at(due).await, ["busy", "idle"]);
     // With the idle one paused, the busy one's slot is the first moment there is work.
     s.workflows.set_paused("idle", true).await.unwrap();
     assert_eq!(

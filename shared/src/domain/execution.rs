@@ -390,6 +390,11 @@ impl Execution {
         }
     }
 
+    /// A periodic slot recorded before its time (`slots::LEAD`): its runner waits for it.
+    pub fn is_early(&self) -> bool {
+        self.reason == Reason::Periodic && self.created_at < self.scheduled_for
+    }
+
     /// Puts a running execution back in the queue after its runner stopped mid-attempt. The
     /// steps it was on count as started and interrupted, so `attempts` tells the truth: those
     /// recorded `running`, or else the first one not done (a runner records the steps it starts

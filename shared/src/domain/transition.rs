@@ -55,9 +55,13 @@ impl Execution {
                 self.status = Running;
                 self.lease = Some(lease.clone());
                 self.next_attempt_at = None;
-                // A slot taken early (`slots::LEAD`) starts at its time: its runner waits.
-                self.started_at
-                    .get_or_insert((*now).max(self.scheduled_for));
+                // A slot taken early starts at its time: its runner waits for it.
+                let start = if self.is_early() {
+                    (*now).max(self.scheduled_for)
+                } else {
+                    *now
+                };
+                self.started_at.get_or_insert(start);
                 self.updated_at = *now;
             }
             Transition::Renew { lease } => {
@@ -207,6 +211,28 @@ mod tests {
             owner: owner.into(),
             expires_at: from_millis(expires_ms),
         }
+    }
+
+    #[test]
+    fn a_slot_taken_early_starts_at_its_time_and_nothing_else_waits() {
+        let slot = from_millis(1_000);
+        let claimed_at = from_millis(950);
+        let claim = Transition::Claim {
+            lease: lease("a", 5_000),
+            now: claimed_at,
+        };
+        let mut early = queued();
+        (early.reason, early.scheduled_for, early.created_at) =
+            (Reason::Periodic, slot, claimed_at);
+        assert!(early.is_early());
+        assert!(early.apply(&claim));
+        assert_eq!(early.started_at, Some(slot));
+        // A manual trigger stamped by a clock ahead of this one starts when it is claimed.
+        let mut manual = queued();
+        manual.scheduled_for = slot;
+        assert!(!manual.is_early());
+        assert!(manual.apply(&claim));
+        assert_eq!(manual.started_at, Some(claimed_at));
     }
 
     #[test]

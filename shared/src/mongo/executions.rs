@@ -523,6 +523,11 @@ impl ExecutionRepo for MongoStore {
                         if !at_slot(w) {
                             return Err(Launched::SlotTaken);
                         }
+                        // Taken early from an idle workflow that is busy now: the slot waits
+                        // for its time, when the overlap policy judges what runs then.
+                        if e.is_early() && w.workflow.status != TriggerStatus::Idle {
+                            return Err(Launched::SlotTaken);
+                        }
                         let placement = place(w)?;
                         w.workflow.next_run_at = Some(next_run_at);
                         Ok(placement)

@@ -418,6 +418,13 @@ impl ExecutionRepo for SqliteStore {
                         return Ok(SlotOutcome::Fired(Box::new(e)));
                     }
                     None => SlotOutcome::Advanced,
+                    // Taken early from an idle workflow that is busy now: the slot waits for
+                    // its time, when the overlap policy judges what runs then.
+                    Some(Launching { plain: e, .. })
+                        if state.status != TriggerStatus::Idle && e.is_early() =>
+                    {
+                        return Ok(SlotOutcome::Stale)
+                    }
                     Some(Launching { plain: e, .. }) if state.status != TriggerStatus::Idle => {
                         if !exists(conn, e.execution_id)? && may_buffer(conn, &id)? {
                             SlotOutcome::Buffered(Box::new(buffer(conn, &failpoints, &e)?))
