@@ -88,8 +88,9 @@ pub async fn run_with(
     Ok(())
 }
 
-/// The earliest of: the next periodic slot (less the lead an idle workflow's gets), the next retry, the next retry sweep, the next poll;
-/// and the next retry alone (now when it cannot be read, so the next round tries).
+/// The earliest of: the next periodic slot (an idle workflow's less its lead), the next retry,
+/// the next retry sweep, the next poll; and the next retry alone (now when it cannot be read,
+/// so the next round tries).
 async fn next_wake(
     backends: &Backends,
     poll: Duration,

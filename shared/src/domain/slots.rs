@@ -10,9 +10,10 @@ use std::time::Duration;
 /// How long before its time an idle workflow's slot is recorded and handed to a runner, which
 /// starts it at its time: the store's write and the hand-over (through Kafka where it is the
 /// transport) then happen before the slot instead of making it late. Longer than both take at
-/// their p99 under load (about 30 ms embedded at 100,000 workflows, 40 ms through Kafka), and
-/// short, since a pause, edit or delete in the last `LEAD` before a slot no longer stops it (a
-/// delete still stops its later steps).
+/// their p99 under load in most runs (about 30 ms embedded at 100,000 workflows, 40 ms through
+/// Kafka; a 200 ms lead did not cover the rarer stalls), and short, since a pause, edit or
+/// delete in the last `LEAD` before a slot no longer stops it (a delete still stops its later
+/// steps).
 pub const LEAD: Duration = Duration::from_millis(100);
 
 /// `catchUp: all` fires at most this many missed slots; older ones are dropped.
