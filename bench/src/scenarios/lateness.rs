@@ -82,9 +82,9 @@ pub struct ApiCheck {
     pub stages: Stages,
 }
 
-/// A slot's way from due to its action, in three steps that add up to the lateness at the
-/// action's start (the sink's receive time adds the call itself). Timestamps are the API's
-/// (millisecond precision).
+/// A slot's way from due to its action: when the scheduler took it, and two steps that add up
+/// to the lateness at the action's start (the sink's receive time adds the call itself).
+/// Timestamps are the API's (millisecond precision).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Stages {
     /// Slot → the scheduler pass that fired it began (`createdAt − scheduledFor`): negative
