@@ -222,10 +222,7 @@ impl Runner {
         if !execution.is_early() {
             return true;
         }
-        let early = (execution.scheduled_for - chrono::Utc::now())
-            .to_std()
-            .unwrap_or_default()
-            .min(slots::LEAD);
+        let early = time::until(execution.scheduled_for, time::now()).min(slots::LEAD);
         if early.is_zero() {
             return true;
         }
