@@ -12,6 +12,7 @@ mod kafka;
 mod machine;
 mod product;
 mod prometheus;
+mod queue_model;
 mod report;
 mod scenarios;
 mod sink;

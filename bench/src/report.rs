@@ -443,7 +443,7 @@ fn lateness_row(name: &str, t: &Lateness, e2e_per_sec: Option<f64>, extra: Strin
         e2e_per_sec.map_or("-".into(), |l| format!("{:.2} e2e", t.ticks_per_sec / l)),
         format!(
             "{}/{} periodic workflows (5–30 s, created within {:.1} s), {} slots in {:.0} s ({:.0}/s; \
-             busiest second {}{}); p99 by 10 s of slots {}; {}; MISSED {}, DUPLICATED {}, early {}, anchor mismatches {}, \
+             busiest second {}{}; a FIFO queue needs {:.0}/s for p99 ≤ 20 ms{}); p99 by 10 s of slots {}; {}; MISSED {}, DUPLICATED {}, early {}, anchor mismatches {}, \
              create errors {}; API: {} executions, missing {}, duplicated {}, off-grid {}, other reasons {}, statuses {:?}, fetch errors {}{extra}",
             t.created,
             t.workflows,
@@ -455,6 +455,11 @@ fn lateness_row(name: &str, t: &Lateness, e2e_per_sec: Option<f64>, extra: Strin
             e2e_per_sec.map_or(String::new(), |l| format!(
                 ", {:.2} e2e",
                 t.busiest_second_slots as f64 / l
+            )),
+            t.rate_needed_for_20ms,
+            e2e_per_sec.map_or(String::new(), |l| format!(
+                ", {:.2} e2e",
+                t.rate_needed_for_20ms / l
             )),
             t.p99_by_10s_ms
                 .iter()

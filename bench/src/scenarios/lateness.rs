@@ -27,6 +27,7 @@ use super::writer_load::{self, WriterLoad};
 use super::{fan_out, Ctx, Queue};
 use crate::api::{self, Api, Tally};
 use crate::clock;
+use crate::queue_model;
 use crate::stats::{summarize_ms, Summary};
 
 /// A call this much before its slot still counts for that slot (ms rounding of slot times).
@@ -47,6 +48,9 @@ pub struct Lateness {
     /// Slots due in the window's busiest whole second. The intervals' multiples coincide
     /// unevenly, so the load comes in waves well above its mean.
     pub busiest_second_slots: u64,
+    /// The rate at which a FIFO server would start 99% of these slots within 20 ms
+    /// (`queue_model`), against their mean `ticks_per_sec`.
+    pub rate_needed_for_20ms: f64,
     /// Sink receive − slot time, first call of each slot.
     pub lateness: Summary,
     /// p99 lateness of the slots due in each 10 s of the window, in order: a backlog left by
@@ -230,6 +234,7 @@ pub async fn run(ctx: &Ctx, n: usize) -> Result<Lateness> {
     let mut late_by_10s: Vec<Vec<f64>> = Vec::new();
     let start = clock::wall(t0);
     let mut due_by_second = vec![0u64; window.as_secs() as usize + 1];
+    let mut due_secs = Vec::new();
     for (i, (grid, _)) in grids
         .iter()
         .enumerate()
@@ -237,7 +242,9 @@ pub async fn run(ctx: &Ctx, n: usize) -> Result<Lateness> {
     {
         let due = grid.slots_until(window_end);
         for k in 0..due {
-            let second = (grid.slot(k as i64) - start).num_seconds().max(0) as usize;
+            let since_start = grid.slot(k as i64) - start;
+            due_secs.push(since_start.num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6);
+            let second = since_start.num_seconds().max(0) as usize;
             if let Some(count) = due_by_second.get_mut(second) {
                 *count += 1;
             }
@@ -280,6 +287,7 @@ pub async fn run(ctx: &Ctx, n: usize) -> Result<Lateness> {
         slots,
         ticks_per_sec: slots as f64 / window.as_secs_f64(),
         busiest_second_slots: due_by_second.into_iter().max().unwrap_or(0),
+        rate_needed_for_20ms: queue_model::rate_needed(&due_secs, queue_model::P99_BOUND_SECS),
         lateness: summarize_ms(late_ms),
         p99_by_10s_ms: late_by_10s
             .into_iter()
