@@ -16,8 +16,8 @@ pub fn rate_needed(due: &[f64], bound: f64) -> f64 {
     let (Some(&first), Some(&last)) = (due.first(), due.last()) else {
         return 0.0;
     };
-    // From the mean rate, which no lower rate can keep up with, up to a rate that serves the
-    // whole run within the bound.
+    // From half the mean rate, which leaves about half the slots waiting at the end of any run
+    // longer than the bound, up to a rate that serves every slot within it.
     let mut low = (due.len() as f64 / (last - first).max(bound)) * 0.5;
     let mut high = due.len() as f64 / bound;
     while high / low > 1.001 {
