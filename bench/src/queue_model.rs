@@ -5,13 +5,14 @@
 //! `burst` row measures the rate the product reaches. A product that takes slots ahead of
 //! their time, or leaves some of its work for later, can do with less.
 
+use crate::stats::nearest_rank;
+
 /// The bound the rate is sought for: the p99 at 100,000 workflows.
 pub const P99_BOUND_SECS: f64 = 0.020;
 
 /// The lowest rate (slots a second, to 0.1%) at which a FIFO server starts 99% of the slots
 /// due at `due` (seconds, any order) within `bound` seconds of their time.
-pub fn rate_needed(due: &[f64], bound: f64) -> f64 {
-    let mut due = due.to_vec();
+pub fn rate_needed(mut due: Vec<f64>, bound: f64) -> f64 {
     due.sort_by(f64::total_cmp);
     let (Some(&first), Some(&last)) = (due.first(), due.last()) else {
         return 0.0;
@@ -43,8 +44,7 @@ fn p99_lateness(due: &[f64], rate: f64) -> f64 {
             start - at
         })
         .collect();
-    let rank = ((late.len() as f64) * 0.99).ceil() as usize;
-    let rank = rank.clamp(1, late.len()) - 1;
+    let rank = nearest_rank(late.len(), 99.0);
     *late.select_nth_unstable_by(rank, f64::total_cmp).1
 }
 
@@ -56,7 +56,7 @@ mod tests {
     fn evenly_spaced_slots_need_about_their_own_rate() {
         // 1,000 a second for 10 s: slower than that, the backlog grows past the bound.
         let due: Vec<f64> = (0..10_000).map(|i| i as f64 / 1000.0).collect();
-        let rate = rate_needed(&due, P99_BOUND_SECS);
+        let rate = rate_needed(due, P99_BOUND_SECS);
         assert!((990.0..=1010.0).contains(&rate), "rate {rate}");
     }
 
@@ -64,7 +64,7 @@ mod tests {
     fn a_crowd_due_at_once_needs_its_99th_percentile_served_within_the_bound() {
         // 1,000 slots in the same instant: the 990th must start within 20 ms.
         let due = vec![5.0; 1000];
-        let rate = rate_needed(&due, P99_BOUND_SECS);
+        let rate = rate_needed(due, P99_BOUND_SECS);
         let expected = 989.0 / P99_BOUND_SECS;
         assert!(
             (rate / expected - 1.0).abs() < 0.005,
@@ -79,7 +79,7 @@ mod tests {
         due.extend((0..2000).map(|i| 10.0 + i as f64 / 1000.0));
         due.extend((0..1000).map(|i| 12.0 + i as f64 / 100.0));
         let mean = due.len() as f64 / 22.0;
-        let rate = rate_needed(&due, P99_BOUND_SECS);
+        let rate = rate_needed(due, P99_BOUND_SECS);
         assert!(
             rate > 4.0 * mean && rate < 1010.0,
             "rate {rate}, mean {mean}"
@@ -88,6 +88,6 @@ mod tests {
 
     #[test]
     fn no_slots_need_no_rate() {
-        assert_eq!(rate_needed(&[], P99_BOUND_SECS), 0.0);
+        assert_eq!(rate_needed(Vec::new(), P99_BOUND_SECS), 0.0);
     }
 }

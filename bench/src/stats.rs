@@ -21,10 +21,7 @@ pub fn summarize_ms(mut samples: Vec<f64>) -> Summary {
         return Summary::default();
     }
     samples.sort_by(|a, b| a.total_cmp(b));
-    let rank = |p: f64| {
-        let idx = ((p / 100.0) * samples.len() as f64).ceil() as usize;
-        samples[idx.clamp(1, samples.len()) - 1]
-    };
+    let rank = |p: f64| samples[nearest_rank(samples.len(), p)];
     Summary {
         count: samples.len(),
         min_ms: samples[0],
@@ -33,6 +30,12 @@ pub fn summarize_ms(mut samples: Vec<f64>) -> Summary {
         max_ms: samples[samples.len() - 1],
         mean_ms: samples.iter().sum::<f64>() / samples.len() as f64,
     }
+}
+
+/// The index of the `p`th percentile (nearest rank) among `len` sorted samples, `len` > 0.
+pub fn nearest_rank(len: usize, p: f64) -> usize {
+    let rank = ((p / 100.0) * len as f64).ceil() as usize;
+    rank.clamp(1, len) - 1
 }
 
 pub fn summarize(samples: &[Duration]) -> Summary {

@@ -287,7 +287,7 @@ pub async fn run(ctx: &Ctx, n: usize) -> Result<Lateness> {
         slots,
         ticks_per_sec: slots as f64 / window.as_secs_f64(),
         busiest_second_slots: due_by_second.into_iter().max().unwrap_or(0),
-        rate_needed_for_20ms: queue_model::rate_needed(&due_secs, queue_model::P99_BOUND_SECS),
+        rate_needed_for_20ms: queue_model::rate_needed(due_secs, queue_model::P99_BOUND_SECS),
         lateness: summarize_ms(late_ms),
         p99_by_10s_ms: late_by_10s
             .into_iter()
