@@ -17,6 +17,7 @@ mod schema;
 mod services;
 mod tasks;
 mod workflows;
+mod write_queue;
 mod writer;
 
 use crate::repo::{Failpoints, RepoError, RepoResult};

@@ -1,9 +1,10 @@
 //! Group commit. Every write is a closure run by one thread that owns the write connection: it
-//! takes all writes waiting, runs each inside its own savepoint (a failing one rolls back alone),
-//! and commits them in one transaction. Callers hear back only after that commit, so nobody acts
+//! takes the writes waiting (a finish after those due now: see `write_queue`), runs each inside
+//! its own savepoint (a failing one rolls back alone), and commits them in one transaction. Callers hear back only after that commit, so nobody acts
 //! on a write that could still be lost. Under load one commit carries many writes; alone, a
 //! write commits at once.
 
+use super::write_queue::{Queued, WriteQueue, MAY_WAIT};
 use crate::repo::{RepoError, RepoResult};
 use rusqlite::Connection;
 use std::sync::mpsc;
@@ -16,6 +17,8 @@ const MAX_GROUP: usize = 512;
 trait WriteOp: Send {
     /// Runs the write; false when it failed and its savepoint must be rolled back.
     fn apply(&mut self, conn: &Connection) -> bool;
+    /// Whether the write may wait behind others (see `write_queue`).
+    fn may_wait(&self) -> bool;
     /// Reports the outcome once the group's commit is known.
     fn complete(self: Box<Self>, commit: Result<(), RepoError>);
 }
@@ -25,6 +28,7 @@ trait WriteOp: Send {
 type Reply<T> = (RepoResult<T>, Option<Duration>);
 
 struct Op<T, F> {
+    may_wait: bool,
     work: Option<F>,
     result: Option<RepoResult<T>>,
     took: Option<Duration>,
@@ -46,6 +50,10 @@ where
         let ok = result.is_ok();
         self.result = Some(result);
         ok
+    }
+
+    fn may_wait(&self) -> bool {
+        self.may_wait
     }
 
     fn complete(self: Box<Self>, commit: Result<(), RepoError>) {
@@ -84,6 +92,7 @@ impl Writer {
     {
         let (reply, answer) = oneshot::channel();
         let op = Box::new(Op {
+            may_wait: MAY_WAIT.contains(&name),
             work: Some(work),
             result: None,
             took: None,
@@ -103,15 +112,25 @@ impl Writer {
     }
 }
 
+impl Queued for Box<dyn WriteOp> {
+    fn may_wait(&self) -> bool {
+        (**self).may_wait()
+    }
+}
+
 fn run(conn: Connection, jobs: mpsc::Receiver<Box<dyn WriteOp>>) {
-    while let Ok(first) = jobs.recv() {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match jobs.try_recv() {
-                Ok(op) => group.push(op),
-                Err(_) => break,
+    let mut queue = WriteQueue::new();
+    loop {
+        if queue.is_empty() {
+            match jobs.recv() {
+                Ok(op) => queue.push(op),
+                Err(_) => return,
             }
         }
+        while let Ok(op) = jobs.try_recv() {
+            queue.push(op);
+        }
+        let mut group = queue.next_group(MAX_GROUP);
         let started = Instant::now();
         let commit = commit_group(&conn, &mut group);
         crate::telemetry::measure::store_commit(group.len(), started.elapsed());
