@@ -1,8 +1,8 @@
 //! Group commit. Every write is a closure run by one thread that owns the write connection: it
 //! takes the writes waiting (a finish after those due now: see `write_queue`), runs each inside
-//! its own savepoint (a failing one rolls back alone), and commits them in one transaction. Callers hear back only after that commit, so nobody acts
-//! on a write that could still be lost. Under load one commit carries many writes; alone, a
-//! write commits at once.
+//! its own savepoint (a failing one rolls back alone), and commits them in one transaction.
+//! Callers hear back only after that commit, so nobody acts on a write that could still be
+//! lost. Under load one commit carries many writes; alone, a write commits at once.
 
 use super::write_queue::{Queued, WriteQueue, MAY_WAIT};
 use crate::repo::{RepoError, RepoResult};
