@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 
-/// The writes that may wait, by the repository operation's name.
+/// The writes that may wait, by the operation name `SqliteStore::write` is given.
 pub const MAY_WAIT: [&str; 1] = ["finish"];
 
 /// Writes that may wait taken into a commit that also carries others: enough that they never
