@@ -477,13 +477,13 @@ fn lateness_row(name: &str, t: &Lateness, e2e_per_sec: Option<f64>, extra: Strin
     );
 }
 
-/// Where a lateness row's time went, p50/p99 of each step, and how busy the embedded store's
-/// writer, the product and the machine were meanwhile.
 /// `, 1.23 e2e`: a rate against the same run's `e2e` figure, or nothing without one.
 fn against_e2e(per_sec: f64, e2e_per_sec: Option<f64>) -> String {
     e2e_per_sec.map_or(String::new(), |l| format!(", {:.2} e2e", per_sec / l))
 }
 
+/// Where a lateness row's time went, p50/p99 of each step, and how busy the embedded store's
+/// writer, the product and the machine were meanwhile.
 fn stages(s: &Stages, writer: Option<&WriterLoad>, cpu: Option<&CpuUse>) -> String {
     let step = |x: &Summary| format!("{:.0}/{:.0}", x.p50_ms, x.p99_ms);
     let writer = writer.map_or(String::new(), |w| {

@@ -12,16 +12,12 @@ pub const MAY_WAIT: [&str; 1] = ["finish"];
 /// stall, few enough that the commit stays short.
 const MAY_WAIT_PER_BUSY_GROUP: usize = 32;
 
-pub trait Queued {
-    fn may_wait(&self) -> bool;
-}
-
 pub struct WriteQueue<T> {
     due: VecDeque<T>,
     may_wait: VecDeque<T>,
 }
 
-impl<T: Queued> WriteQueue<T> {
+impl<T> WriteQueue<T> {
     pub fn new() -> Self {
         Self {
             due: VecDeque::new(),
@@ -29,8 +25,9 @@ impl<T: Queued> WriteQueue<T> {
         }
     }
 
-    pub fn push(&mut self, write: T) {
-        match write.may_wait() {
+    /// Queues `write`, behind the others that may wait when `may_wait`.
+    pub fn push(&mut self, write: T, may_wait: bool) {
+        match may_wait {
             true => self.may_wait.push_back(write),
             false => self.due.push_back(write),
         }
@@ -65,15 +62,12 @@ mod tests {
         Finish(usize),
     }
 
-    impl Queued for W {
-        fn may_wait(&self) -> bool {
-            matches!(self, W::Finish(_))
-        }
-    }
-
     fn queue(writes: impl IntoIterator<Item = W>) -> WriteQueue<W> {
         let mut q = WriteQueue::new();
-        writes.into_iter().for_each(|w| q.push(w));
+        for w in writes {
+            let may_wait = matches!(w, W::Finish(_));
+            q.push(w, may_wait);
+        }
         q
     }
 

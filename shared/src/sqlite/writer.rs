@@ -4,7 +4,7 @@
 //! Callers hear back only after that commit, so nobody acts on a write that could still be
 //! lost. Under load one commit carries many writes; alone, a write commits at once.
 
-use super::write_queue::{Queued, WriteQueue, MAY_WAIT};
+use super::write_queue::{WriteQueue, MAY_WAIT};
 use crate::repo::{RepoError, RepoResult};
 use rusqlite::Connection;
 use std::sync::mpsc;
@@ -112,23 +112,17 @@ impl Writer {
     }
 }
 
-impl Queued for Box<dyn WriteOp> {
-    fn may_wait(&self) -> bool {
-        (**self).may_wait()
-    }
-}
-
 fn run(conn: Connection, jobs: mpsc::Receiver<Box<dyn WriteOp>>) {
     let mut queue = WriteQueue::new();
     loop {
         if queue.is_empty() {
             match jobs.recv() {
-                Ok(op) => queue.push(op),
+                Ok(op) => push(&mut queue, op),
                 Err(_) => return,
             }
         }
         while let Ok(op) = jobs.try_recv() {
-            queue.push(op);
+            push(&mut queue, op);
         }
         let mut group = queue.next_group(MAX_GROUP);
         let started = Instant::now();
@@ -138,6 +132,11 @@ fn run(conn: Connection, jobs: mpsc::Receiver<Box<dyn WriteOp>>) {
             op.complete(commit.clone());
         }
     }
+}
+
+fn push(queue: &mut WriteQueue<Box<dyn WriteOp>>, op: Box<dyn WriteOp>) {
+    let may_wait = op.may_wait();
+    queue.push(op, may_wait);
 }
 
 /// Runs a statement without results through the statement cache (no re-parsing per write).
